@@ -1,0 +1,10 @@
+/* Kinema: one include for the whole public API. */
+#ifndef KINEMA_KINEMA_H
+#define KINEMA_KINEMA_H
+#include "kinema/core.h"
+#include "kinema/calib.h"
+#include "kinema/capture.h"
+#include "kinema/tracking.h"
+#include "kinema/transport.h"
+#include "kinema/cv.h"
+#endif
