@@ -7,4 +7,5 @@
 #include "kinema/tracking.h"
 #include "kinema/transport.h"
 #include "kinema/cv.h"
+#include "kinema/pipeline.h"
 #endif
