@@ -49,6 +49,10 @@ const char *km_last_error(void);
  * also logged at debug level. */
 km_status km_error(km_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Longest message km_last_error() holds (bytes including the NUL); longer ones are cut. */
+#define KM_ERROR_MESSAGE_MAX 512
+/* Reset the calling thread's message to "" (tests; a retry loop that wants a clean slate). */
+void km_clear_error(void);
 
 /* ---------------------------------------------------------------- logging */
 
@@ -69,7 +73,10 @@ typedef void (*km_log_fn)(void *user, km_log_level level, const char *module,
  * to stderr at level INFO. Not meant to be changed while other threads log. */
 void km_log_set_level(km_log_level level);
 km_log_level km_log_get_level(void);
-/* json=true: one JSON object per line on stderr ({"t_ns":..,"level":..,"module":..,"msg":..}). */
+/* The stderr sink writes "2026-11-29T01:02:03.123Z [info] module: message" (wall clock, UTC).
+ * json=true: one JSON object per line on stderr instead:
+ * {"t_ns":<CLOCK_MONOTONIC ns>,"level":"info","module":"..","msg":"..","time":"<UTC as above>"}.
+ * Messages longer than 2 KiB are cut and end in "...". */
 void km_log_set_json(bool json);
 /* Replace the sink (NULL restores the stderr sink). */
 void km_log_set_handler(km_log_fn fn, void *user);
@@ -78,6 +85,11 @@ void km_log(km_log_level level, const char *module, const char *fmt, ...)
 void km_logv(km_log_level level, const char *module, const char *fmt, va_list ap);
 /* Parse "error", "warn", "info", "debug"; KM_ERR_INVALID_ARGUMENT otherwise. */
 km_status km_log_level_parse(const char *name, km_log_level *out);
+/* Escape `in` for use inside a JSON string literal (quotes not added): " \ and control
+ * characters escaped, invalid UTF-8 bytes replaced by \ufffd. Writes at most out_size bytes
+ * including the NUL, never splitting an escape; returns the length the whole escaped text
+ * needs (like snprintf), so `ret >= out_size` means it was cut. Thread-safe, no allocation. */
+size_t km_json_escape(char *out, size_t out_size, const char *in);
 
 /* ------------------------------------------------------------------ clock */
 
