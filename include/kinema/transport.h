@@ -31,10 +31,41 @@ typedef struct km_solved_frame {
 
 #define KM_WIRE_VERSION 1
 
+/* Layout constants of wire v1 (docs/protocol.md has the full byte table). A message is
+ * a fixed 56-byte little-endian header, camera_count u16 observation counts, a table of
+ * 16-byte section entries, then the sections (8-byte aligned). Section types a decoder
+ * does not know are skipped, so new streams are added without a version bump. */
+#define KM_WIRE_MAGIC "KMF1"
+#define KM_WIRE_HEADER_SIZE 56
+#define KM_WIRE_SECTION_ENTRY_SIZE 16
+#define KM_WIRE_MARKER_RECORD_SIZE 24
+#define KM_WIRE_MAX_CAMERAS 64
+
+/* Section types. Only MARKERS is written by v1.0; the others are reserved so issue-8
+ * streams get stable numbers. 0x8000 and above: experimental/private, never assigned. */
+typedef enum km_wire_section_type {
+    KM_WIRE_SECTION_MARKERS = 1,
+    KM_WIRE_SECTION_RIGID_BODIES = 2,
+    KM_WIRE_SECTION_SKELETONS = 3,
+    KM_WIRE_SECTION_HAND_POSES = 4,
+    KM_WIRE_SECTION_EVENTS = 5,
+    KM_WIRE_SECTION_CAMERA_STATUS = 6,
+    KM_WIRE_SECTION_OBSERVATIONS_2D = 7
+} km_wire_section_type;
+
+/* ZeroMQ topics (first frame of each multipart message). */
+#define KM_WIRE_TOPIC_FRAME "frame"
+#define KM_WIRE_TOPIC_MARKERS "markers"
+
+/* Exact bytes km_wire_encode_frame writes for this many cameras and markers (0 when a
+ * count is out of range). */
+size_t km_wire_encoded_size(int camera_count, int marker_count);
+
 /* Encode into buf (capacity bytes). KM_ERR_CAPACITY when it does not fit; *length = bytes. */
 km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
                                size_t *length);
-/* Bytes km_wire_encode_frame needs for a frame with this many markers. */
+/* Bytes km_wire_encode_frame needs for a frame with this many markers: an upper bound
+ * valid for any camera_count <= KM_WIRE_MAX_CAMERAS. */
 size_t km_wire_frame_size(int marker_count);
 
 /* Decoded view of a frame message. markers points into `storage` given by the caller. */
@@ -46,6 +77,9 @@ typedef struct km_wire_frame {
     uint16_t observation_count[KM_MAX_CAMERAS];
     int marker_count;
     km_marker *markers;           /* = storage */
+    uint16_t flags;               /* header flags (none defined in v1) */
+    int section_count;            /* entries in the section table */
+    int sections_skipped;         /* sections of types this decoder does not know */
 } km_wire_frame;
 
 /* Validate and decode. KM_ERR_FORMAT (with the byte offset in the message) on truncated,
@@ -66,6 +100,8 @@ typedef struct km_publisher_config {
     char osc_host[128];           /* default "127.0.0.1" */
     char osc_port[16];            /* default "9000" */
     int max_markers;              /* sizes the encode buffer (default 512) */
+    int osc_max_packet_bytes;     /* split a frame into bundles of at most this many bytes
+                                     (default 8192, 512..65507) */
 } km_publisher_config;
 
 km_publisher_config km_publisher_config_default(void);
@@ -75,12 +111,26 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
 /* Opens the sockets; all buffers allocated here. */
 km_publisher *km_publisher_create(const km_publisher_config *cfg, km_status *err);
 void km_publisher_destroy(km_publisher *pub);
-/* Send one solved frame on every enabled transport. Never blocks on a subscriber. */
+/* Send one solved frame on every enabled transport. Never blocks on a subscriber.
+ * Stamps frame->publish_time_ns. Call from one thread at a time (the solver thread).
+ * KM_ERR_CAPACITY (nothing sent) when the frame has more than max_markers markers or more
+ * than KM_WIRE_MAX_CAMERAS cameras. A transport that fails to send counts it in the stats
+ * and does not make the call fail: the pipeline goes on. */
 km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame);
+/* The endpoint the PUB socket is bound to, with a wildcard port ("tcp://127.0.0.1:*")
+ * resolved to the real one; "" when ZeroMQ is disabled. Owned by pub. */
+const char *km_publisher_zmq_endpoint(const km_publisher *pub);
 
+/* Counters since create; safe to read from another thread (each counter is exact, the
+ * set is not a snapshot). zmq_sent counts messages handed to libzmq (one per topic per
+ * frame, so 2 per frame in v1), zmq_dropped messages zmq_send refused (EAGAIN or error). A PUB socket drops silently per subscriber whose
+ * queue (zmq.sndhwm) is full: libzmq does not report those (docs/protocol.md). osc_sent
+ * counts UDP packets (bundles), osc_errors failed sends (EAGAIN included). */
 typedef struct km_publisher_stats {
     uint64_t zmq_sent, zmq_dropped;
     uint64_t osc_sent, osc_errors;
+    uint64_t frames;              /* km_publisher_send calls that published */
+    uint64_t rejected;            /* calls refused with KM_ERR_CAPACITY / invalid frame */
 } km_publisher_stats;
 void km_publisher_stats_get(const km_publisher *pub, km_publisher_stats *out);
 
