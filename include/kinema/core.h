@@ -107,7 +107,7 @@ typedef struct km_spsc_ring km_spsc_ring;
 /* capacity is rounded up to a power of two. Caller frees with km_spsc_ring_destroy. */
 km_spsc_ring *km_spsc_ring_create(size_t capacity);
 void km_spsc_ring_destroy(km_spsc_ring *ring);
-/* Producer side. false when full (the item is not queued). */
+/* Producer side. false when full (the item is not queued). item must not be NULL. */
 bool km_spsc_ring_push(km_spsc_ring *ring, void *item);
 /* Consumer side. NULL when empty. */
 void *km_spsc_ring_pop(km_spsc_ring *ring);
@@ -147,10 +147,14 @@ typedef struct km_frame {
 
 typedef struct km_frame_pool km_frame_pool;
 
-/* `count` frames of `frame_bytes` each, allocated once (64-byte aligned).
- * Acquire from one thread (the capture thread), release from one other thread (the
- * consumer): the free list is an SPSC ring. Caller frees with km_frame_pool_destroy after
- * every frame was released. */
+/* `count` frames of `frame_bytes` each, allocated once (each frame's data 64-byte aligned).
+ * Threading contract: the free list is an SPSC ring, so exactly ONE thread (the device's
+ * capture thread) calls km_frame_pool_acquire and exactly ONE thread (the consumer that is
+ * done with the pixels) calls km_frame_pool_release; they may be the same thread. Several
+ * consumers must funnel their releases through one thread. An acquired frame has all
+ * metadata zeroed (data/capacity set); its pixels are stale. Releasing a frame twice or a
+ * foreign frame is logged and ignored. Caller frees with km_frame_pool_destroy after every
+ * frame was released (destroy frees everything; frames still out become dangling). */
 km_frame_pool *km_frame_pool_create(size_t count, size_t frame_bytes, km_status *err);
 void km_frame_pool_destroy(km_frame_pool *pool);
 /* NULL when every frame is in use (the caller counts a drop). */
