@@ -118,6 +118,20 @@ km_obs_reader *km_obs_reader_open(const char *path, km_status *err);
 void km_obs_reader_close(km_obs_reader *reader);
 /* KM_ERR_END_OF_STREAM after the last frame. */
 km_status km_obs_reader_next(km_obs_reader *reader, km_observation_set *out);
+/* The same reader over text in memory (not copied: it must outlive the reader); `name`
+ * stands for the file name in messages. For tests and the fuzz target. */
+km_obs_reader *km_obs_reader_open_memory(const char *text, size_t length, const char *name,
+                                         km_status *err);
+
+/* markers.csv reader, same rules (extra columns such as `label` are ignored). Frames with
+ * more rows than out->capacity -> KM_ERR_CAPACITY. */
+typedef struct km_markers_reader km_markers_reader;
+km_markers_reader *km_markers_reader_open(const char *path, km_status *err);
+km_markers_reader *km_markers_reader_open_memory(const char *text, size_t length,
+                                                 const char *name, km_status *err);
+void km_markers_reader_close(km_markers_reader *reader);
+/* KM_ERR_END_OF_STREAM after the last frame. */
+km_status km_markers_reader_next(km_markers_reader *reader, km_marker_set *out);
 
 /* Writers append rows; the header is written by the _header functions. */
 void km_obs_csv_write_header(FILE *f);
