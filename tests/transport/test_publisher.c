@@ -1,0 +1,289 @@
+/* km_publisher: the `transport:` config section (defaults, values, every validation error
+ * names file:line), the send contract (capacity, stats), and the allocation count of
+ * km_publisher_send with ZeroMQ only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinema/transport.h"
+
+/* ---------------------------------------------------------- allocation counting
+ * Linked with -Wl,--wrap=malloc,calloc,realloc: every allocation made by Kinema's own
+ * (statically linked) code goes through __wrap_*. When not built with ASan, malloc itself
+ * is also interposed for the whole process, which counts libzmq's allocations too. Only
+ * allocations on the thread that set `counting` are counted. */
+static _Thread_local int counting;
+static atomic_long own_allocations, all_allocations;
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+void *__wrap_malloc(size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&own_allocations, 1);
+    return __real_malloc(size);
+}
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&own_allocations, 1);
+    return __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&own_allocations, 1);
+    return __real_realloc(p, size);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALL 0
+#else
+#define COUNT_ALL 1
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *malloc(size_t size);
+void *calloc(size_t n, size_t size);
+void *realloc(void *p, size_t size);
+void *malloc(size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&all_allocations, 1);
+    return __libc_malloc(size);
+}
+void *calloc(size_t n, size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&all_allocations, 1);
+    return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t size)
+{
+    if (counting)
+        atomic_fetch_add(&all_allocations, 1);
+    return __libc_realloc(p, size);
+}
+#endif
+
+/* ------------------------------------------------------------------- config */
+
+static km_status read_text(const char *text, km_publisher_config *out)
+{
+    km_status st;
+    km_config *cfg = km_config_parse(text, strlen(text), "test.yaml", &st);
+    assert_non_null(cfg);
+    st = km_publisher_config_read(cfg, "transport", out);
+    km_config_destroy(cfg);
+    return st;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    km_publisher_config c = km_publisher_config_default();
+    assert_true(c.zmq_enabled);
+    assert_string_equal(c.zmq_endpoint, "tcp://127.0.0.1:5555");
+    assert_int_equal(c.zmq_sndhwm, 1000);
+    assert_true(c.osc_enabled);
+    assert_string_equal(c.osc_host, "127.0.0.1");
+    assert_string_equal(c.osc_port, "9000");
+    assert_int_equal(c.max_markers, 512);
+    assert_int_equal(c.osc_max_packet_bytes, 8192);
+
+    km_publisher_config r;
+    assert_int_equal(read_text("other: 1\n", &r), KM_OK);
+    assert_memory_equal(&r, &c, sizeof c);
+}
+
+static void test_values_read(void **state)
+{
+    (void)state;
+    km_publisher_config c;
+    assert_int_equal(read_text("transport:\n"
+                               "  max_markers: 64\n"
+                               "  zmq:\n"
+                               "    enabled: true\n"
+                               "    endpoint: \"tcp://*:6000\"\n"
+                               "    sndhwm: 20\n"
+                               "  osc:\n"
+                               "    enabled: false\n"
+                               "    host: stage-pc.local\n"
+                               "    port: 9100\n"
+                               "    max_packet_bytes: 1400\n",
+                               &c),
+                     KM_OK);
+    assert_int_equal(c.max_markers, 64);
+    assert_true(c.zmq_enabled);
+    assert_string_equal(c.zmq_endpoint, "tcp://*:6000");
+    assert_int_equal(c.zmq_sndhwm, 20);
+    assert_false(c.osc_enabled);
+    assert_string_equal(c.osc_host, "stage-pc.local");
+    assert_string_equal(c.osc_port, "9100");
+    assert_int_equal(c.osc_max_packet_bytes, 1400);
+    assert_int_equal(read_text("transport:\n  zmq:\n    endpoint: ipc:///tmp/kinema.sock\n", &c),
+                     KM_OK);
+    assert_int_equal(read_text("transport:\n  zmq:\n    endpoint: \"tcp://[::1]:5555\"\n", &c),
+                     KM_OK);
+}
+
+/* Each bad document must fail with a message naming the file, the line and the key. */
+static void expect_error(const char *text, int line, const char *key)
+{
+    km_publisher_config c;
+    km_status st = read_text(text, &c);
+    assert_int_not_equal(st, KM_OK);
+    const char *msg = km_last_error();
+    char where[64];
+    snprintf(where, sizeof where, "test.yaml:%d", line);
+    if (!strstr(msg, where) || !strstr(msg, key))
+        fail_msg("error '%s' lacks '%s' or '%s'", msg, where, key);
+}
+
+static void test_validation_errors(void **state)
+{
+    (void)state;
+    expect_error("transport:\n  zmq:\n    endpoint: \"tcp://127.0.0.1\"\n", 3, "endpoint");
+    expect_error("transport:\n  zmq:\n    endpoint: \"tcp://127.0.0.1:70000\"\n", 3, "endpoint");
+    expect_error("transport:\n  zmq:\n    endpoint: \"udp://127.0.0.1:5555\"\n", 3, "endpoint");
+    expect_error("transport:\n  zmq:\n    endpoint: \"127.0.0.1:5555\"\n", 3, "endpoint");
+    expect_error("transport:\n  zmq:\n    sndhwm: 0\n", 3, "sndhwm");
+    expect_error("transport:\n  zmq:\n    enabled: maybe\n", 3, "enabled");
+    expect_error("transport:\n  osc:\n    port: 99999\n", 3, "port");
+    expect_error("transport:\n  osc:\n    port: \"90x\"\n", 3, "port");
+    expect_error("transport:\n  osc:\n    host: \"a b\"\n", 3, "host");
+    expect_error("transport:\n  osc:\n    max_packet_bytes: 100000\n", 3, "max_packet_bytes");
+    expect_error("transport:\n  max_markers: many\n", 2, "max_markers");
+    expect_error("transport:\n  max_markers: 0\n", 2, "max_markers");
+    /* Typos in key names are caught, not ignored. */
+    expect_error("transport:\n  zmq:\n    endpiont: \"tcp://127.0.0.1:1\"\n", 3, "endpiont");
+    expect_error("transport:\n  oscc:\n    port: 1\n", 2, "oscc");
+}
+
+/* ------------------------------------------------------------------ publisher */
+
+#define MARKERS 40
+
+typedef struct frame_data {
+    km_marker markers[MARKERS + 1];
+    km_marker_set set;
+    km_solved_frame frame;
+} frame_data;
+
+static void make_frame(frame_data *d, int count)
+{
+    memset(d, 0, sizeof *d);
+    for (int i = 0; i < count; i++) {
+        d->markers[i].id = (uint32_t)i;
+        d->markers[i].pos_m.x = 0.01 * i;
+        d->markers[i].views = 2;
+    }
+    d->set.count = count;
+    d->set.capacity = MARKERS + 1;
+    d->set.items = d->markers;
+    d->frame.camera_count = 8;
+    d->frame.markers = &d->set;
+}
+
+static void test_send_contract_and_stats(void **state)
+{
+    (void)state;
+    km_publisher_config c = km_publisher_config_default();
+    snprintf(c.zmq_endpoint, sizeof c.zmq_endpoint, "tcp://127.0.0.1:*");
+    c.osc_enabled = false;
+    c.max_markers = MARKERS;
+    km_status st;
+    km_publisher *pub = km_publisher_create(&c, &st);
+    assert_non_null(pub);
+    assert_non_null(strstr(km_publisher_zmq_endpoint(pub), "tcp://127.0.0.1:"));
+
+    static frame_data d;
+    make_frame(&d, MARKERS + 1);
+    assert_int_equal(km_publisher_send(pub, &d.frame), KM_ERR_CAPACITY);
+    make_frame(&d, MARKERS);
+    d.frame.camera_count = KM_WIRE_MAX_CAMERAS + 1;
+    assert_int_equal(km_publisher_send(pub, &d.frame), KM_ERR_CAPACITY);
+    make_frame(&d, MARKERS);
+    uint64_t before = km_time_now_ns();
+    assert_int_equal(km_publisher_send(pub, &d.frame), KM_OK);
+    assert_true(d.frame.publish_time_ns >= before);
+    assert_true(d.frame.publish_time_ns <= km_time_now_ns());
+
+    km_publisher_stats s;
+    km_publisher_stats_get(pub, &s);
+    assert_true(s.frames == 1 && s.rejected == 2);
+    assert_true(s.zmq_sent == 2 && s.zmq_dropped == 0); /* "frame" + "markers" */
+    assert_true(s.osc_sent == 0 && s.osc_errors == 0);
+    km_publisher_destroy(pub);
+    km_publisher_destroy(NULL);
+
+    /* Both transports off: a valid publisher that sends nowhere. */
+    c.zmq_enabled = false;
+    pub = km_publisher_create(&c, &st);
+    assert_non_null(pub);
+    assert_string_equal(km_publisher_zmq_endpoint(pub), "");
+    assert_int_equal(km_publisher_send(pub, &d.frame), KM_OK);
+    km_publisher_destroy(pub);
+
+    /* Invalid endpoint at create. */
+    c.zmq_enabled = true;
+    snprintf(c.zmq_endpoint, sizeof c.zmq_endpoint, "tcp://127.0.0.1");
+    assert_null(km_publisher_create(&c, &st));
+    assert_int_equal(st, KM_ERR_INVALID_ARGUMENT);
+}
+
+static void test_send_allocations_zmq_only(void **state)
+{
+    (void)state;
+    km_publisher_config c = km_publisher_config_default();
+    snprintf(c.zmq_endpoint, sizeof c.zmq_endpoint, "tcp://127.0.0.1:*");
+    c.osc_enabled = false;
+    c.max_markers = MARKERS;
+    km_status st;
+    km_publisher *pub = km_publisher_create(&c, &st);
+    assert_non_null(pub);
+    static frame_data d;
+    make_frame(&d, MARKERS);
+    const int frames = 1000;
+    km_publisher_send(pub, &d.frame); /* warm-up */
+    atomic_store(&own_allocations, 0);
+    atomic_store(&all_allocations, 0);
+    counting = 1;
+    for (int i = 0; i < frames; i++) {
+        d.frame.frame = (uint64_t)i;
+        km_publisher_send(pub, &d.frame);
+    }
+    counting = 0;
+    long own = atomic_load(&own_allocations), all = atomic_load(&all_allocations);
+    print_message("allocations over %d frames: Kinema code %ld, whole process %s%ld\n", frames,
+                  own, COUNT_ALL ? "" : "(not counted under ASan) ", all);
+    assert_int_equal(own, 0);
+    /* libzmq: exactly the one zmq_msg_init_size per frame (documented in zmq_pub.c). */
+    if (COUNT_ALL)
+        assert_true(all <= frames);
+    km_publisher_destroy(pub);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values_read),
+        cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_send_contract_and_stats),
+        cmocka_unit_test(test_send_allocations_zmq_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
