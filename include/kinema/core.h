@@ -211,19 +211,33 @@ km_mat4 km_mat4_mul(km_mat4 a, km_mat4 b);
 km_mat4 km_mat4_from_rt(km_mat3 R, km_vec3 t);
 km_vec3 km_mat4_apply_point(km_mat4 a, km_vec3 p);
 
+/* Size limits of the dense solvers below: their workspaces are stack arrays of these sizes
+ * (no allocation). The row count m is not limited. */
+#define KM_LSQ_MAX_N 16
+#define KM_SPD_MAX_N 64
+#define KM_EIGEN_MAX_N 16
+#define KM_SVD_MAX_N 16
+
 /* Dense least squares for small systems: minimise |A x - b| with A row-major m x n
- * (m >= n, n <= 16) through Householder QR. KM_ERR_NUMERIC when A is rank deficient.
+ * (m >= n, n <= KM_LSQ_MAX_N, any m) through QR built row by row with Givens rotations
+ * (as stable as Householder QR, and needs only an n x n workspace). KM_ERR_NUMERIC when A is
+ * rank deficient (|R_kk| <= 1e-12 max |R_jj|); KM_ERR_INVALID_ARGUMENT on bad sizes.
  * No allocation. */
 km_status km_least_squares(const double *A, const double *b, int m, int n, double *x);
-/* Solve the symmetric positive definite n x n system A x = b (Cholesky, n <= 64). A is
- * not modified. KM_ERR_NUMERIC when A is not positive definite. */
+/* Solve the symmetric positive definite n x n system A x = b (Cholesky, n <= 64; only the
+ * lower triangle of A is read). A is not modified. KM_ERR_NUMERIC when A is not positive
+ * definite. */
 km_status km_solve_spd(const double *A, const double *b, int n, double *x);
-/* Eigen-decomposition of a symmetric n x n matrix (n <= 16, cyclic Jacobi). Eigenvalues
- * ascending in `values`; eigenvector k is column k of `vectors` (row-major n x n). */
+/* Eigen-decomposition of a symmetric n x n matrix (n <= 16, cyclic Jacobi; A is
+ * symmetrised as (A + A^T)/2). Eigenvalues ascending in `values`; eigenvector k is column k
+ * of `vectors` (row-major n x n, orthonormal). KM_ERR_NUMERIC on non-finite input. */
 km_status km_symmetric_eigen(const double *A, int n, double *values, double *vectors);
-/* Singular value decomposition of a row-major m x n matrix (m >= n, n <= 16, one-sided
- * Jacobi): A = U diag(s) V^T. s descending; U is m x n, V is n x n, both row-major.
- * U may be NULL when not needed. */
+/* Singular value decomposition of a row-major m x n matrix (m >= n, n <= 16, any m;
+ * one-sided Jacobi): A = U diag(s) V^T. s descending; U is m x n, V is n x n, both
+ * row-major, both with orthonormal columns (U's columns for zero singular values are an
+ * arbitrary orthonormal completion). U may be NULL when not needed (then A is first reduced
+ * to its n x n QR factor). Rank deficiency is not an error; KM_ERR_NUMERIC on non-finite
+ * input. The null space of A (e.g. DLT, homography) is the last column of V. */
 km_status km_svd(const double *A, int m, int n, double *U, double *s, double *V);
 
 /* ----------------------------------------------------------------- config */
