@@ -45,14 +45,30 @@ enum {
     MARKER_FLAGS = 22,
 };
 
+/* On little-endian hosts the byte-wise helpers reduce to unaligned stores/loads; the
+ * memcpy forms make that explicit for compilers that do not merge the byte operations. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KM_WIRE_HOST_LE 1
+#else
+#define KM_WIRE_HOST_LE 0
+#endif
+
 static void put_u16(uint8_t *p, uint16_t v)
 {
+    if (KM_WIRE_HOST_LE) {
+        memcpy(p, &v, 2);
+        return;
+    }
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
+    if (KM_WIRE_HOST_LE) {
+        memcpy(p, &v, 4);
+        return;
+    }
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
@@ -75,11 +91,21 @@ static void put_f32(uint8_t *p, double v)
 
 static uint16_t get_u16(const uint8_t *p)
 {
+    if (KM_WIRE_HOST_LE) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
     return (uint16_t)(p[0] | (p[1] << 8));
 }
 
 static uint32_t get_u32(const uint8_t *p)
 {
+    if (KM_WIRE_HOST_LE) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);
 }

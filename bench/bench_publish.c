@@ -1,0 +1,255 @@
+/* bench_publish: cost of publishing one solved frame, each figure beside its floor run in
+ * the same process:
+ *   ZeroMQ  encode + send on both topics (km_zmq path)  vs  zmq_send of the same, already
+ *           encoded bytes on both topics (the raw libzmq floor), one SUB draining.
+ *   OSC     km OSC path (templates + own bundle framing)  vs  liblo sending a bundle built
+ *           once (the liblo send floor)  and  liblo building + sending the bundle per frame.
+ *   wire    encode alone and decode alone.
+ * Frame: 8 cameras, 49 markers (the synthetic default's marker count). Loopback only.
+ *
+ *   bench_publish [frames]      (default 100000 ZeroMQ frames, a fifth of that for OSC) */
+#include <lo/lo.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "kinema/transport.h"
+#include "transport_internal.h"
+
+#define MARKERS 49
+#define CAMERAS 8
+
+static km_marker markers[MARKERS];
+static km_marker_set set;
+static km_solved_frame frame;
+
+static void make_frame(void)
+{
+    for (int i = 0; i < MARKERS; i++) {
+        markers[i].id = (uint32_t)i;
+        markers[i].pos_m.x = 0.013 * i;
+        markers[i].pos_m.y = 1.0 + 0.007 * i;
+        markers[i].pos_m.z = -0.021 * i;
+        markers[i].residual_px = 0.1;
+        markers[i].views = 4;
+    }
+    set.count = MARKERS;
+    set.capacity = MARKERS;
+    set.items = markers;
+    frame.camera_count = CAMERAS;
+    for (int c = 0; c < CAMERAS; c++)
+        frame.observation_count[c] = 45;
+    frame.markers = &set;
+}
+
+typedef struct drain {
+    void *context;
+    char endpoint[256];
+    atomic_int stop;
+    atomic_long received;
+} drain;
+
+/* A subscriber thread that reads everything, so the PUB really sends over TCP. */
+static void *drain_thread(void *arg)
+{
+    drain *d = arg;
+    void *sub = zmq_socket(d->context, ZMQ_SUB);
+    int linger = 0, timeout = 50;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_connect(sub, d->endpoint);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    static uint8_t buf[1 << 16];
+    while (!atomic_load(&d->stop)) {
+        if (zmq_recv(sub, buf, sizeof buf, 0) >= 0)
+            atomic_fetch_add(&d->received, 1);
+    }
+    zmq_close(sub);
+    return NULL;
+}
+
+static void start_drain(drain *d, pthread_t *thread, const char *endpoint)
+{
+    snprintf(d->endpoint, sizeof d->endpoint, "%s", endpoint);
+    atomic_store(&d->stop, 0);
+    atomic_store(&d->received, 0);
+    pthread_create(thread, NULL, drain_thread, d);
+    /* Let the subscription reach the publisher. */
+    km_time_sleep_until_ns(km_time_now_ns() + 300000000ull);
+}
+
+static void stop_drain(drain *d, pthread_t thread)
+{
+    atomic_store(&d->stop, 1);
+    pthread_join(thread, NULL);
+}
+
+static double per_frame_ns(uint64_t t0, int n)
+{
+    return (double)(km_time_now_ns() - t0) / n;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 100000;
+    if (n < 100)
+        n = 100;
+    make_frame();
+    static uint8_t encoded[1 << 16];
+    size_t length = 0;
+    if (km_wire_encode_frame(&frame, encoded, sizeof encoded, &length) != KM_OK) {
+        fprintf(stderr, "encode failed: %s\n", km_last_error());
+        return 1;
+    }
+    printf("bench_publish: %d cameras, %d markers, wire v1 frame %zu bytes, %d frames\n",
+           CAMERAS, MARKERS, length, n);
+
+    /* --------------------------------------------------------------- wire */
+    uint64_t t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++) {
+        frame.frame = (uint64_t)i;
+        km_wire_encode_frame(&frame, encoded, sizeof encoded, &length);
+    }
+    double encode_ns = per_frame_ns(t0, n);
+    static km_marker decoded[MARKERS];
+    km_wire_frame w;
+    t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++)
+        km_wire_decode_frame(encoded, length, decoded, MARKERS, &w);
+    double decode_ns = per_frame_ns(t0, n);
+    printf("wire encode                      %9.0f ns/frame\n", encode_ns);
+    printf("wire decode                      %9.0f ns/frame\n", decode_ns);
+
+    /* --------------------------------------------------------------- ZeroMQ */
+    km_status st;
+    km_zmq_pub *zp = km_zmq_pub_create("tcp://127.0.0.1:*", 100000, &st);
+    if (!zp) {
+        fprintf(stderr, "zmq: %s\n", km_last_error());
+        return 1;
+    }
+    void *sub_context = zmq_ctx_new();
+    drain d = {.context = sub_context};
+    pthread_t thread;
+    start_drain(&d, &thread, km_zmq_pub_endpoint(zp));
+    t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++) {
+        frame.frame = (uint64_t)i;
+        km_zmq_pub_send(zp, &frame);
+    }
+    double ours_zmq = per_frame_ns(t0, n);
+    km_time_sleep_until_ns(km_time_now_ns() + 200000000ull);
+    long ours_received = atomic_load(&d.received);
+    stop_drain(&d, thread);
+    km_zmq_pub_destroy(zp);
+
+    /* Raw floor: a plain PUB socket sending the pre-encoded bytes, same two topics. */
+    void *raw_context = zmq_ctx_new();
+    void *pub = zmq_socket(raw_context, ZMQ_PUB);
+    int hwm = 100000, linger = 0;
+    zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_bind(pub, "tcp://127.0.0.1:*");
+    char endpoint[256];
+    size_t endpoint_size = sizeof endpoint;
+    zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_size);
+    start_drain(&d, &thread, endpoint);
+    t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++) {
+        zmq_send(pub, "frame", 5, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(pub, encoded, length, ZMQ_DONTWAIT);
+        zmq_send(pub, "markers", 7, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send(pub, encoded, length, ZMQ_DONTWAIT);
+    }
+    double raw_zmq = per_frame_ns(t0, n);
+    km_time_sleep_until_ns(km_time_now_ns() + 200000000ull);
+    long raw_received = atomic_load(&d.received);
+    stop_drain(&d, thread);
+    zmq_close(pub);
+    zmq_ctx_term(raw_context);
+    zmq_ctx_term(sub_context);
+    printf("zmq  encode+send (2 topics)      %9.0f ns/frame  (subscriber got %ld parts)\n",
+           ours_zmq, ours_received);
+    printf("zmq  raw zmq_send same bytes     %9.0f ns/frame  (subscriber got %ld parts)\n",
+           raw_zmq, raw_received);
+    printf("zmq  ratio ours/raw              %9.2f\n", ours_zmq / raw_zmq);
+
+    /* --------------------------------------------------------------- OSC */
+    int osc_n = n / 5;
+    /* A bound UDP port nobody reads: the kernel queues and then drops, same for all runs. */
+    lo_server sink = lo_server_new_with_proto(NULL, LO_UDP, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%d", lo_server_get_port(sink));
+    km_osc_pub *op = km_osc_pub_create("127.0.0.1", port, MARKERS, 8192, &st);
+    if (!op) {
+        fprintf(stderr, "osc: %s\n", km_last_error());
+        return 1;
+    }
+    t0 = km_time_now_ns();
+    for (int i = 0; i < osc_n; i++) {
+        frame.frame = (uint64_t)i;
+        km_osc_pub_send(op, &frame);
+    }
+    double ours_osc = per_frame_ns(t0, osc_n);
+    km_osc_pub_destroy(op);
+
+    lo_address to = lo_address_new("127.0.0.1", port);
+    lo_timetag tt;
+    lo_timetag_now(&tt);
+    /* Floor: the same bundle built once, sent each frame (liblo serialises per send). */
+    lo_bundle prebuilt = lo_bundle_new(tt);
+    lo_message fm = lo_message_new();
+    lo_message_add_int64(fm, 1);
+    lo_message_add_int64(fm, 2);
+    lo_message_add_int32(fm, MARKERS);
+    lo_bundle_add_message(prebuilt, "/kinema/frame", fm);
+    for (int i = 0; i < MARKERS; i++) {
+        lo_message mm = lo_message_new();
+        lo_message_add_int32(mm, (int32_t)markers[i].id);
+        lo_message_add_float(mm, (float)markers[i].pos_m.x);
+        lo_message_add_float(mm, (float)markers[i].pos_m.y);
+        lo_message_add_float(mm, (float)markers[i].pos_m.z);
+        lo_message_add_float(mm, (float)markers[i].residual_px);
+        lo_message_add_int32(mm, markers[i].views);
+        lo_bundle_add_message(prebuilt, "/kinema/marker", mm);
+    }
+    t0 = km_time_now_ns();
+    for (int i = 0; i < osc_n; i++)
+        lo_send_bundle(to, prebuilt);
+    double liblo_floor = per_frame_ns(t0, osc_n);
+    lo_bundle_free_recursive(prebuilt);
+
+    /* What a straightforward liblo publisher does: build the bundle per frame. */
+    t0 = km_time_now_ns();
+    for (int i = 0; i < osc_n; i++) {
+        lo_bundle b = lo_bundle_new(tt);
+        lo_message f = lo_message_new();
+        lo_message_add_int64(f, i);
+        lo_message_add_int64(f, (int64_t)frame.capture_time_ns);
+        lo_message_add_int32(f, MARKERS);
+        lo_bundle_add_message(b, "/kinema/frame", f);
+        for (int k = 0; k < MARKERS; k++) {
+            lo_message mm = lo_message_new();
+            lo_message_add_int32(mm, (int32_t)markers[k].id);
+            lo_message_add_float(mm, (float)markers[k].pos_m.x);
+            lo_message_add_float(mm, (float)markers[k].pos_m.y);
+            lo_message_add_float(mm, (float)markers[k].pos_m.z);
+            lo_message_add_float(mm, (float)markers[k].residual_px);
+            lo_message_add_int32(mm, markers[k].views);
+            lo_bundle_add_message(b, "/kinema/marker", mm);
+        }
+        lo_send_bundle(to, b);
+        lo_bundle_free_recursive(b);
+    }
+    double liblo_build = per_frame_ns(t0, osc_n);
+    lo_address_free(to);
+    lo_server_free(sink);
+    printf("osc  km path (build+send)        %9.0f ns/frame\n", ours_osc);
+    printf("osc  liblo send, prebuilt bundle %9.0f ns/frame\n", liblo_floor);
+    printf("osc  liblo build+send per frame  %9.0f ns/frame\n", liblo_build);
+    printf("osc  ratio ours/liblo-send       %9.2f\n", ours_osc / liblo_floor);
+    printf("osc  ratio ours/liblo-build+send %9.2f\n", ours_osc / liblo_build);
+    return 0;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Subscribe to kinemad's ZeroMQ stream and print each solved frame.
+
+Needs only pyzmq and the standard library: the wire format (docs/protocol.md, v1) is
+decoded with `struct`. Examples:
+
+    python3 examples/kinema_subscribe.py                       # human-readable
+    python3 examples/kinema_subscribe.py --json --count 10     # 10 JSON lines, then exit
+    python3 examples/kinema_subscribe.py --endpoint tcp://10.0.0.5:5555 --topic markers
+
+Exit status: 0 after --count frames (or Ctrl-C), 1 on --timeout, 2 on a malformed message.
+"""
+import argparse
+import json
+import struct
+import sys
+import time
+
+import zmq
+
+MAGIC = b"KMF1"
+VERSION = 1
+# Fixed header, 56 bytes (docs/protocol.md "Header").
+HEADER = struct.Struct("<4sHHHHHHII4Q")
+# Section table entry, 16 bytes: type, record_size, count, offset, length.
+ENTRY = struct.Struct("<HHIII")
+# Marker record v1, 24 bytes: id, x, y, z, residual_px, views, flags.
+MARKER = struct.Struct("<IffffHH")
+SECTION_MARKERS = 1
+MAX_CAMERAS = 64
+
+
+class WireError(ValueError):
+    """A malformed message: the text names the byte offset."""
+
+
+def decode_frame(buf):
+    """Decode one v1 frame message into a dict. Raises WireError on malformed input."""
+    n = len(buf)
+    if n < HEADER.size:
+        raise WireError(f"offset {n}: message of {n} bytes is shorter than the header")
+    (magic, version, flags, header_size, camera_count, section_count, table_offset,
+     total_length, _reserved, frame, capture_ns, solved_ns, publish_ns) = HEADER.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise WireError("offset 0: bad magic (not a Kinema frame)")
+    if version != VERSION:
+        raise WireError(f"offset 4: version {version}, this decoder reads {VERSION}")
+    if total_length != n:
+        raise WireError(f"offset 16: total_length {total_length} but {n} bytes received")
+    if header_size < HEADER.size or camera_count > MAX_CAMERAS:
+        raise WireError("offset 8: bad header_size or camera_count")
+    if header_size + 2 * camera_count > table_offset:
+        raise WireError("offset 14: table_offset overlaps the observation counts")
+    table_end = table_offset + ENTRY.size * section_count
+    if table_end > n:
+        raise WireError(f"offset {table_offset}: section table runs past the end")
+    observations = list(struct.unpack_from(f"<{camera_count}H", buf, header_size))
+    markers = []
+    for s in range(section_count):
+        at = table_offset + s * ENTRY.size
+        kind, record_size, count, offset, length = ENTRY.unpack_from(buf, at)
+        if offset < table_end or offset > n or length > n - offset:
+            raise WireError(f"offset {at}: section {s} outside the message")
+        if kind != SECTION_MARKERS:
+            continue  # a stream this decoder does not know: skip it (the extension rule)
+        if record_size < MARKER.size or count * record_size != length:
+            raise WireError(f"offset {at}: inconsistent markers section")
+        for i in range(count):
+            mid, x, y, z, residual, views, _flags = MARKER.unpack_from(buf, offset + i * record_size)
+            markers.append({"id": mid, "x": x, "y": y, "z": z,
+                            "residual_px": residual, "views": views})
+    return {"frame": frame, "capture_time_ns": capture_ns, "solved_time_ns": solved_ns,
+            "publish_time_ns": publish_ns, "flags": flags,
+            "observation_count": observations, "markers": markers}
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Print Kinema frames from a ZeroMQ PUB.")
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555",
+                        help="kinemad's PUB endpoint (default %(default)s)")
+    parser.add_argument("--topic", default="frame", choices=["frame", "markers"],
+                        help="topic to subscribe to (default %(default)s)")
+    parser.add_argument("--count", type=int, default=0,
+                        help="exit after N frames (default 0: run until Ctrl-C)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per frame on stdout")
+    parser.add_argument("--timeout", type=float, default=0.0,
+                        help="give up (exit 1) after this many seconds without a frame")
+    args = parser.parse_args()
+
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(args.endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
+    poller = zmq.Poller()
+    poller.register(sub, zmq.POLLIN)
+
+    received = 0
+    try:
+        while args.count <= 0 or received < args.count:
+            if not poller.poll(args.timeout * 1000 if args.timeout > 0 else None):
+                print(f"no frame within {args.timeout} s", file=sys.stderr)
+                return 1
+            parts = sub.recv_multipart()
+            # time.monotonic_ns() is CLOCK_MONOTONIC on Linux: the clock of capture_time_ns,
+            # so the difference is the end-to-end latency when on the same host.
+            now_ns = time.monotonic_ns()
+            if len(parts) != 2:
+                print(f"unexpected message with {len(parts)} parts", file=sys.stderr)
+                return 2
+            try:
+                frame = decode_frame(parts[1])
+            except WireError as error:
+                print(f"malformed frame: {error}", file=sys.stderr)
+                return 2
+            frame["topic"] = parts[0].decode(errors="replace")
+            frame["latency_ns"] = now_ns - frame["capture_time_ns"]
+            received += 1
+            if args.json:
+                print(json.dumps(frame), flush=True)
+            else:
+                print(f"frame {frame['frame']} capture {frame['capture_time_ns']} ns "
+                      f"latency {frame['latency_ns'] / 1e3:.0f} us "
+                      f"observations {frame['observation_count']} "
+                      f"markers {len(frame['markers'])}")
+                for m in frame["markers"]:
+                    print(f"  id {m['id']:5d}  x {m['x']:+.4f}  y {m['y']:+.4f}  "
+                          f"z {m['z']:+.4f} m  residual {m['residual_px']:.3f} px  "
+                          f"views {m['views']}")
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close()
+        context.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
