@@ -1,0 +1,254 @@
+/* kinemad: the Kinema service. Thin by design: parse arguments, read the config, run the
+ * pipeline (pipeline/pipeline.c) until SIGINT/SIGTERM or the sources end, print a status
+ * line once a second. Signal handling lives here and only here (never in the library). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinema/kinema.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: kinemad [OPTIONS]\n"
+        "\n"
+        "Run the Kinema motion-capture service: capture -> 2D detection -> 3D reconstruction\n"
+        "-> publish every solved frame over ZeroMQ and OSC.\n"
+        "Without --config it runs the embedded default: a synthetic 8-camera rig (1280x1024,\n"
+        "120 Hz) watching a walking actor, publishing on tcp://127.0.0.1:5555 (ZeroMQ PUB,\n"
+        "wire v1, docs/protocol.md) and osc.udp://127.0.0.1:9000 (OSC, /kinema/...).\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE     YAML configuration (docs/config.md)\n"
+        "  -d, --duration SEC    stop after SEC seconds (default: run until SIGINT/SIGTERM)\n"
+        "  -n, --frames N        stop after N solved frame sets\n"
+        "      --fast            do not pace synthetic sources in real time (as fast as possible)\n"
+        "      --zmq ENDPOINT    override transport.zmq.endpoint (e.g. tcp://127.0.0.1:5555)\n"
+        "      --osc HOST:PORT   override transport.osc host and port\n"
+        "      --no-zmq, --no-osc  disable a transport\n"
+        "      --check-config    read and validate the config, print the result, exit\n"
+        "  -q, --quiet           no status line (errors and warnings only)\n"
+        "  -v, --verbose         debug logging\n"
+        "      --log-json        log lines as JSON objects (for log collectors)\n"
+        "  -h, --help            this help\n"
+        "\n"
+        "Status line (stderr, once a second): solved frame rate, markers per frame, 2D blobs\n"
+        "per frame, dropped camera frames, incomplete frame sets, mean/max latency from\n"
+        "capture to publish, and messages sent.\n"
+        "Exit status: 0 on clean shutdown, 1 on a runtime error, 2 on bad arguments or config.\n");
+}
+
+static void print_status(const km_pipeline_stats *now, const km_pipeline_stats *before,
+                         double seconds)
+{
+    uint64_t sets = now->framesets - before->framesets;
+    double fps = seconds > 0 ? (double)sets / seconds : 0.0;
+    double markers = sets ? (double)(now->markers - before->markers) / (double)sets : 0.0;
+    uint64_t frames = now->frames - before->frames;
+    double blobs = frames ? (double)(now->observations - before->observations) / (double)frames
+                          : 0.0;
+    double lat_ms = sets ? (double)(now->latency_ns_sum - before->latency_ns_sum) / (double)sets
+                               / 1e6
+                         : 0.0;
+    km_log(KM_LOG_INFO, "kinemad",
+           "%.1f fps | %.1f markers/frame | %.1f blobs/camera | dropped %llu | incomplete %llu"
+           " | latency %.2f ms mean, %.2f ms max | zmq %llu sent (%llu dropped) | osc %llu sent",
+           fps, markers, blobs, (unsigned long long)now->dropped_frames,
+           (unsigned long long)now->incomplete_framesets, lat_ms,
+           (double)now->latency_ns_max / 1e6, (unsigned long long)now->zmq_sent,
+           (unsigned long long)now->zmq_dropped, (unsigned long long)now->osc_sent);
+}
+
+static int split_host_port(const char *arg, km_publisher_config *pub)
+{
+    const char *colon = strrchr(arg, ':');
+    if (!colon || colon == arg || !colon[1]) return -1;
+    size_t host_len = (size_t)(colon - arg);
+    if (host_len >= sizeof pub->osc_host || strlen(colon + 1) >= sizeof pub->osc_port) return -1;
+    memcpy(pub->osc_host, arg, host_len);
+    pub->osc_host[host_len] = '\0';
+    snprintf(pub->osc_port, sizeof pub->osc_port, "%s", colon + 1);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_FAST = 256, OPT_ZMQ, OPT_OSC, OPT_NO_ZMQ, OPT_NO_OSC, OPT_CHECK, OPT_JSON };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'},
+        {"frames", required_argument, NULL, 'n'},
+        {"fast", no_argument, NULL, OPT_FAST},
+        {"zmq", required_argument, NULL, OPT_ZMQ},
+        {"osc", required_argument, NULL, OPT_OSC},
+        {"no-zmq", no_argument, NULL, OPT_NO_ZMQ},
+        {"no-osc", no_argument, NULL, OPT_NO_OSC},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"log-json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *zmq_override = NULL, *osc_override = NULL;
+    double duration_s = 0.0;
+    unsigned long long max_sets = 0;
+    bool fast = false, no_zmq = false, no_osc = false, check_only = false, quiet = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:d:n:qvh", options, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'd':
+            errno = 0;
+            duration_s = strtod(optarg, &end);
+            if (errno || *end || duration_s < 0) {
+                fprintf(stderr, "kinemad: --duration: not a number of seconds: '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'n':
+            errno = 0;
+            max_sets = strtoull(optarg, &end, 10);
+            if (errno || *end || optarg[0] == '-') {
+                fprintf(stderr, "kinemad: --frames: not a count: '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_FAST: fast = true; break;
+        case OPT_ZMQ: zmq_override = optarg; break;
+        case OPT_OSC: osc_override = optarg; break;
+        case OPT_NO_ZMQ: no_zmq = true; break;
+        case OPT_NO_OSC: no_osc = true; break;
+        case OPT_CHECK: check_only = true; break;
+        case 'q': quiet = true; break;
+        case 'v': km_log_set_level(KM_LOG_DEBUG); break;
+        case OPT_JSON: km_log_set_json(true); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kinemad: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (quiet) km_log_set_level(KM_LOG_WARN);
+
+    km_pipeline_config pcfg = km_pipeline_config_default();
+    if (config_path) {
+        km_status st;
+        km_config *cfg = km_config_load(config_path, &st);
+        if (!cfg) {
+            km_log(KM_LOG_ERROR, "kinemad", "%s", km_last_error());
+            return 2;
+        }
+        st = km_pipeline_config_read(cfg, &pcfg);
+        km_config_destroy(cfg);
+        if (st) {
+            km_log(KM_LOG_ERROR, "kinemad", "%s", km_last_error());
+            return 2;
+        }
+    }
+    if (fast) pcfg.realtime = false;
+    if (zmq_override) snprintf(pcfg.publish.zmq_endpoint, sizeof pcfg.publish.zmq_endpoint, "%s",
+                               zmq_override);
+    if (osc_override && split_host_port(osc_override, &pcfg.publish)) {
+        fprintf(stderr, "kinemad: --osc: expected HOST:PORT, got '%s'\n", osc_override);
+        return 2;
+    }
+    if (no_zmq) pcfg.publish.zmq_enabled = false;
+    if (no_osc) pcfg.publish.osc_enabled = false;
+    if (check_only) {
+        printf("%s: ok (%d synthetic cameras %dx%d @ %.0f Hz; zmq %s; osc %s:%s)\n",
+               config_path ? config_path : "(embedded default)", pcfg.synthetic.camera_count,
+               pcfg.synthetic.width, pcfg.synthetic.height, pcfg.synthetic.rate_hz,
+               pcfg.publish.zmq_enabled ? pcfg.publish.zmq_endpoint : "off",
+               pcfg.publish.osc_enabled ? pcfg.publish.osc_host : "off",
+               pcfg.publish.osc_enabled ? pcfg.publish.osc_port : "-");
+        return 0;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    km_status st;
+    km_pipeline *pipeline = km_pipeline_create(&pcfg, &st);
+    if (!pipeline) {
+        km_log(KM_LOG_ERROR, "kinemad", "cannot start: %s", km_last_error());
+        return 1;
+    }
+    const km_rig *rig = km_pipeline_rig(pipeline);
+    km_log(KM_LOG_INFO, "kinemad", "source: %s, %d cameras%s",
+           pcfg.source == KM_PIPELINE_SOURCE_SYNTHETIC ? "synthetic scene (embedded default)"
+                                                         : "devices",
+           rig->camera_count, pcfg.realtime ? ", real time" : ", as fast as possible");
+    if (pcfg.publish_enabled && pcfg.publish.zmq_enabled)
+        km_log(KM_LOG_INFO, "kinemad", "publishing ZeroMQ PUB on %s (topics \"frame\", \"markers\"; "
+               "wire v1, docs/protocol.md)", pcfg.publish.zmq_endpoint);
+    if (pcfg.publish_enabled && pcfg.publish.osc_enabled)
+        km_log(KM_LOG_INFO, "kinemad", "publishing OSC to osc.udp://%s:%s (/kinema/frame, "
+               "/kinema/marker)", pcfg.publish.osc_host, pcfg.publish.osc_port);
+
+    st = km_pipeline_start(pipeline);
+    if (st) {
+        km_log(KM_LOG_ERROR, "kinemad", "cannot start capture: %s", km_last_error());
+        km_pipeline_destroy(pipeline);
+        return 1;
+    }
+    uint64_t start_ns = km_time_now_ns(), last_status_ns = start_ns;
+    km_pipeline_stats before, now;
+    km_pipeline_stats_get(pipeline, &before);
+    int rc = 0;
+    while (!stop_requested) {
+        int solved = 0;
+        st = km_pipeline_step(pipeline, 100000000ull, &solved);
+        if (st == KM_ERR_END_OF_STREAM) {
+            km_log(KM_LOG_INFO, "kinemad", "sources ended");
+            break;
+        }
+        if (st && st != KM_ERR_AGAIN && st != KM_ERR_TIMEOUT) {
+            /* One bad frame set must not stop the service: log and go on. */
+            km_log(KM_LOG_WARN, "kinemad", "frame set failed: %s", km_last_error());
+        }
+        uint64_t t = km_time_now_ns();
+        if (t - last_status_ns >= 1000000000ull) {
+            km_pipeline_stats_get(pipeline, &now);
+            print_status(&now, &before, (double)(t - last_status_ns) / 1e9);
+            before = now;
+            last_status_ns = t;
+        }
+        if (duration_s > 0 && (double)(t - start_ns) / 1e9 >= duration_s) break;
+        km_pipeline_stats_get(pipeline, &now);
+        if (max_sets && now.framesets >= max_sets) break;
+    }
+    if (stop_requested) km_log(KM_LOG_INFO, "kinemad", "signal received, shutting down");
+    km_pipeline_stop(pipeline);
+    km_pipeline_stats_get(pipeline, &now);
+    double seconds = (double)(km_time_now_ns() - start_ns) / 1e9;
+    km_log(KM_LOG_INFO, "kinemad",
+           "done: %llu frame sets in %.1f s (%.1f fps), %.1f markers/frame, %llu dropped frames,"
+           " zmq %llu sent, osc %llu sent",
+           (unsigned long long)now.framesets, seconds,
+           seconds > 0 ? (double)now.framesets / seconds : 0.0,
+           now.framesets ? (double)now.markers / (double)now.framesets : 0.0,
+           (unsigned long long)now.dropped_frames, (unsigned long long)now.zmq_sent,
+           (unsigned long long)now.osc_sent);
+    km_pipeline_destroy(pipeline);
+    return rc;
+}

@@ -1,0 +1,390 @@
+/* The engine of kinemad: capture threads -> frame sets -> detect -> reconstruct -> publish.
+ *
+ * Threads: each camera has its capture thread (capture/capture.c). Everything below runs on
+ * the one thread that calls km_pipeline_step (the solver thread). Every buffer is sized from
+ * the config and allocated in km_pipeline_create / km_pipeline_start; km_pipeline_step
+ * allocates nothing (tests/pipeline counts it). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kinema/pipeline.h"
+
+struct km_pipeline {
+    km_pipeline_config cfg;
+    km_synthetic_scene *scene;          /* owned; NULL for non-synthetic sources */
+    km_rig rig;                         /* what reconstruction solves with */
+    int camera_count;
+    km_capture *captures[KM_MAX_CAMERAS];
+    km_frameset_assembler *assembler;
+    km_detector *detector;
+    km_reconstructor *reconstructor;
+    km_publisher *publisher;            /* NULL when publishing is off */
+    km_blob *blobs;                     /* one camera's blobs, reused */
+    km_observation_set observations;
+    km_marker_set markers;
+    km_pipeline_frame_fn on_frame;
+    void *on_frame_user;
+    km_pipeline_stats stats;
+    bool started;
+};
+
+km_pipeline_config km_pipeline_config_default(void)
+{
+    km_pipeline_config c;
+    memset(&c, 0, sizeof c);
+    c.source = KM_PIPELINE_SOURCE_SYNTHETIC;
+    c.synthetic = km_synthetic_config_default();
+    c.realtime = true;
+    c.pool_frames = 16;
+    c.frameset_timeout_ns = 0; /* three frame periods */
+    c.detect = km_detect_config_default();
+    c.reconstruct = km_reconstruct_config_default();
+    c.publish = km_publisher_config_default();
+    c.publish_enabled = true;
+    return c;
+}
+
+/* Reads an optional int into *field with range checks; absent keeps the default. */
+static km_status read_int(const km_config *cfg, const char *path, long min, long max, int *field)
+{
+    long v;
+    km_status st = km_config_get_int(cfg, path, *field, min, max, &v);
+    if (st == KM_OK) *field = (int)v;
+    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
+}
+
+static km_status read_double(const km_config *cfg, const char *path, double min, double max,
+                             double *field)
+{
+    double v;
+    km_status st = km_config_get_double(cfg, path, *field, min, max, &v);
+    if (st == KM_OK) *field = v;
+    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
+}
+
+km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
+{
+    static const char *const top_keys[] = {"source", "synthetic", "realtime", "rig",
+                                           "pool_frames", "detect", "reconstruct",
+                                           "transport", NULL};
+    static const char *const detect_keys[] = {"threshold", "min_area_px", "max_area_px",
+                                              "min_roundness", "max_blobs", NULL};
+    static const char *const reconstruct_keys[] = {"max_epipolar_px", "max_residual_px",
+                                                   "min_views", "max_markers",
+                                                   "max_observations", NULL};
+    km_status st = km_config_check_keys(cfg, "", top_keys);
+    if (st) return st;
+
+    char source[32];
+    st = km_config_get_string(cfg, "source", "synthetic", source, sizeof source);
+    if (st && st != KM_ERR_NOT_FOUND) return st;
+    if (strcmp(source, "synthetic") != 0)
+        return km_error(KM_ERR_PARSE, "%s:%d: source: unknown source '%s' (known: synthetic)",
+                        km_config_name(cfg), km_config_line(cfg, "source"), source);
+    out->source = KM_PIPELINE_SOURCE_SYNTHETIC;
+    if ((st = km_synthetic_config_read(cfg, "synthetic", &out->synthetic))) return st;
+
+    bool realtime;
+    st = km_config_get_bool(cfg, "realtime", out->realtime, &realtime);
+    if (st && st != KM_ERR_NOT_FOUND) return st;
+    out->realtime = realtime;
+    st = km_config_get_string(cfg, "rig", "", out->rig_path, sizeof out->rig_path);
+    if (st && st != KM_ERR_NOT_FOUND) return st;
+    long pool;
+    st = km_config_get_int(cfg, "pool_frames", (long)out->pool_frames, 2, 1024, &pool);
+    if (st && st != KM_ERR_NOT_FOUND) return st;
+    out->pool_frames = (size_t)pool;
+
+    if (km_config_has(cfg, "detect")) {
+        if ((st = km_config_check_keys(cfg, "detect", detect_keys))) return st;
+        if ((st = read_int(cfg, "detect.threshold", 1, 254, &out->detect.threshold))) return st;
+        if ((st = read_int(cfg, "detect.min_area_px", 1, 1000000, &out->detect.min_area_px)))
+            return st;
+        if ((st = read_int(cfg, "detect.max_area_px", 1, 10000000, &out->detect.max_area_px)))
+            return st;
+        if ((st = read_double(cfg, "detect.min_roundness", 0.0, 1.0,
+                              &out->detect.min_roundness)))
+            return st;
+        if ((st = read_int(cfg, "detect.max_blobs", 1, 65536, &out->detect.max_blobs))) return st;
+    }
+    if (km_config_has(cfg, "reconstruct")) {
+        if ((st = km_config_check_keys(cfg, "reconstruct", reconstruct_keys))) return st;
+        if ((st = read_double(cfg, "reconstruct.max_epipolar_px", 0.01, 100.0,
+                              &out->reconstruct.max_epipolar_px)))
+            return st;
+        if ((st = read_double(cfg, "reconstruct.max_residual_px", 0.01, 100.0,
+                              &out->reconstruct.max_residual_px)))
+            return st;
+        if ((st = read_int(cfg, "reconstruct.min_views", 2, KM_MAX_CAMERAS,
+                           &out->reconstruct.min_views)))
+            return st;
+        if ((st = read_int(cfg, "reconstruct.max_markers", 1, 65536,
+                           &out->reconstruct.max_markers)))
+            return st;
+        if ((st = read_int(cfg, "reconstruct.max_observations", 1, 1 << 20,
+                           &out->reconstruct.max_observations)))
+            return st;
+    }
+    if (km_config_has(cfg, "transport")) {
+        if ((st = km_publisher_config_read(cfg, "transport", &out->publish))) return st;
+    }
+    return KM_OK;
+}
+
+km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
+{
+    km_status st = KM_OK;
+    km_pipeline *p = calloc(1, sizeof *p);
+    if (!p) {
+        st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory");
+        goto fail;
+    }
+    p->cfg = *cfg;
+    p->scene = km_synthetic_scene_create(&cfg->synthetic, &st);
+    if (!p->scene) goto fail;
+    p->rig = *km_synthetic_scene_rig(p->scene);
+    if (cfg->rig_path[0]) {
+        /* Solve with an operator's calibration instead of the scene's exact one. */
+        if ((st = km_rig_load(cfg->rig_path, &p->rig))) goto fail;
+        if (p->rig.camera_count != km_synthetic_scene_rig(p->scene)->camera_count) {
+            st = km_error(KM_ERR_INVALID_ARGUMENT,
+                          "%s: rig has %d cameras but the source has %d", cfg->rig_path,
+                          p->rig.camera_count, km_synthetic_scene_rig(p->scene)->camera_count);
+            goto fail;
+        }
+    }
+    p->camera_count = p->rig.camera_count;
+
+    int max_w = 0, max_h = 0;
+    for (int c = 0; c < p->camera_count; c++) {
+        if (p->rig.cameras[c].width > max_w) max_w = p->rig.cameras[c].width;
+        if (p->rig.cameras[c].height > max_h) max_h = p->rig.cameras[c].height;
+    }
+    p->detector = km_detector_create(&cfg->detect, max_w, max_h, &st);
+    if (!p->detector) goto fail;
+    km_reconstruct_config rc = cfg->reconstruct;
+    int obs_capacity = p->camera_count * cfg->detect.max_blobs;
+    if (rc.max_observations < obs_capacity) rc.max_observations = obs_capacity;
+    p->reconstructor = km_reconstructor_create(&rc, &p->rig, &st);
+    if (!p->reconstructor) goto fail;
+
+    p->blobs = calloc((size_t)cfg->detect.max_blobs, sizeof *p->blobs);
+    p->observations.items = calloc((size_t)obs_capacity, sizeof *p->observations.items);
+    p->observations.capacity = obs_capacity;
+    p->markers.items = calloc((size_t)rc.max_markers, sizeof *p->markers.items);
+    p->markers.capacity = rc.max_markers;
+    if (!p->blobs || !p->observations.items || !p->markers.items) {
+        st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for frame buffers");
+        goto fail;
+    }
+
+    km_frameset_config fc = km_frameset_config_default();
+    fc.camera_count = p->camera_count;
+    fc.rate_hz = cfg->synthetic.rate_hz;
+    fc.timeout_ns = cfg->frameset_timeout_ns;
+    p->assembler = km_frameset_assembler_create(&fc, &st);
+    if (!p->assembler) goto fail;
+
+    if (cfg->publish_enabled) {
+        km_publisher_config pc = cfg->publish;
+        if (pc.max_markers < rc.max_markers) pc.max_markers = rc.max_markers;
+        p->publisher = km_publisher_create(&pc, &st);
+        if (!p->publisher) goto fail;
+    }
+    return p;
+
+fail:
+    if (err) *err = st ? st : KM_ERR_INTERNAL;
+    km_pipeline_destroy(p);
+    return NULL;
+}
+
+void km_pipeline_set_frame_callback(km_pipeline *p, km_pipeline_frame_fn fn, void *user)
+{
+    p->on_frame = fn;
+    p->on_frame_user = user;
+}
+
+const km_rig *km_pipeline_rig(const km_pipeline *p) { return &p->rig; }
+const km_synthetic_scene *km_pipeline_scene(const km_pipeline *p) { return p->scene; }
+
+km_status km_pipeline_start(km_pipeline *p)
+{
+    if (p->started) return km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: already started");
+    km_status st = KM_OK;
+    /* One start time for all cameras, a little ahead so that every capture thread is up
+     * before its first frame is due: frame k of every camera then carries the same time. */
+    uint64_t start_ns = km_time_now_ns() + 20000000ull;
+    for (int c = 0; c < p->camera_count; c++) {
+        km_source *src = km_synthetic_source_create_at(p->scene, c, p->cfg.realtime, start_ns,
+                                                       &st);
+        if (!src) goto fail;
+        p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
+        if (!p->captures[c]) goto fail;
+    }
+    for (int c = 0; c < p->camera_count; c++)
+        if ((st = km_capture_start(p->captures[c]))) goto fail;
+    p->started = true;
+    return KM_OK;
+fail:
+    km_pipeline_stop(p);
+    return st ? st : KM_ERR_INTERNAL;
+}
+
+static void release_frame(km_pipeline *p, km_frame *frame)
+{
+    km_capture_release(p->captures[frame->camera], frame);
+}
+
+/* Detect in every frame of the set, give the frames back, reconstruct, publish. */
+static km_status solve_set(km_pipeline *p, km_frameset *set)
+{
+    km_solved_frame out;
+    memset(&out, 0, sizeof out);
+    out.camera_count = p->camera_count;
+    out.capture_time_ns = set->time_ns;
+    km_observation_set *obs = &p->observations;
+    obs->count = 0;
+    obs->time_ns = set->time_ns;
+    km_status result = KM_OK;
+    bool have_frame = false;
+    for (int c = 0; c < p->camera_count; c++) {
+        km_frame *f = set->frames[c];
+        if (!f) continue;
+        if (!have_frame) {
+            obs->frame = f->sequence;
+            have_frame = true;
+        }
+        int n = 0;
+        km_status st = km_detector_run(p->detector, f->data, f->width, f->height, f->stride,
+                                       p->blobs, p->cfg.detect.max_blobs, &n);
+        if (st && st != KM_ERR_CAPACITY) result = st; /* keep going with the other cameras */
+        for (int i = 0; i < n && obs->count < obs->capacity; i++) {
+            km_observation *o = &obs->items[obs->count++];
+            o->x = p->blobs[i].x;
+            o->y = p->blobs[i].y;
+            o->area_px = p->blobs[i].area_px;
+            o->camera = c;
+        }
+        out.observation_count[c] = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
+        p->stats.observations += (uint64_t)n;
+        p->stats.frames++;
+        release_frame(p, f);
+        set->frames[c] = NULL;
+    }
+    if (!set->complete) p->stats.incomplete_framesets++;
+
+    p->markers.count = 0;
+    km_status st = km_reconstructor_run(p->reconstructor, obs, &p->markers);
+    if (st && st != KM_ERR_CAPACITY) result = st;
+    out.frame = obs->frame;
+    out.markers = &p->markers;
+    out.solved_time_ns = km_time_now_ns();
+    if (p->publisher) {
+        st = km_publisher_send(p->publisher, &out);
+        if (st) result = st;
+    } else {
+        out.publish_time_ns = out.solved_time_ns;
+    }
+    if (p->on_frame) p->on_frame(p->on_frame_user, &out);
+
+    uint64_t done = out.publish_time_ns ? out.publish_time_ns : out.solved_time_ns;
+    uint64_t latency = done > set->time_ns ? done - set->time_ns : 0;
+    p->stats.latency_ns_sum += latency;
+    if (latency > p->stats.latency_ns_max) p->stats.latency_ns_max = latency;
+    p->stats.framesets++;
+    p->stats.markers += (uint64_t)p->markers.count;
+    return result;
+}
+
+km_status km_pipeline_step(km_pipeline *p, uint64_t timeout_ns, int *solved)
+{
+    *solved = 0;
+    if (!p->started) return km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: not started");
+    uint64_t deadline = km_time_now_ns() + timeout_ns;
+    km_status result = KM_OK;
+    for (;;) {
+        uint64_t now = km_time_now_ns();
+        bool all_finished = true;
+        for (int c = 0; c < p->camera_count; c++) {
+            km_frame *f;
+            while ((f = km_capture_pop(p->captures[c])) != NULL) {
+                bool kept = false;
+                km_frameset_assembler_push(p->assembler, f, now, &kept);
+                if (!kept) release_frame(p, f);
+            }
+            if (!km_capture_finished(p->captures[c])) all_finished = false;
+        }
+        if (all_finished) km_frameset_assembler_flush(p->assembler);
+        km_frameset set;
+        while (km_frameset_assembler_pop(p->assembler, now, &set)) {
+            km_status st = solve_set(p, &set);
+            if (st) result = st;
+            (*solved)++;
+        }
+        if (*solved) return result;
+        if (all_finished) return KM_ERR_END_OF_STREAM;
+        if (now >= deadline) return KM_ERR_AGAIN;
+        /* Poll: a quarter of a millisecond keeps the added latency small (frames are ~8 ms
+         * apart at 120 Hz) without spinning a core. */
+        struct timespec ts = {0, 250000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void km_pipeline_stop(km_pipeline *p)
+{
+    if (!p) return;
+    for (int c = 0; c < KM_MAX_CAMERAS; c++)
+        if (p->captures[c]) km_capture_stop(p->captures[c]);
+    /* Give back frames the assembler still holds before the pools go away. */
+    if (p->assembler) {
+        km_frameset_assembler_flush(p->assembler);
+        km_frameset set;
+        while (km_frameset_assembler_pop(p->assembler, UINT64_MAX, &set))
+            for (int c = 0; c < p->camera_count; c++)
+                if (set.frames[c]) release_frame(p, set.frames[c]);
+    }
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) {
+        if (!p->captures[c]) continue;
+        km_frame *f;
+        while ((f = km_capture_pop(p->captures[c])) != NULL) release_frame(p, f);
+    }
+    p->started = false;
+}
+
+void km_pipeline_stats_get(const km_pipeline *p, km_pipeline_stats *out)
+{
+    *out = p->stats;
+    for (int c = 0; c < p->camera_count; c++) {
+        if (!p->captures[c]) continue;
+        km_capture_stats cs;
+        km_capture_stats_get(p->captures[c], &cs);
+        out->dropped_frames += cs.dropped_pool + cs.dropped_ring;
+    }
+    if (p->publisher) {
+        km_publisher_stats ps;
+        km_publisher_stats_get(p->publisher, &ps);
+        out->zmq_sent = ps.zmq_sent;
+        out->zmq_dropped = ps.zmq_dropped;
+        out->osc_sent = ps.osc_sent;
+        out->osc_errors = ps.osc_errors;
+    }
+}
+
+void km_pipeline_destroy(km_pipeline *p)
+{
+    if (!p) return;
+    km_pipeline_stop(p);
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
+    km_frameset_assembler_destroy(p->assembler);
+    km_publisher_destroy(p->publisher);
+    km_reconstructor_destroy(p->reconstructor);
+    km_detector_destroy(p->detector);
+    free(p->blobs);
+    free(p->observations.items);
+    free(p->markers.items);
+    km_synthetic_scene_destroy(p->scene);
+    free(p);
+}
