@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Integration: run the real kinemad on the embedded default and receive its output over
+# real sockets on 127.0.0.1 with clients we did not write the transport of: a Python pyzmq
+# subscriber (examples/kinema_subscribe.py, decoding wire v1 with struct) and liblo's
+# oscdump. Bounded: kinemad runs 4 s, every wait has a timeout.
+#   test_daemon_subscribers.sh KINEMAD SOURCE_DIR
+set -u
+KINEMAD=$1
+SRC=$2
+PY=/usr/bin/python3
+if ! "$PY" -c 'import zmq' 2>/dev/null; then echo "SKIP: /usr/bin/python3 has no zmq (apt-get install python3-zmq)"; exit 77; fi
+if ! command -v oscdump >/dev/null; then echo "SKIP: oscdump missing (apt-get install liblo-tools)"; exit 77; fi
+
+OUT=$(mktemp -d)
+cleanup() { kill $(jobs -p) 2>/dev/null; rm -rf "$OUT"; }
+trap cleanup EXIT
+# Ports from the pid so that parallel test runs do not collide.
+ZMQ_PORT=$((21000 + $$ % 9000))
+OSC_PORT=$((31000 + $$ % 9000))
+fail() { echo "FAIL: $*"; echo "--- kinemad log"; cat "$OUT/kinemad.log"; echo "--- zmq"; head -c 2000 "$OUT/zmq.jsonl"; cat "$OUT/zmq.err"; echo "--- osc"; head -20 "$OUT/osc.txt"; exit 1; }
+
+oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
+"$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --json \
+  --count 50 --timeout 20 >"$OUT/zmq.jsonl" 2>"$OUT/zmq.err" &
+SUB=$!
+sleep 0.5
+timeout 60 "$KINEMAD" --duration 4 --zmq "tcp://127.0.0.1:$ZMQ_PORT" --osc "127.0.0.1:$OSC_PORT" \
+  >"$OUT/kinemad.out" 2>"$OUT/kinemad.log"
+rc=$?
+[ $rc -eq 0 ] || fail "kinemad exited with $rc"
+wait "$SUB"; sub_rc=$?
+[ $sub_rc -eq 0 ] || fail "python subscriber exited with $sub_rc"
+sleep 0.2
+
+# The Python subscriber decoded 50 frames: check their content is a plausible solve.
+"$PY" - "$OUT/zmq.jsonl" <<'PY' || fail "decoded frames are not plausible"
+import json, sys
+frames = [json.loads(l) for l in open(sys.argv[1])]
+assert len(frames) == 50, len(frames)
+nums = [f["frame"] for f in frames]
+assert nums == sorted(nums), "frames out of order"
+markers = [len(f["markers"]) for f in frames]
+mean = sum(markers) / len(markers)
+# The default actor carries 49 markers; most are seen by >= 2 of the 8 cameras.
+assert 35 <= mean <= 60, f"mean markers/frame {mean}"
+for f in frames:
+    assert f["publish_time_ns"] >= f["capture_time_ns"] > 0
+    assert len(f["observation_count"]) == 8
+    for m in f["markers"]:
+        assert -4 < m["x"] < 4 and -0.1 < m["y"] < 2.2 and -4 < m["z"] < 4, m
+        assert m["views"] >= 2 and m["residual_px"] < 2.0, m
+lat = sorted(f["publish_time_ns"] - f["capture_time_ns"] for f in frames)
+print(f"zmq: 50 frames decoded by pyzmq, {mean:.1f} markers/frame, "
+      f"capture->publish median {lat[len(lat)//2]/1e6:.2f} ms")
+PY
+
+frames=$(grep -c "/kinema/frame " "$OUT/osc.txt")
+markers=$(grep -c "/kinema/marker " "$OUT/osc.txt")
+echo "osc: oscdump received $frames /kinema/frame and $markers /kinema/marker messages"
+[ "$frames" -ge 100 ] || fail "too few OSC frames ($frames)"
+[ "$markers" -ge $((frames * 30)) ] || fail "too few OSC markers ($markers for $frames frames)"
+grep -m1 "/kinema/frame " "$OUT/osc.txt" | grep -Eq "/kinema/frame hhi [0-9]+ [0-9]+ [0-9]+" \
+  || fail "/kinema/frame has not the documented types"
+grep -m1 "/kinema/marker " "$OUT/osc.txt" | grep -Eq "/kinema/marker iffffi -?[0-9]+ " \
+  || fail "/kinema/marker has not the documented types"
+grep -q "fps" "$OUT/kinemad.log" || fail "no status line"
+grep "fps" "$OUT/kinemad.log" | tail -1
+echo "PASS"

@@ -1,0 +1,223 @@
+/* The whole pipeline in process on the embedded default: synthetic images of 8 cameras ->
+ * capture threads -> frame sets -> detection -> reconstruction (-> publishers). Checks the
+ * issue-2 acceptance figures against the scene's ground truth and that the hot path does
+ * not allocate after start-up. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kinema/pipeline.h"
+
+/* ---- allocation counting ----
+ * Our own code: link-time wrapping (-Wl,--wrap=malloc,...) rewrites every malloc/calloc/
+ * realloc call of the Kinema objects linked into this test to the __wrap_ functions.
+ * Everything in the process (libzmq, liblo, libc): in builds without AddressSanitizer the
+ * test also interposes malloc itself and forwards to glibc's __libc_ functions. */
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+static atomic_long ours;
+void *__wrap_malloc(size_t size) { atomic_fetch_add(&ours, 1); return __real_malloc(size); }
+void *__wrap_calloc(size_t n, size_t size) { atomic_fetch_add(&ours, 1); return __real_calloc(n, size); }
+void *__wrap_realloc(void *p, size_t size) { atomic_fetch_add(&ours, 1); return __real_realloc(p, size); }
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_PROCESS_WIDE 0
+#else
+#define COUNT_PROCESS_WIDE 1
+static atomic_long process_wide;
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+void *malloc(size_t size);
+void *calloc(size_t n, size_t size);
+void *realloc(void *p, size_t size);
+void *malloc(size_t size) { atomic_fetch_add(&process_wide, 1); return __libc_malloc(size); }
+void *calloc(size_t n, size_t size) { atomic_fetch_add(&process_wide, 1); return __libc_calloc(n, size); }
+void *realloc(void *p, size_t size) { atomic_fetch_add(&process_wide, 1); return __libc_realloc(p, size); }
+#endif
+
+#define MATCH_RADIUS_M 0.01
+
+typedef struct accuracy {
+    const km_synthetic_scene *scene;
+    const km_rig *rig;
+    long frames;
+    long truth_seen2;      /* markers visible from >= 2 cameras */
+    long found;            /* of those, reconstructed within MATCH_RADIUS_M */
+    double sq_error_sum;
+    long reconstructed;
+    long ghosts;           /* reconstructed markers with no true marker within the radius */
+} accuracy;
+
+static void on_frame(void *user, const km_solved_frame *frame)
+{
+    accuracy *acc = user;
+    km_synthetic_marker truth[KM_SYNTHETIC_MAX_MARKERS];
+    uint64_t t = km_synthetic_scene_frame_time(acc->scene, frame->frame);
+    int n = km_synthetic_scene_markers(acc->scene, t, truth, KM_SYNTHETIC_MAX_MARKERS);
+    const km_marker_set *ms = frame->markers;
+    for (int i = 0; i < n; i++) {
+        int views = 0;
+        for (int c = 0; c < acc->rig->camera_count; c++)
+            if (km_synthetic_scene_visible(acc->scene, c, &truth[i], t)) views++;
+        if (views < 2) continue;
+        acc->truth_seen2++;
+        double best = 1e9;
+        for (int j = 0; j < ms->count; j++) {
+            double d = km_vec3_dist(ms->items[j].pos_m, truth[i].pos_m);
+            if (d < best) best = d;
+        }
+        if (best < MATCH_RADIUS_M) {
+            acc->found++;
+            acc->sq_error_sum += best * best;
+        }
+    }
+    for (int j = 0; j < ms->count; j++) {
+        double best = 1e9;
+        for (int i = 0; i < n; i++) {
+            double d = km_vec3_dist(ms->items[j].pos_m, truth[i].pos_m);
+            if (d < best) best = d;
+        }
+        if (best >= MATCH_RADIUS_M) acc->ghosts++;
+    }
+    acc->reconstructed += ms->count;
+    acc->frames++;
+}
+
+static km_pipeline *make_pipeline(km_pipeline_config *cfg)
+{
+    km_status st;
+    km_pipeline *p = km_pipeline_create(cfg, &st);
+    if (!p) fail_msg("km_pipeline_create: %s", km_last_error());
+    return p;
+}
+
+static void run_sets(km_pipeline *p, long sets)
+{
+    km_pipeline_stats stats;
+    uint64_t give_up = km_time_now_ns() + 600ull * 1000000000ull;
+    do {
+        int solved = 0;
+        km_status st = km_pipeline_step(p, 100000000ull, &solved);
+        assert_true(st == KM_OK || st == KM_ERR_AGAIN);
+        km_pipeline_stats_get(p, &stats);
+        assert_true(km_time_now_ns() < give_up);
+    } while ((long)stats.framesets < sets);
+}
+
+/* Acceptance: on the synthetic default (8 cameras) reconstructed markers are within 1.0 mm
+ * RMS of ground truth and >= 99% of markers seen by two or more cameras are found. */
+static void test_accuracy_on_embedded_default(void **state)
+{
+    (void)state;
+    km_pipeline_config cfg = km_pipeline_config_default();
+    cfg.realtime = false;        /* as fast as the machine goes: frames are not dropped */
+    cfg.publish_enabled = false;
+    cfg.pool_frames = 8;
+    km_pipeline *p = make_pipeline(&cfg);
+    accuracy acc = {.scene = km_pipeline_scene(p), .rig = km_pipeline_rig(p)};
+    km_pipeline_set_frame_callback(p, on_frame, &acc);
+    assert_int_equal(km_pipeline_start(p), KM_OK);
+    uint64_t t0 = km_time_now_ns();
+    run_sets(p, 240);
+    double seconds = (double)(km_time_now_ns() - t0) / 1e9;
+    km_pipeline_stop(p);
+    km_pipeline_stats stats;
+    km_pipeline_stats_get(p, &stats);
+
+    double recall = acc.truth_seen2 ? (double)acc.found / (double)acc.truth_seen2 : 0.0;
+    double rms_mm = acc.found ? sqrt(acc.sq_error_sum / (double)acc.found) * 1000.0 : 1e9;
+    printf("ACCURACY embedded default: frames=%ld markers_seen_by_2+=%ld recall=%.4f "
+           "rms=%.3f mm ghosts/frame=%.3f markers/frame=%.1f incomplete_sets=%llu "
+           "(%.1f frame sets/s as fast as possible)\n",
+           acc.frames, acc.truth_seen2, recall, rms_mm,
+           acc.frames ? (double)acc.ghosts / (double)acc.frames : 0.0,
+           acc.frames ? (double)acc.reconstructed / (double)acc.frames : 0.0,
+           (unsigned long long)stats.incomplete_framesets, (double)acc.frames / seconds);
+    assert_true(acc.frames >= 240);
+    assert_true(acc.truth_seen2 > 240 * 30);
+    assert_true(recall >= 0.99);
+    assert_true(rms_mm < 1.0);
+    km_pipeline_destroy(p);
+}
+
+/* Acceptance: no allocation in the hot path after start-up, over 1000 frames, with both
+ * publishers sending on loopback. */
+static void test_no_allocation_after_startup(void **state)
+{
+    (void)state;
+    km_pipeline_config cfg = km_pipeline_config_default();
+    cfg.realtime = false;
+    cfg.synthetic.camera_count = 2;  /* 1000 frame sets = 2000 camera frames, kept quick */
+    cfg.publish_enabled = true;
+    snprintf(cfg.publish.zmq_endpoint, sizeof cfg.publish.zmq_endpoint,
+             "tcp://127.0.0.1:%d", 20000 + (int)(km_time_now_ns() % 20000));
+    snprintf(cfg.publish.osc_port, sizeof cfg.publish.osc_port, "%d",
+             40000 + (int)(km_time_now_ns() % 20000));
+    km_pipeline *p = make_pipeline(&cfg);
+    assert_int_equal(km_pipeline_start(p), KM_OK);
+    run_sets(p, 20);  /* warm-up: threads started, sockets connected */
+    long before = atomic_load(&ours);
+#if COUNT_PROCESS_WIDE
+    long before_all = atomic_load(&process_wide);
+#endif
+    km_pipeline_stats s0, s1;
+    km_pipeline_stats_get(p, &s0);
+    run_sets(p, 20 + 1000);
+    long after = atomic_load(&ours);
+    km_pipeline_stats_get(p, &s1);
+    printf("ALLOCATIONS over %llu frame sets (%llu camera frames): Kinema code %ld",
+           (unsigned long long)(s1.framesets - s0.framesets),
+           (unsigned long long)(s1.frames - s0.frames), after - before);
+#if COUNT_PROCESS_WIDE
+    /* What the libraries below us allocate (libzmq copies each message it queues). */
+    printf(", whole process incl. libzmq/liblo %ld", atomic_load(&process_wide) - before_all);
+#endif
+    printf("\n");
+    assert_int_equal(after - before, 0);
+    km_pipeline_destroy(p);
+}
+
+static void test_bad_config_is_an_error_with_file_and_line(void **state)
+{
+    (void)state;
+    static const char text[] = "source: synthetic\nsynthetic:\n  camera_count: 8\n"
+                               "detect:\n  treshold: 40\n";
+    km_status st;
+    km_config *cfg = km_config_parse(text, sizeof text - 1, "bad.yaml", &st);
+    assert_non_null(cfg);
+    km_pipeline_config pc = km_pipeline_config_default();
+    assert_int_not_equal(km_pipeline_config_read(cfg, &pc), KM_OK);
+    printf("error: %s\n", km_last_error());
+    assert_non_null(strstr(km_last_error(), "bad.yaml:5"));
+    assert_non_null(strstr(km_last_error(), "treshold"));
+    km_config_destroy(cfg);
+
+    static const char text2[] = "source: webcam\n";
+    cfg = km_config_parse(text2, sizeof text2 - 1, "src.yaml", &st);
+    assert_non_null(cfg);
+    assert_int_equal(km_pipeline_config_read(cfg, &pc), KM_ERR_PARSE);
+    assert_non_null(strstr(km_last_error(), "src.yaml:1"));
+    km_config_destroy(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_config_is_an_error_with_file_and_line),
+        cmocka_unit_test(test_accuracy_on_embedded_default),
+        cmocka_unit_test(test_no_allocation_after_startup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
