@@ -245,7 +245,20 @@ km_status km_svd(const double *A, int m, int n, double *U, double *s, double *V)
 /* The configuration of kinemad is YAML 1.1 (libyaml), chosen because the calibration files
  * (formats.md) are YAML too, so an operator learns one syntax. Keys are addressed by
  * dotted paths ("transport.zmq.endpoint", "sources.0.type"). Every error message names
- * the file and line. */
+ * the file and line. Details (docs/config.md "Format"):
+ * - Path: components separated by '.'; on a mapping a component is a key (so keys that
+ *   contain '.' cannot be addressed), on a sequence a decimal index from 0. "" is the root.
+ * - Loading rejects syntax errors, duplicate keys, non-scalar keys, a top level that is not a
+ *   mapping and more than one document. An empty file is a valid config with no keys.
+ * - OpenCV FileStorage files load as they are: a first line "%YAML:1.0" is accepted, tags
+ *   ("!!opencv-matrix") are ignored, so "camera_0.camera_matrix.data" reads the 9 numbers.
+ * - Scalars are typed by the getter asking, whether quoted or not: get_int reads "42" or
+ *   42 (decimal, or hex with 0x), get_double any finite C-locale number, get_bool true/
+ *   false/yes/no/on/off (any case), get_string any scalar. A null value (`key:`, `~`,
+ *   `null`) is present (km_config_has is true) but fails every getter with KM_ERR_PARSE.
+ * - KM_ERR_NOT_FOUND also sets km_last_error() ("file:LINE: path: not found", LINE of the
+ *   deepest existing parent), ready to report when a key is required.
+ * - Thread-safety: a loaded km_config is read-only; getters may run concurrently. */
 typedef struct km_config km_config;
 
 /* Parse a file. On failure returns NULL, sets *err and km_last_error() ("file:line: why").
@@ -274,11 +287,26 @@ km_status km_config_get_doubles(const km_config *cfg, const char *path, double *
                                 size_t capacity, size_t *count);
 /* Number of items of a sequence (0 when absent or not a sequence). */
 size_t km_config_count(const km_config *cfg, const char *path);
+/* The index-th key (document order) of the mapping at path; NULL when absent, not a mapping
+ * or index >= its size. For sections whose keys the user chooses (named rigid bodies,
+ * "camera_0", ...). The string is owned by cfg and valid until km_config_destroy. */
+const char *km_config_key(const km_config *cfg, const char *path, size_t index);
+typedef enum km_config_kind {
+    KM_CONFIG_ABSENT = 0,
+    KM_CONFIG_NULL,     /* "key:", "key: ~", "key: null" */
+    KM_CONFIG_SCALAR,   /* number, bool or string: the getters decide */
+    KM_CONFIG_SEQUENCE,
+    KM_CONFIG_MAPPING
+} km_config_kind;
+/* What is at path (e.g. a setting that may be one string or a list of strings). */
+km_config_kind km_config_type(const km_config *cfg, const char *path);
 /* Line (1-based) where the value at path starts, 0 when absent. */
 int km_config_line(const km_config *cfg, const char *path);
 const char *km_config_name(const km_config *cfg);
 /* Reject keys the program does not know: every mapping key under `path` (or the root when
- * path is "") must be one of `known` (NULL-terminated). Catches typos like "endpiont". */
+ * path is "") must be one of `known` (NULL-terminated). Catches typos like "endpiont":
+ * KM_ERR_PARSE "file:line: path.key: unknown key; did you mean 'endpoint'?" (first unknown
+ * key only). KM_OK when path is absent; KM_ERR_PARSE when it is not a mapping. */
 km_status km_config_check_keys(const km_config *cfg, const char *path, const char *const *known);
 
 #ifdef __cplusplus
