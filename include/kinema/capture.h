@@ -43,7 +43,8 @@ typedef struct km_source_vtable {
     void (*describe)(void *self, km_source_info *info);
 } km_source_vtable;
 
-/* Wrap a backend. Takes ownership of `self` (closed by km_source_destroy). Used by backends. */
+/* Wrap a backend. Takes ownership of `self` (closed by km_source_destroy, or at once through
+ * vtable->close when the wrapper cannot be made). Used by backends. */
 km_source *km_source_create(const km_source_vtable *vtable, void *self, km_status *err);
 void km_source_destroy(km_source *source); /* stops if needed; accepts NULL */
 km_status km_source_start(km_source *source);
@@ -110,6 +111,64 @@ km_status km_synthetic_scene_render(const km_synthetic_scene *scene, int camera,
 km_source *km_synthetic_source_create(const km_synthetic_scene *scene, int camera,
                                       bool realtime, km_status *err);
 
+/* Same, with the time stamp of frame 0 given (CLOCK_MONOTONIC ns; 0 = the time of
+ * km_source_start). Give all cameras of a rig the same start so frame k of every camera
+ * carries the same time_ns and the frame-set assembler groups them. Frame k of the source
+ * shows the scene at scene time km_synthetic_scene_frame_time(scene, k); its sequence is k. */
+km_source *km_synthetic_source_create_at(const km_synthetic_scene *scene, int camera,
+                                         bool realtime, uint64_t start_time_ns,
+                                         km_status *err);
+
+/* Ground truth of the rigid bodies: each actor wears a head rigid body ("HEAD", markers
+ * HEAD1..4) and holds a prop in the right hand ("PROP", markers PROP1..5). */
+typedef enum km_synthetic_rigid_kind {
+    KM_SYNTHETIC_RIGID_HEAD = 0,
+    KM_SYNTHETIC_RIGID_PROP = 1,
+    KM_SYNTHETIC_RIGID_KIND_COUNT
+} km_synthetic_rigid_kind;
+
+typedef struct km_synthetic_rigid_pose {
+    uint32_t id;             /* actor*1000 + 900 + kind */
+    int actor;
+    km_synthetic_rigid_kind kind;
+    char name[16];           /* "HEAD" or "PROP" */
+    km_vec3 pos_m;           /* origin of the body frame in the world */
+    km_quat rot;             /* body frame -> world */
+} km_synthetic_rigid_pose;
+
+/* Poses of all rigid bodies at a scene time (actor-major, HEAD then PROP). Returns the
+ * count written (at most capacity). A marker of the body is at pos_m + rot * local, with
+ * `local` from km_synthetic_rigid_definition. */
+int km_synthetic_scene_rigid_poses(const km_synthetic_scene *scene, uint64_t time_ns,
+                                   km_synthetic_rigid_pose *out, int capacity);
+/* The marker constellation of a rigid body in its own frame: pos_m is the local position,
+ * id the marker index within an actor (add actor*1000 for the scene id), label as in the
+ * scene. Returns the count written (4 for HEAD, 5 for PROP), 0 for an unknown kind. Same
+ * for every actor and scene (marker_diameter does not change it). */
+int km_synthetic_rigid_definition(km_synthetic_rigid_kind kind, km_synthetic_marker *out,
+                                  int capacity);
+
+/* A 2D observation without rendering: the distorted projection of a visible marker
+ * centre, or a reflection (marker_id = KM_SYNTHETIC_REFLECTION_ID). */
+#define KM_SYNTHETIC_REFLECTION_ID UINT32_MAX
+typedef struct km_synthetic_observation {
+    double x, y;             /* raw (distorted) pixels */
+    uint32_t marker_id;
+} km_synthetic_observation;
+
+/* The observations camera `camera` makes of frame `frame_index`: every marker that
+ * km_synthetic_scene_visible accepts (marker order), then the same reflections the renderer
+ * draws, each displaced by Gaussian noise of noise_px (per axis) drawn from `seed`, camera
+ * and frame (deterministic). Returns the count written (at most capacity); 0 on bad
+ * arguments. Markers whose disks overlap in the image are still reported separately. */
+int km_synthetic_scene_observe(const km_synthetic_scene *scene, int camera,
+                               uint64_t frame_index, double noise_px, uint64_t seed,
+                               km_synthetic_observation *out, int capacity);
+/* Radius in pixels of the disk the renderer draws for a marker seen by a camera (the
+ * marker diameter projected with fx / Z, at least 1.5 px); 0 when behind the camera. */
+double km_synthetic_scene_marker_radius_px(const km_synthetic_scene *scene, int camera,
+                                           km_vec3 pos_m);
+
 /* ------------------------------------------------------------- capture runner */
 
 typedef struct km_capture km_capture;
@@ -134,6 +193,61 @@ void km_capture_stats_get(const km_capture *capture, km_capture_stats *out);
 /* True once a finite source reached its end and its ring is drained. */
 bool km_capture_finished(const km_capture *capture);
 void km_capture_describe(km_capture *capture, km_source_info *info);
+
+/* ------------------------------------------------------------- frame sets */
+
+/* Groups the frames of N cameras by time stamp: frames whose time_ns lies within
+ * `tolerance_ns` of a set's first frame belong to that set. A set is emitted when every
+ * camera delivered, or when a newer set completes, or `timeout_ns` after its first frame
+ * arrived, so a missing camera never blocks the others. Sets come out in time order.
+ * Fixed capacity: no allocation after create. One thread pushes and pops. */
+typedef struct km_frameset_assembler km_frameset_assembler;
+
+typedef struct km_frameset_config {
+    int camera_count;        /* cameras 0..camera_count-1 (required, <= KM_MAX_CAMERAS) */
+    double rate_hz;          /* nominal frame rate (default 120) */
+    uint64_t tolerance_ns;   /* 0 = half a frame period */
+    uint64_t timeout_ns;     /* 0 = three frame periods */
+    int max_sets;            /* sets being assembled or waiting to be popped (default 8) */
+} km_frameset_config;
+
+typedef struct km_frameset {
+    uint64_t time_ns;        /* time stamp of the set's first frame */
+    int camera_count;
+    int present;             /* cameras that delivered */
+    bool complete;           /* present == camera_count */
+    /* Borrowed frames, NULL where a camera is missing. The caller gives each back to the
+     * capture it came from (frame->camera) once done. */
+    km_frame *frames[KM_MAX_CAMERAS];
+} km_frameset;
+
+typedef struct km_frameset_stats {
+    uint64_t sets_complete;
+    uint64_t sets_incomplete;
+    uint64_t missing_frames;   /* camera slots empty in emitted sets */
+    uint64_t duplicate_frames; /* a second frame of a camera for the same set */
+    uint64_t late_frames;      /* frame of a set that was already emitted */
+    uint64_t overflow_frames;  /* no room for a new set (consumer does not pop) */
+} km_frameset_stats;
+
+km_frameset_config km_frameset_config_default(void);
+km_frameset_assembler *km_frameset_assembler_create(const km_frameset_config *cfg,
+                                                    km_status *err);
+/* Frames still held are not released: flush and pop first. Accepts NULL. */
+void km_frameset_assembler_destroy(km_frameset_assembler *assembler);
+/* Offer a frame; now_ns is the caller's clock (CLOCK_MONOTONIC) for timeouts. *kept tells
+ * who owns the frame: true = the assembler holds it until it comes out in a set; false =
+ * rejected (duplicate, late, overflow: counted in the stats), the caller still owns it and
+ * should release it. Returns KM_ERR_INVALID_ARGUMENT for a camera index out of range. */
+km_status km_frameset_assembler_push(km_frameset_assembler *assembler, km_frame *frame,
+                                     uint64_t now_ns, bool *kept);
+/* Next ready set (oldest first) into *out; false when none is ready at now_ns. */
+bool km_frameset_assembler_pop(km_frameset_assembler *assembler, uint64_t now_ns,
+                               km_frameset *out);
+/* Close every set being assembled (end of stream); pop then returns them. */
+void km_frameset_assembler_flush(km_frameset_assembler *assembler);
+void km_frameset_assembler_stats(const km_frameset_assembler *assembler,
+                                 km_frameset_stats *out);
 
 #ifdef __cplusplus
 }
