@@ -10,6 +10,8 @@ km_vec3 km_gesture_centroid(const km_vec3 *pts, size_t n);
 /* out may equal in. */
 void km_gesture_rotate_z(const km_vec3 *in, km_vec3 *out, size_t n, double angle_rad);
 /* Golden ratio constant of the $1 paper's search: 0.5 * (-1 + sqrt(5)). */
+/* KM_GESTURE_SCALE_AXES: an axis is never scaled by less than this times the largest. */
+#define KM_GESTURE_THIN_AXIS_RATIO 0.3
 #define KM_GESTURE_PHI 0.6180339887498949
 
 /* Is `label` a valid label/token (1..63 chars of [A-Za-z0-9_.-])? */
@@ -20,9 +22,10 @@ double km_gesture_path_cost(const km_vec3 *a, const km_vec3 *b, size_t n);
 /* Minimum of the path cost over rotations of `a` about z in [-range, range]. */
 double km_gesture_path_cost_search(const km_vec3 *a, const km_vec3 *b, size_t n, double range_rad,
                                    double threshold_rad);
-/* row must hold 2*n doubles. */
+/* rows must hold 2*n doubles. DBL_MAX once the cost is known to exceed abandon_above
+ * (pass DBL_MAX to always compute it). */
 double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
-                           double *rows);
+                           double *rows, double abandon_above);
 /* matched must hold n bools. */
 double km_gesture_cloud_cost(const km_vec3 *a, const km_vec3 *b, size_t n, bool *matched);
 

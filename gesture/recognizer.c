@@ -18,7 +18,6 @@ struct km_gesture_recognizer {
     km_vec3 *candidate;   /* resample_count */
     double *dtw_rows;     /* 2 * resample_count */
     bool *matched;        /* resample_count */
-    double *label_best;   /* max_templates: best cost per label during one classify */
 };
 
 km_gesture_config km_gesture_config_default(void)
@@ -29,7 +28,7 @@ km_gesture_config km_gesture_config_default(void)
     cfg.max_templates = 512;
     cfg.scale = KM_GESTURE_SCALE_RMS_RADIUS;
     cfg.rotation = KM_GESTURE_ROTATE_NONE;
-    cfg.matcher = KM_GESTURE_MATCH_PATH;
+    cfg.matcher = KM_GESTURE_MATCH_DTW;
     cfg.search_angle_rad = 0.2;
     cfg.search_threshold_rad = 2.0 * M_PI / 180.0;
     cfg.dtw_band = 0.1;
@@ -86,9 +85,8 @@ km_gesture_recognizer *km_gesture_recognizer_create(const km_gesture_config *cfg
         rec->candidate = malloc(n * sizeof *rec->candidate);
         rec->dtw_rows = malloc(2 * n * sizeof *rec->dtw_rows);
         rec->matched = malloc(n * sizeof *rec->matched);
-        rec->label_best = malloc(t * sizeof *rec->label_best);
         if (rec->templates && rec->template_label && rec->labels && rec->candidate &&
-            rec->dtw_rows && rec->matched && rec->label_best) {
+            rec->dtw_rows && rec->matched) {
             if (err)
                 *err = KM_OK;
             return rec;
@@ -112,7 +110,6 @@ void km_gesture_recognizer_destroy(km_gesture_recognizer *rec)
     free(rec->candidate);
     free(rec->dtw_rows);
     free(rec->matched);
-    free(rec->label_best);
     free(rec);
 }
 
@@ -218,14 +215,16 @@ const km_vec3 *km_gesture_recognizer_template(const km_gesture_recognizer *rec, 
     return rec->templates + t * rec->cfg.resample_count;
 }
 
-static double match(km_gesture_recognizer *rec, const km_vec3 *tmpl)
+/* `abandon_above`: the template is of no interest when its cost exceeds this (the worse of
+ * the best and second-best label costs so far), so the matcher may stop early. */
+static double match(km_gesture_recognizer *rec, const km_vec3 *tmpl, double abandon_above)
 {
     const km_gesture_config *cfg = &rec->cfg;
     size_t n = cfg->resample_count;
     switch (cfg->matcher) {
     case KM_GESTURE_MATCH_DTW: {
         size_t band = (size_t)ceil(cfg->dtw_band * (double)n);
-        return km_gesture_dtw_cost(rec->candidate, tmpl, n, band, rec->dtw_rows);
+        return km_gesture_dtw_cost(rec->candidate, tmpl, n, band, rec->dtw_rows, abandon_above);
     }
     case KM_GESTURE_MATCH_CLOUD:
         return km_gesture_cloud_cost(rec->candidate, tmpl, n, rec->matched);
@@ -265,23 +264,28 @@ km_status km_gesture_classify(km_gesture_recognizer *rec, const km_vec3 *pos, si
     if (km_gesture_normalize(rec->candidate, n, rec->cfg.scale, rec->cfg.rotation))
         return KM_OK; /* a motionless window is "no gesture", not an error */
 
-    for (size_t l = 0; l < rec->label_count; l++)
-        rec->label_best[l] = DBL_MAX;
+    /* The best and second-best label costs so far bound what is worth computing: a template
+     * costing more than both changes neither the result nor second_score. */
+    double second = DBL_MAX;
     for (size_t t = 0; t < rec->template_count; t++) {
-        double cost = match(rec, rec->templates + t * n);
         int l = rec->template_label[t];
-        if (cost < rec->label_best[l])
-            rec->label_best[l] = cost;
-        if (cost < out->cost) {
+        double cost = match(rec, rec->templates + t * n, second);
+        if (cost >= second)
+            continue;
+        if (l == out->best_label) {
+            if (cost < out->cost) {
+                out->cost = cost;
+                out->best_template = (int)t;
+            }
+        } else if (cost < out->cost) {
+            second = out->cost;
             out->cost = cost;
             out->best_template = (int)t;
             out->best_label = l;
+        } else {
+            second = cost;
         }
     }
-    double second = DBL_MAX;
-    for (size_t l = 0; l < rec->label_count; l++)
-        if ((int)l != out->best_label && rec->label_best[l] < second)
-            second = rec->label_best[l];
     out->score = score_of(&rec->cfg, out->cost);
     out->second_score = second == DBL_MAX ? 0.0 : score_of(&rec->cfg, second);
     if (out->score >= rec->cfg.min_score) {

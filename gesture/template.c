@@ -82,10 +82,13 @@ static double dist3(km_vec3 a, km_vec3 b)
 }
 
 /* Classic DTW restricted to |i - j| <= band; two rolling rows. The accumulated cost is
- * divided by n so that the identity alignment gives the path cost. */
+ * divided by n so that the identity alignment gives the path cost. Costs only grow along a
+ * row, so once a whole row exceeds `abandon_above` the template cannot win: stop early
+ * (returns DBL_MAX). */
 double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
-                           double *rows)
+                           double *rows, double abandon_above)
 {
+    double limit = abandon_above < DBL_MAX / (double)(n + 1) ? abandon_above * (double)n : DBL_MAX;
     double *prev = rows, *cur = rows + n;
     for (size_t j = 0; j < n; j++)
         prev[j] = DBL_MAX;
@@ -94,6 +97,7 @@ double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t 
         size_t j_hi = i + band < n - 1 ? i + band : n - 1;
         for (size_t j = 0; j < n; j++)
             cur[j] = DBL_MAX;
+        double row_min = DBL_MAX;
         for (size_t j = j_lo; j <= j_hi; j++) {
             double best;
             if (i == 0 && j == 0) {
@@ -108,7 +112,11 @@ double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t 
                     best = fmin(best, prev[j - 1]);
             }
             cur[j] = best == DBL_MAX ? DBL_MAX : best + dist3(a[i], b[j]);
+            if (cur[j] < row_min)
+                row_min = cur[j];
         }
+        if (row_min > limit)
+            return DBL_MAX;
         double *t = prev;
         prev = cur;
         cur = t;

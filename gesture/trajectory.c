@@ -91,7 +91,8 @@ km_status km_gesture_resample(const km_vec3 *pos, size_t count, km_vec3 *out, si
     return KM_OK;
 }
 
-static const char *const scale_names[KM_GESTURE_SCALE_COUNT] = {"rms_radius", "bbox_diagonal"};
+static const char *const scale_names[KM_GESTURE_SCALE_COUNT] = {"rms_radius", "bbox_diagonal",
+                                                                "axes"};
 static const char *const rotation_names[KM_GESTURE_ROTATION_COUNT] = {"none", "indicative_2d",
                                                                       "pca_3d"};
 
@@ -112,7 +113,7 @@ km_status km_gesture_scale_parse(const char *name, km_gesture_scale *out)
             *out = (km_gesture_scale)i;
             return KM_OK;
         }
-    return km_error(KM_ERR_INVALID_ARGUMENT, "unknown scale '%s' (rms_radius, bbox_diagonal)",
+    return km_error(KM_ERR_INVALID_ARGUMENT, "unknown scale '%s' (rms_radius, bbox_diagonal, axes)",
                     name ? name : "(null)");
 }
 
@@ -198,6 +199,26 @@ km_status km_gesture_normalize(km_vec3 *pts, size_t n, km_gesture_scale scale,
     }
 
     double size = 0.0;
+    if (scale == KM_GESTURE_SCALE_AXES) {
+        double ms[3] = {0, 0, 0};
+        for (size_t i = 0; i < n; i++) {
+            ms[0] += pts[i].x * pts[i].x;
+            ms[1] += pts[i].y * pts[i].y;
+            ms[2] += pts[i].z * pts[i].z;
+        }
+        double rms[3], largest = 0.0;
+        for (int a = 0; a < 3; a++) {
+            rms[a] = sqrt(ms[a] / (double)n);
+            largest = fmax(largest, rms[a]);
+        }
+        if (!(largest > 1e-12) || !isfinite(largest))
+            return km_error(KM_ERR_NUMERIC, "normalize: degenerate trajectory (size %g)", largest);
+        for (int a = 0; a < 3; a++)
+            rms[a] = fmax(rms[a], KM_GESTURE_THIN_AXIS_RATIO * largest);
+        for (size_t i = 0; i < n; i++)
+            pts[i] = km_vec3_make(pts[i].x / rms[0], pts[i].y / rms[1], pts[i].z / rms[2]);
+        return KM_OK;
+    }
     if (scale == KM_GESTURE_SCALE_RMS_RADIUS) {
         for (size_t i = 0; i < n; i++)
             size += km_vec3_dot(pts[i], pts[i]);

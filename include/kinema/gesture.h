@@ -60,6 +60,11 @@ km_status km_gesture_resample(const km_vec3 *pos, size_t count, km_vec3 *out, si
 typedef enum km_gesture_scale {
     KM_GESTURE_SCALE_RMS_RADIUS = 0, /* divide by the RMS distance to the centroid */
     KM_GESTURE_SCALE_BBOX_DIAGONAL,  /* divide by the diagonal of the bounding box */
+    KM_GESTURE_SCALE_AXES,           /* each axis by its own RMS (like $1's scale to a square,
+                                        so writers' aspect ratios matter less), but never by
+                                        less than 0.3 x the largest axis RMS, so a thin axis
+                                        (a swipe's width, a planar gesture's depth) is scaled
+                                        with the others instead of blowing up its noise */
     KM_GESTURE_SCALE_COUNT
 } km_gesture_scale;
 
@@ -105,7 +110,7 @@ typedef struct km_gesture_config {
     size_t max_templates;        /* template capacity, allocated at create (default 512) */
     km_gesture_scale scale;      /* default RMS radius (see docs/gestures.md for the evidence) */
     km_gesture_rotation rotation;/* default none */
-    km_gesture_matcher matcher;  /* default path */
+    km_gesture_matcher matcher;  /* default DTW (docs/gestures.md has the comparison) */
     double search_angle_rad;     /* PATH: search a rotation about z in +-this (default 0.2;
                                     0 = no search) */
     double search_threshold_rad; /* PATH: golden-section stops at this bracket (default 2 deg) */
