@@ -16,8 +16,8 @@
 
 static atomic_int log_level = KM_LOG_INFO;
 static atomic_bool log_json = false;
-static _Atomic(km_log_fn) log_handler = NULL;
-static _Atomic(void *) log_handler_user = NULL;
+static _Atomic(km_log_fn) log_handler; /* zero-initialised: no handler */
+static _Atomic(void *) log_handler_user;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
