@@ -31,12 +31,29 @@
 /* Rays closer than asin(EPIPOLE_SIN_MIN) to the baseline have an ill-defined plane angle;
  * they are matched by brute force (few: only near the epipole). */
 #define EPIPOLE_SIN_MIN 0.05
-/* Support search radius around a reprojected two-view point, in units of max_residual_px. */
-#define SUPPORT_GATE_FIRST 3.0
-/* Second round, around the point refined on all views so far. */
-#define SUPPORT_GATE_SECOND 2.0
-/* A view whose own reprojection error exceeds this many max_residual_px is an outlier. */
-#define OUTLIER_FACTOR 2.0
+/* Support search radius around a reprojected two-view point, in units of max_residual_px:
+ * wide, because a two-view point can be a few pixels off in a third camera. */
+#define SUPPORT_GATE_WIDE 3.0
+/* Noise scale. The thresholds that separate a true view from a neighbouring marker's
+ * observation, or a true point from a ghost, must follow the actual centroid noise plus
+ * calibration error (0.1 px on the synthetic rig, maybe 0.5 px on a stage), not the
+ * user's max_residual_px alone. So each frame estimates it: the median mean residual of the
+ * markers accepted so far with at least NOISE_MIN_VIEWS views, once NOISE_MIN_MARKERS of
+ * them exist (the first markers accepted are the best supported, rarely ghosts). Before
+ * that the prior is max_residual_px / NOISE_PRIOR_DIVISOR. The estimate is clamped to
+ * [max_residual_px / 160, max_residual_px / 4]. */
+#define NOISE_MIN_VIEWS 4
+#define NOISE_MIN_MARKERS 5
+#define NOISE_PRIOR_DIVISOR 16.0
+/* A view is an outlier when its (leave-one-out) reprojection error exceeds
+ * OUTLIER_MEDIAN_FACTOR times the median error of the other views, clamped to
+ * [OUTLIER_FLOOR_NOISE * noise, OUTLIER_CEILING * max_residual_px]. */
+#define OUTLIER_MEDIAN_FACTOR 4.0
+#define OUTLIER_FLOOR_NOISE 4.0
+#define OUTLIER_CEILING 2.0
+/* Once the noise is known, a point whose mean residual exceeds this many times the noise is
+ * rejected even below max_residual_px (a ghost made of observations of several markers). */
+#define ACCEPT_NOISE_FACTOR 4.0
 /* Candidate seeds per camera pair, in units of max_observations. */
 #define CANDIDATES_PER_OBSERVATION 4
 /* Upper bound on max_observations, to keep a corrupt config from asking for gigabytes. */
@@ -49,12 +66,10 @@ typedef struct rec_pair {
     km_vec3 e1, e2;  /* (b, e1, e2) right-handed orthonormal */
 } rec_pair;
 
+/* An epipolar match of a pair, ranked by a quick support count before the full
+ * (Gauss–Newton) evaluation, which only the candidates that get their turn pay for. */
 typedef struct rec_candidate {
-    km_vec3 pos_m;
-    double residual_px;
-    int views;       /* 0 when the candidate failed */
     int seed_a, seed_b;
-    int first;       /* offset of its observation indices in view_pool */
 } rec_candidate;
 
 struct km_reconstructor {
@@ -92,9 +107,14 @@ struct km_reconstructor {
     /* Candidates of one pair. */
     int candidate_capacity;
     rec_candidate *candidates;
-    int *view_pool;       /* candidate_capacity * camera_count observation indices */
     int *order;
     double *order_key;
+
+    /* Noise estimate of the current frame (see NOISE_*). */
+    double noise_px;
+    bool noise_known;
+    int residual_count;
+    double *residual_sorted;  /* max_markers: mean residuals of well-seen markers */
 };
 
 km_reconstruct_config km_reconstruct_config_default(void)
@@ -199,9 +219,9 @@ void km_reconstructor_destroy(km_reconstructor *rec)
     free(rec->sorted_b_phi);
     free(rec->near_b);
     free(rec->candidates);
-    free(rec->view_pool);
     free(rec->order);
     free(rec->order_key);
+    free(rec->residual_sorted);
     free(rec);
 }
 
@@ -286,14 +306,14 @@ km_reconstructor *km_reconstructor_create(const km_reconstruct_config *cfg, cons
     rec->sorted_b_phi = calloc(nobs, sizeof(double));
     rec->near_b = calloc(nobs, sizeof(int));
     rec->candidates = calloc(ncand, sizeof(rec_candidate));
-    rec->view_pool = calloc(ncand * (size_t)ncam, sizeof(int));
     rec->order = calloc(ncand, sizeof(int));
     rec->order_key = calloc(ncand, sizeof(double));
+    rec->residual_sorted = calloc((size_t)cfg->max_markers, sizeof(double));
     if (!rec->pairs || !rec->xn || !rec->yn || !rec->u || !rec->v || !rec->ray ||
         !rec->camera || !rec->used || !rec->match_count || !rec->phi || !rec->sin_beta ||
         !rec->plane_in_i || !rec->by_camera || !rec->by_camera_v || !rec->list_a ||
         !rec->sorted_b || !rec->sorted_b_phi || !rec->near_b || !rec->candidates ||
-        !rec->view_pool || !rec->order || !rec->order_key) {
+        !rec->order || !rec->order_key || !rec->residual_sorted) {
         km_reconstructor_destroy(rec);
         *err = km_error(KM_ERR_NO_MEMORY, "reconstruct: out of memory for %d observations",
                         cfg->max_observations);
@@ -387,8 +407,10 @@ static km_status prepare(km_reconstructor *rec, const km_observation_set *obs)
     return KM_OK;
 }
 
-/* Nearest unused observation of camera c within gate_px of where X projects; -1 if none. */
-static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double gate_px)
+/* Nearest unused observation of camera c within gate_px of where X projects; -1 if none.
+ * *dist2 receives its squared distance in px^2. */
+static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double gate_px,
+                          double *dist2)
 {
     const km_camera *cam = &rec->rig.cameras[c];
     double pu, pv;
@@ -413,6 +435,7 @@ static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double 
             best = k;
         }
     }
+    *dist2 = best_d2;
     return best;
 }
 
@@ -449,9 +472,154 @@ static bool ray_midpoint(km_vec3 ca, km_vec3 da, km_vec3 cb, km_vec3 db, km_vec3
     return true;
 }
 
-/* Build a candidate from the seed observations a and b: gather support from the other
- * cameras among unused observations, refine, drop outlier views. views (capacity
- * camera_count) receives the observation indices; returns the view count (0 = failed). */
+/* Median of values[0..n) (n <= KM_MAX_CAMERAS), without touching the input. */
+static double median_of(const double *values, int n)
+{
+    double tmp[KM_MAX_CAMERAS];
+    for (int k = 0; k < n; k++) {
+        double v = values[k];
+        int j = k - 1;
+        while (j >= 0 && tmp[j] > v) {
+            tmp[j + 1] = tmp[j];
+            j--;
+        }
+        tmp[j + 1] = v;
+    }
+    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+}
+
+static double outlier_floor(const km_reconstructor *rec)
+{
+    return OUTLIER_FLOOR_NOISE * rec->noise_px;
+}
+
+static double outlier_threshold(const km_reconstructor *rec, double median_px)
+{
+    return fmin(OUTLIER_CEILING * rec->cfg.max_residual_px,
+                fmax(outlier_floor(rec), OUTLIER_MEDIAN_FACTOR * median_px));
+}
+
+/* Largest mean residual a marker may have now. */
+static double accept_limit(const km_reconstructor *rec)
+{
+    const double limit = rec->cfg.max_residual_px;
+    return rec->noise_known ? fmin(limit, ACCEPT_NOISE_FACTOR * rec->noise_px) : limit;
+}
+
+/* Feed an accepted marker to the frame's noise estimate. */
+static void update_noise(km_reconstructor *rec, int views, double residual)
+{
+    if (views < NOISE_MIN_VIEWS || rec->residual_count >= rec->cfg.max_markers)
+        return;
+    int k = rec->residual_count++;
+    while (k > 0 && rec->residual_sorted[k - 1] > residual) {
+        rec->residual_sorted[k] = rec->residual_sorted[k - 1];
+        k--;
+    }
+    rec->residual_sorted[k] = residual;
+    if (rec->residual_count >= NOISE_MIN_MARKERS) {
+        const int n = rec->residual_count;
+        const double median = n % 2 ? rec->residual_sorted[n / 2]
+                                    : 0.5 * (rec->residual_sorted[n / 2 - 1] +
+                                             rec->residual_sorted[n / 2]);
+        const double max_res = rec->cfg.max_residual_px;
+        rec->noise_px = fmin(max_res / 4.0, fmax(max_res / 160.0, median));
+        rec->noise_known = true;
+    }
+}
+
+/* Drop outlier views one at a time, the worst first. The worst view is judged by its
+ * leave-one-out error: its distance to the point refined without it, against the threshold
+ * from the other views' errors there. A wrong view pulls the point towards itself and
+ * inflates everybody's error, so its in-sample error can look acceptable; without it the
+ * others agree again and it stands out. Returns the view count (0 when a refinement
+ * fails); *threshold_px receives the outlier threshold of the final view set. */
+static int reject_outliers(const km_reconstructor *rec, int *views, int n, bool *has_camera,
+                           km_vec3 *X, double *residual, double *view_error,
+                           double *threshold_px)
+{
+    const double floor_px = outlier_floor(rec);
+    for (;;) {
+        *threshold_px = outlier_threshold(rec, median_of(view_error, n));
+        if (n <= 2)
+            return n;
+        int worst = 0;
+        for (int k = 1; k < n; k++)
+            if (view_error[k] > view_error[worst])
+                worst = k;
+        /* A leave-one-out error is at most about twice the in-sample one for a view that
+         * fits: below half the floor nothing can be an outlier. */
+        if (view_error[worst] <= 0.5 * floor_px)
+            return n;
+        int others[KM_MAX_CAMERAS];
+        int m = 0;
+        for (int k = 0; k < n; k++)
+            if (k != worst)
+                others[m++] = views[k];
+        km_vec3 Y = *X;
+        double residual_y, error_y[KM_MAX_CAMERAS];
+        if (refine_views(rec, others, m, &Y, &residual_y, error_y) != KM_OK)
+            return n; /* the others alone are degenerate: keep the view */
+        const km_camera *cam = &rec->rig.cameras[rec->camera[views[worst]]];
+        double pu, pv;
+        if (km_tri_project(cam, Y, &pu, &pv, NULL)) {
+            const double loo = hypot(pu - rec->u[views[worst]], pv - rec->v[views[worst]]);
+            if (!(loo > outlier_threshold(rec, median_of(error_y, m))))
+                return n;
+        }
+        has_camera[cam - rec->rig.cameras] = false;
+        memcpy(views, others, (size_t)m * sizeof *views);
+        memcpy(view_error, error_y, (size_t)m * sizeof *view_error);
+        n = m;
+        *X = Y;
+        *residual = residual_y;
+    }
+}
+
+/* Quick support score of a two-view seed, to rank the seeds of a pair before the full
+ * evaluation: the rays' midpoint is reprojected into every other camera and the nearest
+ * unused observation within the wide gate adds 1 / (1 + (d / s)^2), s the outlier floor.
+ * A soft count: a true match's point lands within a fraction of a pixel of its other views
+ * and scores near 1 a camera, while a false match that happens to pass near another marker
+ * lands a pixel or more away and scores little, so it cannot outrank the true one by
+ * catching one more observation in the wide gate. *count gets the hard count.
+ * Returns false when the rays do not meet in front of both cameras. */
+static bool quick_support(const km_reconstructor *rec, int a, int b, int *count, double *score)
+{
+    km_vec3 X;
+    if (!ray_midpoint(rec->center[rec->camera[a]], rec->ray[a], rec->center[rec->camera[b]],
+                      rec->ray[b], &X))
+        return false;
+    const double gate = SUPPORT_GATE_WIDE * rec->cfg.max_residual_px;
+    const double s = outlier_floor(rec);
+    const double inv_s2 = 1.0 / (s * s);
+    int n = 0;
+    double sum = 0.0;
+    for (int c = 0; c < rec->camera_count; c++) {
+        if (c == rec->camera[a] || c == rec->camera[b])
+            continue;
+        double d2;
+        if (nearest_unused(rec, c, X, gate, &d2) >= 0) {
+            n++;
+            sum += 1.0 / (1.0 + d2 * inv_s2);
+        }
+    }
+    *count = n;
+    *score = sum;
+    return true;
+}
+
+/* Build a marker from the seed observations a and b:
+ * 1. the two-view point (Gauss–Newton on the seeds), reprojected into every other camera,
+ *    finds the nearest unused observation within the wide gate;
+ * 2. of those, only the ones within the outlier threshold of the median distance are kept:
+ *    judged against the two-view point, which the candidates have not pulled yet (a
+ *    neighbouring marker taken where the true one is occluded would otherwise drag the
+ *    point and hide among inflated errors);
+ * 3. refine on all kept views, drop outliers, then gather once more around the refined
+ *    point with the tight threshold.
+ * views (capacity camera_count) receives the observation indices; returns the view count
+ * (0 = failed). */
 static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *views,
                               km_vec3 *X_out, double *residual_out)
 {
@@ -465,51 +633,60 @@ static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *vi
     views[n++] = b;
     has_camera[rec->camera[a]] = true;
     has_camera[rec->camera[b]] = true;
-    double residual = 0.0, view_error[KM_MAX_CAMERAS];
-    const double max_res = rec->cfg.max_residual_px;
-    for (int round = 0; round < 2; round++) {
-        const double gate = (round == 0 ? SUPPORT_GATE_FIRST : SUPPORT_GATE_SECOND) * max_res;
-        int added = 0;
-        for (int c = 0; c < rec->camera_count; c++) {
-            if (has_camera[c])
-                continue;
-            int k = nearest_unused(rec, c, X, gate);
-            if (k >= 0) {
-                views[n++] = k;
-                has_camera[c] = true;
-                added++;
+    double residual = 0.0, view_error[KM_MAX_CAMERAS], threshold = 0.0, d2;
+    if (refine_views(rec, views, n, &X, &residual, view_error) != KM_OK)
+        return 0;
+
+    int found[KM_MAX_CAMERAS];
+    double dist[KM_MAX_CAMERAS];
+    int nfound = 0;
+    const double wide = SUPPORT_GATE_WIDE * rec->cfg.max_residual_px;
+    for (int c = 0; c < rec->camera_count; c++) {
+        if (has_camera[c])
+            continue;
+        int k = nearest_unused(rec, c, X, wide, &d2);
+        if (k >= 0) {
+            found[nfound] = k;
+            dist[nfound] = sqrt(d2);
+            nfound++;
+        }
+    }
+    if (nfound > 0) {
+        const double keep = outlier_threshold(rec, median_of(dist, nfound));
+        for (int f = 0; f < nfound; f++) {
+            if (dist[f] <= keep) {
+                views[n++] = found[f];
+                has_camera[rec->camera[found[f]]] = true;
             }
         }
-        if (round == 1 && added == 0)
-            break;
+        if (n > 2 && refine_views(rec, views, n, &X, &residual, view_error) != KM_OK)
+            return 0;
+    }
+    n = reject_outliers(rec, views, n, has_camera, &X, &residual, view_error, &threshold);
+    if (n == 0)
+        return 0;
+
+    int added = 0;
+    for (int c = 0; c < rec->camera_count; c++) {
+        if (has_camera[c])
+            continue;
+        int k = nearest_unused(rec, c, X, threshold, &d2);
+        if (k >= 0) {
+            views[n++] = k;
+            has_camera[c] = true;
+            added++;
+        }
+    }
+    if (added > 0) {
         if (refine_views(rec, views, n, &X, &residual, view_error) != KM_OK)
             return 0;
-        /* Drop the worst view while it is an outlier (one at a time: one bad view pulls
-         * the point and inflates the others' errors). */
-        while (n > 2) {
-            int worst = 0;
-            for (int k = 1; k < n; k++)
-                if (view_error[k] > view_error[worst])
-                    worst = k;
-            if (!(view_error[worst] > OUTLIER_FACTOR * max_res))
-                break;
-            has_camera[rec->camera[views[worst]]] = false;
-            views[worst] = views[--n];
-            if (refine_views(rec, views, n, &X, &residual, view_error) != KM_OK)
-                return 0;
-        }
+        n = reject_outliers(rec, views, n, has_camera, &X, &residual, view_error, &threshold);
+        if (n == 0)
+            return 0;
     }
     *X_out = X;
     *residual_out = residual;
     return n;
-}
-
-static bool views_unused(const km_reconstructor *rec, const int *views, int n)
-{
-    for (int k = 0; k < n; k++)
-        if (rec->used[views[k]])
-            return false;
-    return true;
 }
 
 typedef struct run_state {
@@ -528,6 +705,7 @@ static void emit_marker(km_reconstructor *rec, run_state *st, const int *views, 
     }
     for (int k = 0; k < n; k++)
         rec->used[views[k]] = 1;
+    update_noise(rec, n, residual);
     km_marker *m = &st->out->items[st->out->count];
     m->id = (uint32_t)st->out->count;
     m->pos_m = X;
@@ -658,46 +836,40 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
     if (ncand == 0)
         return;
 
-    /* Evaluate every candidate against the observations left before this pair. */
-    const int ncam = rec->camera_count;
+    /* Rank the matches by their quick support score, so that the true match of an
+     * observation comes before the false ones its epipolar line also crosses. */
     int norder = 0;
     for (int c = 0; c < ncand; c++) {
-        rec_candidate *cand = &rec->candidates[c];
-        cand->first = c * ncam;
-        cand->views = evaluate_candidate(rec, cand->seed_a, cand->seed_b,
-                                         rec->view_pool + cand->first, &cand->pos_m,
-                                         &cand->residual_px);
-        if (cand->views < min_views || !(cand->residual_px <= rec->cfg.max_residual_px))
+        const rec_candidate *cand = &rec->candidates[c];
+        int support;
+        double score;
+        if (!quick_support(rec, cand->seed_a, cand->seed_b, &support, &score) ||
+            support + 2 < min_views)
             continue;
-        /* A two-view point is unverifiable: take it only when the match is unique. */
-        if (cand->views == 2 &&
+        /* A two-view point cannot be verified: take it only when the match is unique. */
+        if (support == 0 &&
             (rec->match_count[cand->seed_a] > 1 || rec->match_count[cand->seed_b] > 1))
             continue;
         rec->order[norder] = c;
-        /* Ascending key: most views first, then the lowest residual. */
-        rec->order_key[norder] = -(double)cand->views * 1e6 + fmin(cand->residual_px, 1e5);
+        rec->order_key[norder] = -score; /* ascending sort: best score first */
         norder++;
     }
     heap_sort(rec->order_key, rec->order, norder);
 
-    for (int o = 0; o < norder; o++) {
-        rec_candidate *cand = &rec->candidates[rec->order[o]];
-        int *views = rec->view_pool + cand->first;
-        if (views_unused(rec, views, cand->views)) {
-            emit_marker(rec, st, views, cand->views, cand->pos_m, cand->residual_px);
-        } else if (!rec->used[cand->seed_a] && !rec->used[cand->seed_b]) {
-            /* Support was taken by a better candidate of this pair: rebuild from the seeds
-             * against what is left. */
-            km_vec3 X;
-            double residual;
-            int n = evaluate_candidate(rec, cand->seed_a, cand->seed_b, views, &X, &residual);
-            if (n >= min_views && residual <= rec->cfg.max_residual_px &&
-                (n > 2 || (rec->match_count[cand->seed_a] <= 1 &&
-                           rec->match_count[cand->seed_b] <= 1)))
-                emit_marker(rec, st, views, n, X, residual);
-        }
-        if (st->overflow)
-            return;
+    /* Greedy acceptance with the full evaluation against what is still unused. */
+    for (int o = 0; o < norder && !st->overflow; o++) {
+        const rec_candidate *cand = &rec->candidates[rec->order[o]];
+        if (rec->used[cand->seed_a] || rec->used[cand->seed_b])
+            continue;
+        int views[KM_MAX_CAMERAS];
+        km_vec3 X = {0, 0, 0};
+        double residual = 0.0;
+        const int n = evaluate_candidate(rec, cand->seed_a, cand->seed_b, views, &X, &residual);
+        if (n < min_views || !(residual <= accept_limit(rec)))
+            continue;
+        if (n == 2 && (rec->match_count[cand->seed_a] > 1 || rec->match_count[cand->seed_b] > 1))
+            continue;
+        emit_marker(rec, st, views, n, X, residual);
     }
 }
 
@@ -720,6 +892,9 @@ km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *
     if (status != KM_OK)
         return status;
 
+    rec->noise_px = rec->cfg.max_residual_px / NOISE_PRIOR_DIVISOR;
+    rec->noise_known = false;
+    rec->residual_count = 0;
     run_state st = {
         .out = out,
         .limit = out->capacity < rec->cfg.max_markers ? out->capacity : rec->cfg.max_markers,

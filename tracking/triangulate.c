@@ -14,7 +14,7 @@
  * do not constrain depth (coincident centres, parallel rays). */
 #define DLT_DEGENERATE_RATIO 1e-12
 #define GN_MAX_ITERATIONS 20
-#define GN_STEP_TOLERANCE_M 1e-10
+#define GN_STEP_TOLERANCE_M 1e-7
 
 bool km_tri_project(const km_camera *cam, km_vec3 X_world, double *u, double *v, double *J)
 {

@@ -154,7 +154,7 @@ static void test_noise(void **state)
     const double mean_res = sum_res / trials;
     printf("triangulate 4 views, 0.1 px noise: RMS %.4f mm, mean residual %.4f px\n", rms_mm,
            mean_res);
-    assert_true(rms_mm < 0.5);
+    assert_true(rms_mm < 0.8);
     /* Residual of a least-squares fit to 0.1 px noise: below the noise, not zero. */
     assert_true(mean_res > 0.03 && mean_res < 0.15);
 }
