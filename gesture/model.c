@@ -162,7 +162,10 @@ static km_status key_value(model_reader *r, const char *key, const char **value)
     return KM_OK;
 }
 
-static km_status key_double(model_reader *r, const char *key, double *out)
+/* Reads `key` into *out, a field of *cfg, and checks the configuration at once so that an
+ * out-of-range value is reported on its own line (the other fields hold valid values). */
+static km_status key_double(model_reader *r, const char *key, double *out,
+                            const km_gesture_config *cfg)
 {
     const char *v;
     km_status st = key_value(r, key, &v);
@@ -170,6 +173,8 @@ static km_status key_double(model_reader *r, const char *key, double *out)
         return st;
     if (!to_double(v, out))
         return fail(r, "'%s' is not a finite number", key);
+    if (km_gesture_config_check(cfg))
+        return fail(r, "%s", km_last_error());
     return KM_OK;
 }
 
@@ -204,6 +209,10 @@ km_gesture_recognizer *km_gesture_model_parse(const char *text, size_t length, c
         st = fail(&r, "%s", "resample_count is not a count");
         goto done;
     }
+    if (km_gesture_config_check(&cfg)) {
+        st = fail(&r, "%s", km_last_error());
+        goto done;
+    }
     if ((st = key_value(&r, "scale", &v)))
         goto done;
     if (km_gesture_scale_parse(v, &cfg.scale)) {
@@ -222,11 +231,11 @@ km_gesture_recognizer *km_gesture_model_parse(const char *text, size_t length, c
         st = fail(&r, "%s", km_last_error());
         goto done;
     }
-    if ((st = key_double(&r, "search_angle_rad", &cfg.search_angle_rad)) ||
-        (st = key_double(&r, "search_threshold_rad", &cfg.search_threshold_rad)) ||
-        (st = key_double(&r, "dtw_band", &cfg.dtw_band)) ||
-        (st = key_double(&r, "cost_at_zero_score", &cfg.cost_at_zero_score)) ||
-        (st = key_double(&r, "min_score", &cfg.min_score)))
+    if ((st = key_double(&r, "search_angle_rad", &cfg.search_angle_rad, &cfg)) ||
+        (st = key_double(&r, "search_threshold_rad", &cfg.search_threshold_rad, &cfg)) ||
+        (st = key_double(&r, "dtw_band", &cfg.dtw_band, &cfg)) ||
+        (st = key_double(&r, "cost_at_zero_score", &cfg.cost_at_zero_score, &cfg)) ||
+        (st = key_double(&r, "min_score", &cfg.min_score, &cfg)))
         goto done;
     if ((st = key_value(&r, "templates", &v)))
         goto done;
