@@ -154,6 +154,104 @@ static void test_dense_many_cameras(void **state)
     assert_true(recall(&r.score) >= 0.98);
 }
 
+/* The acceptance figures of issue 2 on the embedded default: the synthetic scene's 8-camera
+ * rig, its actor(s), 0.1 px noise on the exact projections (km_synthetic_scene_observe),
+ * its reflections; >= 300 frames. Truth: every marker a camera reports is "seen" there. */
+static run_result run_synthetic(int frames, int actors, double reflection_rate,
+                                const char *label)
+{
+    km_synthetic_config scfg = km_synthetic_config_default();
+    scfg.actor_count = actors;
+    if (reflection_rate >= 0.0)
+        scfg.reflection_rate = reflection_rate;
+    km_status err;
+    km_synthetic_scene *scene = km_synthetic_scene_create(&scfg, &err);
+    assert_non_null(scene);
+    const km_rig *rig = km_synthetic_scene_rig(scene);
+    km_reconstruct_config cfg = km_reconstruct_config_default();
+    km_reconstructor *rec = km_reconstructor_create(&cfg, rig, &err);
+    assert_non_null(rec);
+
+    static km_observation obs_items[8192];
+    static km_marker marker_items[512];
+    static km_synthetic_observation sobs[1024];
+    static km_synthetic_marker truth_markers[KM_SYNTHETIC_MAX_MARKERS];
+    km_observation_set obs = {.capacity = 8192, .items = obs_items};
+    km_marker_set out = {.capacity = 512, .items = marker_items};
+    static km_vec3 truth[KM_SYNTHETIC_MAX_MARKERS];
+    static int views[KM_SYNTHETIC_MAX_MARKERS];
+    run_result res;
+    memset(&res, 0, sizeof res);
+    double elapsed = 0.0, residual_sum = 0.0;
+    long residual_n = 0, reflections = 0;
+    for (int f = 0; f < frames; f++) {
+        obs.frame = (uint64_t)f;
+        obs.time_ns = km_synthetic_scene_frame_time(scene, (uint64_t)f);
+        obs.count = 0;
+        const int nt = km_synthetic_scene_markers(scene, obs.time_ns, truth_markers,
+                                                  KM_SYNTHETIC_MAX_MARKERS);
+        assert_true(nt > 40 && nt <= FIX_MAX_MARKERS);
+        for (int m = 0; m < nt; m++) {
+            truth[m] = truth_markers[m].pos_m;
+            views[m] = 0;
+        }
+        for (int c = 0; c < rig->camera_count; c++) {
+            int n = km_synthetic_scene_observe(scene, c, (uint64_t)f, 0.1, 42, sobs, 1024);
+            for (int k = 0; k < n; k++) {
+                obs.items[obs.count++] =
+                    (km_observation){.x = sobs[k].x, .y = sobs[k].y, .camera = c};
+                if (sobs[k].marker_id == KM_SYNTHETIC_REFLECTION_ID) {
+                    reflections++;
+                    continue;
+                }
+                for (int m = 0; m < nt; m++)
+                    if (truth_markers[m].id == sobs[k].marker_id)
+                        views[m]++;
+            }
+        }
+        double t0 = seconds_now();
+        assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+        elapsed += seconds_now() - t0;
+        for (int k = 0; k < out.count; k++) {
+            residual_sum += out.items[k].residual_px;
+            residual_n++;
+        }
+        fix_score_frame(&res.score, truth, views, nt, &out);
+    }
+    km_reconstructor_destroy(rec);
+    km_synthetic_scene_destroy(scene);
+    res.ms_per_frame = 1000.0 * elapsed / frames;
+    res.mean_residual_px = residual_n ? residual_sum / residual_n : 0.0;
+    const fix_score *s = &res.score;
+    printf("%s: synthetic default rig, %d actor(s), %d frames, 0.1 px noise, %.2f reflections/"
+           "camera frame: RMS %.4f mm, recall %.3f%% (%ld/%ld), ghosts %ld (%.3f/frame), "
+           "mean residual %.3f px, %.3f ms/frame\n",
+           label, actors, frames, (double)reflections / frames / rig->camera_count,
+           s->matched ? 1000.0 * sqrt(s->sum_sq_m / s->matched) : 0.0,
+           s->expected ? 100.0 * s->found / s->expected : 100.0, s->found, s->expected,
+           s->ghosts, (double)s->ghosts / frames, res.mean_residual_px, res.ms_per_frame);
+    return res;
+}
+
+static void test_synthetic_default(void **state)
+{
+    (void)state;
+    run_result r = run_synthetic(300, 1, -1.0, "synthetic");
+    assert_true(rms_mm(&r.score) < 1.0);
+    assert_true(recall(&r.score) >= 0.99);
+    assert_true((double)r.score.ghosts / r.score.frames < 0.1);
+}
+
+static void test_synthetic_reflections_two_actors(void **state)
+{
+    (void)state;
+    /* Toward issue 5: two actors, one reflection per camera per frame. */
+    run_result r = run_synthetic(300, 2, 1.0, "synthetic-hard");
+    assert_true(rms_mm(&r.score) < 1.0);
+    assert_true(recall(&r.score) >= 0.98);
+    assert_true((double)r.score.ghosts / r.score.frames < 0.5);
+}
+
 static void test_no_allocation_per_frame(void **state)
 {
     (void)state;
@@ -266,6 +364,8 @@ int main(void)
         cmocka_unit_test(test_fixture_accuracy),
         cmocka_unit_test(test_fixture_reflections),
         cmocka_unit_test(test_dense_many_cameras),
+        cmocka_unit_test(test_synthetic_default),
+        cmocka_unit_test(test_synthetic_reflections_two_actors),
         cmocka_unit_test(test_no_allocation_per_frame),
         cmocka_unit_test(test_errors),
     };
