@@ -18,6 +18,8 @@ struct km_gesture_recognizer {
     km_vec3 *candidate;   /* resample_count */
     double *dtw_rows;     /* 2 * resample_count */
     bool *matched;        /* resample_count */
+    double *order_cost;   /* max_templates: cheap path cost used to order the DTW search */
+    size_t *order;        /* max_templates */
 };
 
 km_gesture_config km_gesture_config_default(void)
@@ -85,8 +87,11 @@ km_gesture_recognizer *km_gesture_recognizer_create(const km_gesture_config *cfg
         rec->candidate = malloc(n * sizeof *rec->candidate);
         rec->dtw_rows = malloc(2 * n * sizeof *rec->dtw_rows);
         rec->matched = malloc(n * sizeof *rec->matched);
+        rec->order_cost = malloc(t * sizeof *rec->order_cost);
+        rec->order = malloc(t * sizeof *rec->order);
         if (rec->templates && rec->template_label && rec->labels && rec->candidate &&
-            rec->dtw_rows && rec->matched) {
+            rec->dtw_rows && rec->matched &&
+            rec->order_cost && rec->order) {
             if (err)
                 *err = KM_OK;
             return rec;
@@ -110,6 +115,8 @@ void km_gesture_recognizer_destroy(km_gesture_recognizer *rec)
     free(rec->candidate);
     free(rec->dtw_rows);
     free(rec->matched);
+    free(rec->order_cost);
+    free(rec->order);
     free(rec);
 }
 
@@ -267,7 +274,27 @@ km_status km_gesture_classify(km_gesture_recognizer *rec, const km_vec3 *pos, si
     /* The best and second-best label costs so far bound what is worth computing: a template
      * costing more than both changes neither the result nor second_score. */
     double second = DBL_MAX;
-    for (size_t t = 0; t < rec->template_count; t++) {
+    size_t count_t = rec->template_count;
+    for (size_t t = 0; t < count_t; t++)
+        rec->order[t] = t;
+    if (rec->cfg.matcher == KM_GESTURE_MATCH_DTW) {
+        /* The identity alignment is one of DTW's paths, so the plain path cost is an upper
+         * bound of the DTW cost and a good guess of the order: visiting templates from the
+         * cheapest finds the best two early and lets the others be abandoned early. Shell
+         * sort: in place, no allocation (qsort may allocate). */
+        for (size_t t = 0; t < count_t; t++)
+            rec->order_cost[t] = km_gesture_path_cost(rec->candidate, rec->templates + t * n, n);
+        for (size_t gap = count_t / 2; gap > 0; gap /= 2)
+            for (size_t i = gap; i < count_t; i++) {
+                size_t v = rec->order[i];
+                size_t j = i;
+                for (; j >= gap && rec->order_cost[rec->order[j - gap]] > rec->order_cost[v]; j -= gap)
+                    rec->order[j] = rec->order[j - gap];
+                rec->order[j] = v;
+            }
+    }
+    for (size_t k = 0; k < count_t; k++) {
+        size_t t = rec->order[k];
         int l = rec->template_label[t];
         double cost = match(rec, rec->templates + t * n, second);
         if (cost >= second)
