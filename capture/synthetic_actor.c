@@ -34,23 +34,24 @@ enum {
 };
 
 /* Head rigid body: markers on short posts of a head band, relative to the head centre
- * (head frame). Asymmetric so that its pose is unambiguous: all six pairwise distances
- * differ by at least 1 cm. */
+ * (head frame). Asymmetric so that its pose is unambiguous: the six pairwise distances
+ * differ from each other by at least 2 cm, and no two markers are closer than 6 cm. */
 static const km_vec3 head_local[SYNTH_HEAD_MARKERS] = {
-    {0.000, 0.150, 0.070},
-    {0.075, 0.135, -0.020},
-    {-0.060, 0.140, -0.055},
-    {0.020, 0.185, -0.080},
+    {0.073, 0.153, -0.079},
+    {0.024, 0.177, 0.079},
+    {0.030, 0.178, -0.038},
+    {-0.067, 0.182, 0.062},
 };
 
 /* Prop: a wand held in the right fist, its z axis continuing the forearm, origin at the
- * centre of the fist. Asymmetric constellation (a stick with side branches). */
+ * centre of the fist. Asymmetric constellation (a stick with side branches): the ten pairwise
+ * distances differ by at least 1.3 cm, no two markers closer than 5 cm. */
 static const km_vec3 prop_local[SYNTH_PROP_MARKERS] = {
     {0.000, 0.000, 0.100},
-    {0.000, 0.000, 0.240},
-    {0.060, 0.000, 0.180},
-    {-0.035, 0.045, 0.300},
-    {0.000, -0.050, 0.140},
+    {-0.048, -0.069, 0.318},
+    {0.020, 0.044, 0.215},
+    {0.018, 0.020, 0.309},
+    {-0.002, 0.030, 0.171},
 };
 
 /* ------------------------------------------------------------ frames */
@@ -169,12 +170,16 @@ static void eval_arm(synth_world *w, km_vec3 *m, const segment_frame *torso, dou
 static void eval_leg(synth_world *w, km_vec3 *m, const segment_frame *pelvis, double side,
                      double phase, double half_d)
 {
-    /* Hip flexion (thigh forward), knee flexion peaking in early swing, foot kept nearly
-     * level with a small rocking: smooth periodic functions of the phase. */
+    /* Hip flexion (thigh forward), knee flexion peaking in early swing: smooth periodic
+     * functions of the phase. The foot's pitch (toes down > 0) follows 85 % of the shank's
+     * backward inclination, so the ankle stays within ~10 degrees of neutral: toes up at heel
+     * strike, toes down at push-off and in swing. */
     double hip = 0.38 * sin(phase);
     double k = 0.5 + 0.5 * cos(phase + 0.3);
     double knee = 0.10 + 0.80 * k * k;
-    double ankle = knee - hip + 0.15 * sin(phase + 1.0);
+    double shank_incline = knee - hip;
+    double foot_pitch = 0.85 * shank_incline - 0.05 * sin(phase + 1.0);
+    double ankle = shank_incline - foot_pitch;
     segment_frame th = frame_child(pelvis, side * 0.09, -0.02, 0.0,
                                    km_mat3_mul(rot_z(side * 0.03), rot_x(-hip)));
     segment_frame sh = frame_child(&th, 0, -L_THIGH, 0, rot_x(knee));

@@ -284,7 +284,10 @@ static void test_observe_noise(void **state)
     int n1 = km_synthetic_scene_observe(s, 2, 5, 0.1, 11, a, 256);
     int n2 = km_synthetic_scene_observe(s, 2, 5, 0.1, 11, b, 256);
     assert_int_equal(n1, n2);
-    assert_memory_equal(a, b, sizeof a[0] * (size_t)n1);
+    for (int i = 0; i < n1; i++) {
+        assert_true(a[i].x == b[i].x && a[i].y == b[i].y);
+        assert_int_equal(a[i].marker_id, b[i].marker_id);
+    }
     km_synthetic_scene_observe(s, 2, 5, 0.1, 12, b, 256);
     assert_true(a[0].x != b[0].x);
     /* Capacity is respected; bad arguments give 0. */
@@ -294,15 +297,16 @@ static void test_observe_noise(void **state)
     km_synthetic_scene_destroy(s);
 }
 
-/* Intensity-weighted centroid (background subtracted) of a window of the image. */
+/* Intensity-weighted centroid of the pixels whose centres lie within `radius` of (cx, cy),
+ * background subtracted (so zero-mean noise adds no bias). */
 static void window_centroid(const uint8_t *img, int stride, int w, int h, double cx, double cy,
-                            int half, double bg, double *ox, double *oy)
+                            double radius, double bg, double *ox, double *oy)
 {
     double sw = 0, sx = 0, sy = 0;
-    int x0 = (int)floor(cx) - half, y0 = (int)floor(cy) - half;
-    for (int y = y0; y <= y0 + 2 * half + 1; y++) {
-        for (int x = x0; x <= x0 + 2 * half + 1; x++) {
-            if (x < 0 || y < 0 || x >= w || y >= h)
+    int half = (int)ceil(radius) + 1;
+    for (int y = (int)floor(cy) - half; y <= (int)floor(cy) + half + 1; y++) {
+        for (int x = (int)floor(cx) - half; x <= (int)floor(cx) + half + 1; x++) {
+            if (x < 0 || y < 0 || x >= w || y >= h || hypot(x - cx, y - cy) > radius)
                 continue;
             double v = img[(size_t)y * (size_t)stride + (size_t)x] - bg;
             sw += v;
@@ -330,7 +334,15 @@ static void centroid_errors(double noise, double *max_err, double *mean_err, int
         for (int c = 0; c < 8; c += 3) {
             assert_int_equal(km_synthetic_scene_render(s, c, k, img, 1280), KM_OK);
             int n = km_synthetic_scene_observe(s, c, k, 0.0, 1, obs, 256);
+            km_synthetic_marker m[KM_SYNTHETIC_MAX_MARKERS];
+            int nm = km_synthetic_scene_markers(s, km_synthetic_scene_frame_time(s, k), m,
+                                                KM_SYNTHETIC_MAX_MARKERS);
             for (int i = 0; i < n; i++) {
+                double radius = 0;
+                for (int j = 0; j < nm; j++)
+                    if (m[j].id == obs[i].marker_id)
+                        radius = km_synthetic_scene_marker_radius_px(s, c, m[j].pos_m);
+                assert_true(radius >= 1.5);
                 /* Isolated: no other marker within 9 px. */
                 bool isolated = true;
                 for (int j = 0; j < n && isolated; j++)
@@ -339,7 +351,7 @@ static void centroid_errors(double noise, double *max_err, double *mean_err, int
                 if (!isolated)
                     continue;
                 double x, y;
-                window_centroid(img, 1280, 1280, 1024, obs[i].x, obs[i].y, 4,
+                window_centroid(img, 1280, 1280, 1024, obs[i].x, obs[i].y, radius + 1.0,
                                 SYNTH_BACKGROUND_MEAN, &x, &y);
                 double e = hypot(x - obs[i].x, y - obs[i].y);
                 if (e > *max_err)
@@ -364,7 +376,8 @@ static void test_render_centroid(void **state)
     printf("rendered centroid vs projected centre, no noise: mean %.4f px, max %.4f px (%d "
            "isolated markers)\n", mean_err, max_err, n);
     assert_true(n > 100);
-    assert_true(max_err < 0.02);
+    /* The pixel-sampling bias of a centroid of a 1.5 px disk is up to ~0.02 px. */
+    assert_true(max_err < 0.03);
     centroid_errors(2.0, &max_err, &mean_err, &n);
     printf("rendered centroid vs projected centre, noise sigma 2: mean %.4f px, max %.4f px\n",
            mean_err, max_err);
@@ -380,6 +393,7 @@ static void test_render_image(void **state)
     uint8_t *img = malloc(1300 * 1024), *img2 = malloc(1300 * 1024);
     assert_non_null(img);
     assert_non_null(img2);
+    memset(img2, 0x5a, 1300 * 1024);
     /* Stride wider than the width: the padding is left alone. */
     memset(img, 0x5a, 1300 * 1024);
     assert_int_equal(km_synthetic_scene_render(s, 1, 10, img, 1300), KM_OK);
