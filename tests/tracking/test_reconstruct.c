@@ -218,15 +218,16 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
         }
         fix_score_frame(&res.score, truth, views, nt, &out);
     }
+    const int camera_count = rig->camera_count;
     km_reconstructor_destroy(rec);
-    km_synthetic_scene_destroy(scene);
+    km_synthetic_scene_destroy(scene); /* rig points into the scene */
     res.ms_per_frame = 1000.0 * elapsed / frames;
     res.mean_residual_px = residual_n ? residual_sum / residual_n : 0.0;
     const fix_score *s = &res.score;
     printf("%s: synthetic default rig, %d actor(s), %d frames, 0.1 px noise, %.2f reflections/"
            "camera frame: RMS %.4f mm, recall %.3f%% (%ld/%ld), ghosts %ld (%.3f/frame), "
            "mean residual %.3f px, %.3f ms/frame\n",
-           label, actors, frames, (double)reflections / frames / rig->camera_count,
+           label, actors, frames, (double)reflections / frames / camera_count,
            s->matched ? 1000.0 * sqrt(s->sum_sq_m / s->matched) : 0.0,
            s->expected ? 100.0 * s->found / s->expected : 100.0, s->found, s->expected,
            s->ghosts, (double)s->ghosts / frames, res.mean_residual_px, res.ms_per_frame);
