@@ -23,16 +23,27 @@ typedef struct km_detect_config {
     int threshold;           /* grey level a pixel must exceed to belong to a blob (default 64) */
     int min_area_px;         /* default 3 */
     int max_area_px;         /* default 4000 */
-    double min_roundness;    /* 4*pi*area/perimeter^2-like measure in [0,1] (default 0.4) */
+    double min_roundness;    /* minor/major axis ratio of the blob's moment ellipse, in [0,1]
+                              * (see km_blob.roundness; default 0.4) */
     int max_blobs;           /* capacity of the per-frame blob list (default 512) */
 } km_detect_config;
 
 typedef struct km_blob {
-    double x, y;             /* subpixel intensity-weighted centroid, raw (distorted) pixels */
+    double x, y;             /* subpixel intensity-weighted centroid, raw (distorted) pixels;
+                              * pixel (0,0) is the centre of the top-left pixel */
     double area_px;          /* pixel count above threshold */
-    double roundness;
+    double roundness;        /* sqrt(lambda_min / lambda_max) of the intensity-weighted
+                              * covariance of the blob, each pixel counted as a unit square
+                              * (+1/12 px^2 on the diagonal): 1 for a disk, ~0.1 for a 1x10
+                              * line, 1 for a single pixel */
     double intensity;        /* sum of (value - threshold) */
+    int min_x, min_y, max_x, max_y; /* bounding box, inclusive, in pixels */
+    uint32_t flags;          /* KM_BLOB_FLAG_* */
 } km_blob;
+
+/* The blob touches the image border: part of the marker may be cut off, so its centroid
+ * can be biased towards the inside. Such blobs are kept (filters still apply). */
+#define KM_BLOB_FLAG_BORDER 0x1u
 
 typedef struct km_detector km_detector;
 
@@ -43,7 +54,11 @@ km_detector *km_detector_create(const km_detect_config *cfg, int max_width, int 
 void km_detector_destroy(km_detector *detector);
 /* Detect blobs in an 8-bit image. Writes at most `capacity` blobs to out and sets *count.
  * KM_ERR_CAPACITY (with the first `capacity` blobs kept) when there were more. No
- * allocation. */
+ * allocation.
+ * Connected regions are 8-connected. Blobs are sorted by y, then x; on overflow the kept
+ * blobs are the first `capacity` of that order (the top-most ones). width/height must not
+ * exceed the sizes given to km_detector_create; stride >= width. The image is only read.
+ * One detector must not be run from two threads at once (it owns scratch buffers). */
 km_status km_detector_run(km_detector *detector, const uint8_t *image, int width, int height,
                           int stride, km_blob *out, int capacity, int *count);
 
