@@ -247,6 +247,8 @@ static int32_t unite(km_detector *d, int32_t a, int32_t b)
         ca->max_x = cb->max_x;
     if (cb->min_y < ca->min_y)
         ca->min_y = cb->min_y;
+    if (cb->max_y > ca->max_y)
+        ca->max_y = cb->max_y;
     d->components[b].parent = a;
     d->merged[d->merged_count++] = b;
     return a;
@@ -324,6 +326,7 @@ static void emit(const km_detector *d, const detect_component *c, detect_output 
         return;
 
     km_blob b;
+    memset(&b, 0, sizeof b); /* padding too: identical input gives identical bytes */
     b.x = cx;
     b.y = cy;
     b.area_px = (double)c->count;
