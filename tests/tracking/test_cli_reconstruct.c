@@ -167,7 +167,7 @@ static void test_exit_codes(void **state)
                          "2> %s/err2.txt",
                          kinema_exe, dir, path, dir, dir),
                      1);
-    char err_path[128], needle[128];
+    char err_path[128], needle[160];
     snprintf(err_path, sizeof err_path, "%s/err2.txt", dir);
     snprintf(needle, sizeof needle, "%s:3:", path);
     assert_true(file_contains(err_path, needle));
