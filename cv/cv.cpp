@@ -4,7 +4,9 @@
 // C++ unwinding.
 #include "kinema/cv.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -14,6 +16,17 @@
 #include <opencv2/imgcodecs.hpp>
 
 namespace {
+
+// OpenCV logs "can't open file" to stderr itself; check first so that a missing file is a
+// plain KM_ERR_IO with errno's reason and nothing printed.
+bool readable(const char *path)
+{
+    std::FILE *f = std::fopen(path, "rb");
+    if (f == nullptr)
+        return false;
+    std::fclose(f);
+    return true;
+}
 
 // Reported instead of throwing out of the FileStorage reader.
 struct rig_error {
@@ -127,6 +140,8 @@ extern "C" km_status km_cv_read_gray(const char *path, uint8_t **pixels, int *wi
         return km_error(KM_ERR_INVALID_ARGUMENT, "cv read gray: NULL argument");
     *pixels = nullptr;
     *width = *height = 0;
+    if (!readable(path))
+        return km_error(KM_ERR_IO, "%s: cannot open: %s", path, std::strerror(errno));
     try {
         cv::Mat image = cv::imread(path, cv::IMREAD_GRAYSCALE);
         if (image.empty())
@@ -156,6 +171,8 @@ extern "C" km_status km_cv_rig_read(const char *path, km_rig *rig)
     if (path == nullptr || rig == nullptr)
         return km_error(KM_ERR_INVALID_ARGUMENT, "cv rig read: NULL argument");
     std::memset(rig, 0, sizeof *rig);
+    if (!readable(path))
+        return km_error(KM_ERR_IO, "%s: cannot open: %s", path, std::strerror(errno));
     try {
         cv::FileStorage fs(path, cv::FileStorage::READ);
         if (!fs.isOpened())
