@@ -35,6 +35,7 @@ struct km_capture {
     atomic_uint_fast64_t dropped_pool;
     atomic_uint_fast64_t dropped_ring;
     atomic_uint_fast64_t errors;
+    bool lossless;            /* wait for a free frame instead of dropping (set before start) */
 };
 
 static void *capture_thread(void *arg)
@@ -44,6 +45,12 @@ static void *capture_thread(void *arg)
     while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
         km_frame *frame = held ? held : km_frame_pool_acquire(c->pool);
         held = NULL;
+        if (!frame && c->lossless) {
+            /* Offline sources (replay, synthetic not paced) have no clock to keep up with:
+             * wait for the consumer instead of losing a frame. */
+            km_time_sleep_until_ns(km_time_now_ns() + 100000ull);
+            continue;
+        }
         km_frame *target = frame ? frame : &c->scratch;
         target->flags = 0; /* backends set their own flags; clear a recycled FLAG_EMPTY */
         km_status st = km_source_next_frame(c->source, target, POLL_TIMEOUT_NS);
@@ -142,6 +149,11 @@ fail:
     if (err)
         *err = st;
     return NULL;
+}
+
+void km_capture_set_lossless(km_capture *c, bool lossless)
+{
+    if (c && !c->thread_running) c->lossless = lossless;
 }
 
 km_status km_capture_start(km_capture *c)

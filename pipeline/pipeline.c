@@ -183,6 +183,11 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     fc.camera_count = p->camera_count;
     fc.rate_hz = cfg->synthetic.rate_hz;
     fc.timeout_ns = cfg->frameset_timeout_ns;
+    /* A camera can run up to a whole pool ahead of the slowest one: room for that many sets. */
+    fc.max_sets = 2 * (int)cfg->pool_frames;
+    /* Unpaced sources lose no frame, so a set is only ever incomplete when a camera thread
+     * is slow to be scheduled: wait for it (bounded) rather than split the set. */
+    if (!cfg->realtime && fc.timeout_ns == 0) fc.timeout_ns = 2000000000ull;
     p->assembler = km_frameset_assembler_create(&fc, &st);
     if (!p->assembler) goto fail;
 
@@ -222,6 +227,7 @@ km_status km_pipeline_start(km_pipeline *p)
         if (!src) goto fail;
         p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
         if (!p->captures[c]) goto fail;
+        km_capture_set_lossless(p->captures[c], !p->cfg.realtime);
     }
     for (int c = 0; c < p->camera_count; c++)
         if ((st = km_capture_start(p->captures[c]))) goto fail;

@@ -184,6 +184,10 @@ typedef struct km_capture_stats {
  * same size. Takes ownership of the source. */
 km_capture *km_capture_create(km_source *source, size_t pool_frames, km_status *err);
 void km_capture_destroy(km_capture *capture); /* stops and joins; accepts NULL */
+/* Lossless mode (call before start): when every pool frame is in use the thread waits for
+ * the consumer instead of dropping the frame. For offline sources (replay, unpaced synthetic)
+ * where no device clock runs away; live cameras keep the default (drop and count). */
+void km_capture_set_lossless(km_capture *capture, bool lossless);
 km_status km_capture_start(km_capture *capture);
 void km_capture_stop(km_capture *capture);
 /* Consumer side (one thread): next frame or NULL; give it back with km_capture_release. */

@@ -177,9 +177,12 @@ static void test_no_allocation_after_startup(void **state)
     run_sets(p, 20 + 1000);
     long after = atomic_load(&ours);
     km_pipeline_stats_get(p, &s1);
-    printf("ALLOCATIONS over %llu frame sets (%llu camera frames): Kinema code %ld",
+    printf("ALLOCATIONS over %llu frame sets (%llu camera frames, %llu sets incomplete): "
+           "Kinema code %ld",
            (unsigned long long)(s1.framesets - s0.framesets),
-           (unsigned long long)(s1.frames - s0.frames), after - before);
+           (unsigned long long)(s1.frames - s0.frames),
+           (unsigned long long)(s1.incomplete_framesets - s0.incomplete_framesets),
+           after - before);
 #if COUNT_PROCESS_WIDE
     /* What the libraries below us allocate (libzmq copies each message it queues). */
     printf(", whole process incl. libzmq/liblo %ld", atomic_load(&process_wide) - before_all);
