@@ -4,7 +4,9 @@
  *                 allocation per frame.
  *   reconstruct - 2D observations of all cameras of a calibrated rig -> 3D markers:
  *                 correspondence across views, triangulation, outlier rejection.
- * Inputs and outputs follow formats.md (obs.csv, markers.csv). */
+ *   track       - 3D markers of successive frames -> persistent marker ids.
+ *   rigid       - 3D markers -> rigid-body poses (6-DoF) from marker constellations.
+ * Inputs and outputs follow formats.md (obs.csv, markers.csv, rigid.csv). */
 #ifndef KINEMA_TRACKING_H
 #define KINEMA_TRACKING_H
 
@@ -153,6 +155,166 @@ void km_obs_csv_write_header(FILE *f);
 void km_obs_csv_write(FILE *f, const km_observation_set *obs);
 void km_markers_csv_write_header(FILE *f);
 void km_markers_csv_write(FILE *f, const km_marker_set *markers);
+
+/* ---------------------------------------------------------- marker tracking */
+
+/* km_tracker: 3D markers of successive frames in (from km_reconstructor_run), the same
+ * markers out with persistent ids (km_marker.id) that stay with a physical marker while it
+ * is tracked.
+ * Each track predicts its position with constant velocity; measured markers are assigned to
+ * predictions within gate_m by a global assignment (exact minimum-cost on each cluster of
+ * competing tracks, a spatial hash keeps candidate search linear in the marker count).
+ * A track that misses frames keeps predicting and takes its marker back when it reappears
+ * within max_gap_frames (gap bridging); after that it dies and its id is never reused.
+ * Unassigned markers start tentative tracks that get an id after birth_frames consecutive
+ * frames. Optional smoothing: an alpha-beta filter per track (no added frame delay: the
+ * output of frame k uses frames <= k only). Sizes fixed at create: no allocation per frame.
+ * One tracker is used by one thread at a time. */
+
+/* A track that is bridging a gap (fill_gaps) is reported with views = 0 at its predicted
+ * position. */
+typedef struct km_tracker_config {
+    int max_tracks;          /* live + tentative tracks (default 1024) */
+    int max_markers;         /* markers per input frame (default 512) */
+    double gate_m;           /* max distance prediction -> marker (default 0.03) */
+    int max_gap_frames;      /* a track survives this many frames without a marker (default 10) */
+    int birth_frames;        /* consecutive frames before a new track gets an id (default 1) */
+    bool fill_gaps;          /* also output predicted positions of tracks in a gap (default false) */
+    double smoothing_alpha;  /* alpha-beta position gain in (0,1]; 1 = off (default 1) */
+    double smoothing_beta;   /* alpha-beta velocity gain, used when alpha < 1 (default 0.1) */
+    double frame_period_s;   /* used when time_ns does not advance (default 1/120) */
+} km_tracker_config;
+
+/* Counters since create (or reset), for reports and tests. */
+typedef struct km_tracker_stats {
+    uint64_t frames;
+    uint64_t births;         /* tracks that got an id */
+    uint64_t deaths;         /* tracks that ended (gap longer than max_gap_frames) */
+    uint64_t bridged;        /* gaps closed: a track took a marker back after >= 1 missed frame */
+    uint64_t unassigned;     /* markers not output (tentative or no track capacity) */
+} km_tracker_stats;
+
+typedef struct km_tracker km_tracker;
+
+km_tracker_config km_tracker_config_default(void);
+/* All buffers allocated here. NULL with *err set on a bad config. Free with
+ * km_tracker_destroy (accepts NULL). */
+km_tracker *km_tracker_create(const km_tracker_config *cfg, km_status *err);
+void km_tracker_destroy(km_tracker *tracker);
+/* Forget all tracks (ids keep increasing). */
+void km_tracker_reset(km_tracker *tracker);
+/* One frame: `in` markers (ids ignored) -> `out` markers with persistent ids (ids start at 1),
+ * in input order, then gap fills when fill_gaps. `in` and `out` may be the same set. Input
+ * frames must come in time order. KM_ERR_CAPACITY when in->count > max_markers (nothing
+ * tracked) or out->capacity is too small (the first ones kept). No allocation. */
+km_status km_tracker_update(km_tracker *tracker, const km_marker_set *in, km_marker_set *out);
+km_tracker_stats km_tracker_get_stats(const km_tracker *tracker);
+/* Velocity (m/s) of the live track with this id; KM_ERR_NOT_FOUND when there is none. */
+km_status km_tracker_velocity(const km_tracker *tracker, uint32_t id, km_vec3 *out);
+
+/* ------------------------------------------------------------- rigid bodies */
+
+/* Rigid bodies: a definition is a constellation of markers in the body's own frame. The
+ * rigid tracker finds each body among the 3D markers of a frame by inter-marker distances
+ * (works with one marker missing), solves its 6-DoF pose by weighted Kabsch (SVD), and
+ * tracks it with a constant-velocity prediction so that later frames take the markers
+ * nearest to the predicted positions. Definitions are read and written as YAML
+ * (docs/formats.md "Rigid body definitions"); poses are written as rigid.csv. */
+
+#define KM_RIGID_MAX_MARKERS 16
+#define KM_RIGID_NO_MARKER UINT32_MAX
+
+typedef struct km_rigid_definition {
+    char name[KM_NAME_MAX];  /* unique, non-empty, no ',' (it is a rigid.csv column) */
+    uint32_t id;             /* unique */
+    int marker_count;        /* 3..KM_RIGID_MAX_MARKERS */
+    km_vec3 markers_m[KM_RIGID_MAX_MARKERS]; /* marker centres in the body frame, metres */
+    double marker_diameter_m;/* 0 = not given */
+} km_rigid_definition;
+
+/* Validate one definition: name, marker count, finite coordinates, markers at least 1 mm
+ * apart, not all on one line. KM_ERR_INVALID_ARGUMENT with the reason in km_last_error(). */
+km_status km_rigid_definition_validate(const km_rigid_definition *def);
+/* A definition from world marker positions (a recorded frame): the body frame has its origin
+ * at the markers' centroid and the world's axes. */
+km_status km_rigid_definition_from_points(const char *name, uint32_t id, const km_vec3 *pos_m,
+                                          int count, km_rigid_definition *out);
+
+/* Two definitions that could be confused: marker subset of `b` (all, or all but one) can be
+ * laid onto all or all but one of the markers of `a` with a mean error below tolerance. */
+typedef struct km_rigid_confusion {
+    int a, b;                /* definition indices, a != b */
+    double error_m;          /* mean marker error of the best fit */
+    int matched;             /* markers of a that fitted */
+} km_rigid_confusion;
+
+/* Unique-constellation check over a set of definitions: writes up to `capacity` confusable
+ * pairs to out (may be NULL) and returns how many there are; each one is also logged as a
+ * warning (module "rigid"). tolerance_m: the identification tolerance (e.g. 0.004). */
+int km_rigid_definitions_check(const km_rigid_definition *defs, int count, double tolerance_m,
+                               km_rigid_confusion *out, int capacity);
+
+/* Weighted Kabsch: the rotation and translation that map local[i] onto world[i] best in the
+ * weighted least-squares sense (weights may be NULL = all 1; n >= 3, not collinear).
+ * world = pos + rot * local. error_m (may be NULL): mean distance of the fitted markers. */
+km_status km_rigid_solve_pose(const km_vec3 *local, const km_vec3 *world, const double *weights,
+                              int n, km_vec3 *pos_m, km_quat *rot, double *error_m);
+
+typedef struct km_rigid_config {
+    double tolerance_m;      /* inter-marker distance tolerance when identifying (default 0.004) */
+    double max_error_m;      /* reject a pose whose mean marker error is larger (default 0.003) */
+    double gate_m;           /* search radius around predicted marker positions (default 0.02) */
+    int max_missing;         /* markers a body may miss and still be tracked (default 1; at
+                              * least 3 markers are always needed) */
+    int max_markers;         /* markers per input frame (default 512) */
+} km_rigid_config;
+
+typedef struct km_rigid_pose {
+    uint32_t id;             /* definition id */
+    int definition;          /* index in the definitions given at create */
+    bool tracked;            /* solved this frame; otherwise pos_m/rot hold the last pose
+                              * (identity at the origin before the first) and error_m is 0 */
+    km_vec3 pos_m;           /* origin of the body frame in the world */
+    km_quat rot;             /* body frame -> world */
+    double error_m;          /* mean distance between fitted and measured markers */
+    int markers_used;
+    /* km_marker.id of the marker matched to each definition marker, KM_RIGID_NO_MARKER when
+     * missing; index into the input set when ids are not unique. */
+    uint32_t marker_ids[KM_RIGID_MAX_MARKERS];
+} km_rigid_pose;
+
+typedef struct km_rigid_tracker km_rigid_tracker;
+
+km_rigid_config km_rigid_config_default(void);
+/* Copies the definitions (each validated; ids and names must be unique). Runs the
+ * unique-constellation check (warnings only). Free with km_rigid_tracker_destroy. */
+km_rigid_tracker *km_rigid_tracker_create(const km_rigid_config *cfg,
+                                          const km_rigid_definition *defs, int count,
+                                          km_status *err);
+void km_rigid_tracker_destroy(km_rigid_tracker *tracker);
+void km_rigid_tracker_reset(km_rigid_tracker *tracker);
+int km_rigid_tracker_count(const km_rigid_tracker *tracker);
+const km_rigid_definition *km_rigid_tracker_definition(const km_rigid_tracker *tracker, int index);
+/* One frame of 3D markers (persistent ids not required) -> one pose per definition, in
+ * definition order (out needs room for all: KM_ERR_CAPACITY otherwise). Each marker serves at
+ * most one body. No allocation. */
+km_status km_rigid_tracker_update(km_rigid_tracker *tracker, const km_marker_set *markers,
+                                  km_rigid_pose *out, int capacity);
+
+/* Definitions file (YAML, docs/formats.md). Reads at most `capacity` definitions into out
+ * and sets *count; every error (syntax, unknown key, bad value, duplicate name or id, more
+ * than capacity) is KM_ERR_PARSE naming file:line. */
+km_status km_rigid_definitions_load(const char *path, km_rigid_definition *out, int capacity,
+                                    int *count);
+/* Same, from text in memory; `name` stands for the file name in messages. */
+km_status km_rigid_definitions_parse(const char *text, size_t length, const char *name,
+                                     km_rigid_definition *out, int capacity, int *count);
+km_status km_rigid_definitions_save(const char *path, const km_rigid_definition *defs,
+                                    int count);
+/* rigid.csv (formats.md): frame,time_ns,rigid_id,name,x,y,z,qx,qy,qz,qw,error_m,tracked */
+void km_rigid_csv_write_header(FILE *f);
+void km_rigid_csv_write(FILE *f, uint64_t frame, uint64_t time_ns,
+                        const km_rigid_definition *defs, const km_rigid_pose *poses, int count);
 
 #ifdef __cplusplus
 }
