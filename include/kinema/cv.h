@@ -6,6 +6,7 @@
 
 #include "kinema/calib.h"
 #include "kinema/core.h"
+#include "kinema/tracking.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,6 +20,85 @@ km_status km_cv_read_gray(const char *path, uint8_t **pixels, int *width, int *h
 /* Read a rig file through cv::FileStorage (the reader other tools use), to prove our files
  * are what OpenCV expects and to read files OpenCV wrote. */
 km_status km_cv_rig_read(const char *path, km_rig *rig);
+
+/* Reference blob detector, the baseline of bench/bench_detect.c: cv::threshold (pixels >
+ * threshold), cv::findContours (external, 8-connected) and cv::moments of the weights
+ * max(value - threshold, 0) over each contour's bounding box, so the centroids use the same
+ * weights as km_detector_run. No area or roundness filter; roundness and flags are
+ * computed as in km_blob. Output sorted by y then x; KM_ERR_CAPACITY (the first `capacity`
+ * kept) when there were more. Allocates (OpenCV images and contours) on every call. */
+km_status km_cv_reference_detect(const uint8_t *image, int width, int height, int stride,
+                                 int threshold, km_blob *out, int capacity, int *count);
+/* cv::setNumThreads: how many threads OpenCV's own parallel loops may use (benchmarks
+ * compare one core with one core); a negative value restores OpenCV's default. */
+void km_cv_set_num_threads(int threads);
+
+
+/* ===================================================== intrinsics calibration ============
+ * (cv/board.cpp, cv/calibrate.cpp, cv/draw.cpp; added by the intrinsics work of issue 4.)
+ * Board detection, cv::calibrateCamera, a board renderer for synthetic views, and the few
+ * drawing primitives the calibration report needs. */
+
+typedef enum km_cv_corner_method {
+    /* cv::findChessboardCornersSB (sector-based, subpixel accurate by itself). */
+    KM_CV_CORNERS_SB = 0,
+    /* cv::findChessboardCorners (adaptive threshold, normalise) + cv::cornerSubPix 11x11,
+     * exactly as OpenCV's calibration sample; the reference the tests compare with. */
+    KM_CV_CORNERS_CLASSIC = 1
+} km_cv_corner_method;
+
+/* Find the board in an 8-bit grey image. Chessboard: all corners or none (`method` picks
+ * the detector). ChArUco: cv::aruco::detectMarkers + interpolateCornersCharuco, any subset
+ * of corners (`method` ignored). *count = corners found (0: no board; not an error);
+ * *markers (may be NULL) = ArUco markers seen (ChArUco; 0 for a chessboard). KM_ERR_CAPACITY
+ * when capacity < km_board_max_corners(board). */
+km_status km_cv_detect_board(const km_board *board, km_cv_corner_method method,
+                             const uint8_t *gray, int width, int height, int stride,
+                             km_board_corner *out, int capacity, int *count, int *markers);
+
+/* One view for km_cv_calibrate_camera (borrowed corners). */
+typedef struct km_cv_calibration_view {
+    const km_board_corner *corners;
+    int count;
+} km_cv_calibration_view;
+
+/* cv::calibrateCamera on the views (object points (x_m, y_m, 0), image points (u, v)) with
+ * KM_CALIB_* flags (an aspect ratio fixed at 1). Writes K (row-major 3x3) and dist (k1 k2 p1
+ * p2 k3) and *rms_px (cv's return value, RMS over all points). view_rms_px (view_count, may
+ * be NULL): RMS error per view; residual_px (sum of counts, may be NULL): per point
+ * |projection - detection|, views in order. KM_ERR_NUMERIC when OpenCV fails. */
+km_status km_cv_calibrate_camera(const km_cv_calibration_view *views, int view_count,
+                                 int width, int height, unsigned flags, double K[9],
+                                 double dist[5], double *rms_px, double *view_rms_px,
+                                 double *residual_px);
+
+/* Render what `camera` (K, dist, and pose R, t mapping board coordinates -> camera) sees of
+ * the board lying at z = 0 of its frame, into an 8-bit grey image of camera->width x height
+ * (`stride` bytes a row): a printed board with a white margin on `background` grey, bilinear
+ * sampling of an antialiased texture, lens distortion applied. For synthetic tests. */
+km_status km_cv_render_board(const km_board *board, const km_camera *camera, uint8_t *gray,
+                             int stride, uint8_t background);
+
+/* A caller-owned 8-bit BGR image to draw on (report pictures). Colours are 0xRRGGBB. */
+typedef struct km_cv_canvas {
+    uint8_t *pixels;
+    int width, height, stride; /* stride in bytes, >= 3 * width */
+} km_cv_canvas;
+
+/* Anti-aliased primitives (cv::line, cv::rectangle, cv::circle, cv::putText with
+ * FONT_HERSHEY_SIMPLEX). thickness < 0 fills (rectangles, circles). Text: (x, y) is the
+ * bottom-left of the first character, scale 0.5 is about 10 px tall. Clipped to the canvas;
+ * KM_ERR_INVALID_ARGUMENT only for a bad canvas. */
+km_status km_cv_draw_line(km_cv_canvas *canvas, double x0, double y0, double x1, double y1,
+                          uint32_t rgb, int thickness);
+km_status km_cv_draw_rect(km_cv_canvas *canvas, double x, double y, double w, double h,
+                          uint32_t rgb, int thickness);
+km_status km_cv_draw_circle(km_cv_canvas *canvas, double x, double y, double radius,
+                            uint32_t rgb, int thickness);
+km_status km_cv_draw_text(km_cv_canvas *canvas, double x, double y, const char *text,
+                          double scale, uint32_t rgb, int thickness);
+/* Width in pixels text would take at this scale and thickness. */
+int km_cv_text_width(const char *text, double scale, int thickness);
 
 #ifdef __cplusplus
 }
