@@ -36,6 +36,8 @@ struct km_capture {
     atomic_uint_fast64_t dropped_ring;
     atomic_uint_fast64_t errors;
     bool lossless;            /* wait for a free frame instead of dropping (set before start) */
+    km_frame_processor_fn processor; /* optional, runs on this thread (set before start) */
+    void *processor_user;
 };
 
 static void *capture_thread(void *arg)
@@ -76,6 +78,7 @@ static void *capture_thread(void *arg)
             atomic_fetch_add_explicit(&c->dropped_pool, 1, memory_order_relaxed);
             continue;
         }
+        if (c->processor) c->processor(c->processor_user, frame);
         if (!km_spsc_ring_push(c->ring, frame)) {
             /* Cannot happen while the ring is at least as large as the pool; kept as a
              * counted drop for safety. The frame stays ours and is reused. */
@@ -149,6 +152,14 @@ fail:
     if (err)
         *err = st;
     return NULL;
+}
+
+void km_capture_set_processor(km_capture *c, km_frame_processor_fn fn, void *user)
+{
+    if (c && !c->thread_running) {
+        c->processor = fn;
+        c->processor_user = user;
+    }
 }
 
 void km_capture_set_lossless(km_capture *c, bool lossless)

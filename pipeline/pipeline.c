@@ -1,7 +1,9 @@
 /* The engine of kinemad: capture threads -> frame sets -> detect -> reconstruct -> publish.
  *
- * Threads: each camera has its capture thread (capture/capture.c). Everything below runs on
- * the one thread that calls km_pipeline_step (the solver thread). Every buffer is sized from
+ * Threads: each camera has its capture thread (capture/capture.c), and 2D detection runs
+ * there too, as a frame processor, so the cameras' frames are detected in parallel (as
+ * mocap cameras detect on board) and the solver thread only assembles, reconstructs and
+ * publishes. Everything else below runs on the one thread that calls km_pipeline_step. Every buffer is sized from
  * the config and allocated in km_pipeline_create / km_pipeline_start; km_pipeline_step
  * allocates nothing (tests/pipeline counts it). */
 #include <stdlib.h>
@@ -10,6 +12,28 @@
 
 #include "kinema/pipeline.h"
 
+/* Blobs of one frame, detected on the capture thread. */
+typedef struct detected_frame {
+    km_blob *blobs;
+    int count;
+    km_status status;
+} detected_frame;
+
+/* Per-camera detection state, touched only by that camera's capture thread (and read by the
+ * solver thread through frame->user once the frame came out of the ring). A frame and its
+ * slot travel together: slot k serves frame k mod slot_count; with slot_count = pool + 1
+ * a slot is never reused while its frame is still in flight (at most `pool` frames are). */
+typedef struct camera_detection {
+    km_detector *detector;
+    int max_blobs;
+    int slot_count;
+    unsigned next_slot;
+    detected_frame *slots;
+    km_blob *blob_storage;
+} camera_detection;
+
+static void detect_on_capture_thread(void *user, km_frame *frame);
+
 struct km_pipeline {
     km_pipeline_config cfg;
     km_synthetic_scene *scene;          /* owned; NULL for non-synthetic sources */
@@ -17,10 +41,9 @@ struct km_pipeline {
     int camera_count;
     km_capture *captures[KM_MAX_CAMERAS];
     km_frameset_assembler *assembler;
-    km_detector *detector;
+    camera_detection detection[KM_MAX_CAMERAS];
     km_reconstructor *reconstructor;
     km_publisher *publisher;            /* NULL when publishing is off */
-    km_blob *blobs;                     /* one camera's blobs, reused */
     km_observation_set observations;
     km_marker_set markers;
     km_pipeline_frame_fn on_frame;
@@ -161,20 +184,32 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         if (p->rig.cameras[c].width > max_w) max_w = p->rig.cameras[c].width;
         if (p->rig.cameras[c].height > max_h) max_h = p->rig.cameras[c].height;
     }
-    p->detector = km_detector_create(&cfg->detect, max_w, max_h, &st);
-    if (!p->detector) goto fail;
+    int slots = (int)cfg->pool_frames + 1;
+    for (int c = 0; c < p->camera_count; c++) {
+        camera_detection *d = &p->detection[c];
+        d->detector = km_detector_create(&cfg->detect, max_w, max_h, &st);
+        if (!d->detector) goto fail;
+        d->max_blobs = cfg->detect.max_blobs;
+        d->slot_count = slots;
+        d->slots = calloc((size_t)slots, sizeof *d->slots);
+        d->blob_storage = calloc((size_t)slots * (size_t)d->max_blobs, sizeof *d->blob_storage);
+        if (!d->slots || !d->blob_storage) {
+            st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for blob buffers");
+            goto fail;
+        }
+        for (int k = 0; k < slots; k++) d->slots[k].blobs = d->blob_storage + (size_t)k * (size_t)d->max_blobs;
+    }
     km_reconstruct_config rc = cfg->reconstruct;
     int obs_capacity = p->camera_count * cfg->detect.max_blobs;
     if (rc.max_observations < obs_capacity) rc.max_observations = obs_capacity;
     p->reconstructor = km_reconstructor_create(&rc, &p->rig, &st);
     if (!p->reconstructor) goto fail;
 
-    p->blobs = calloc((size_t)cfg->detect.max_blobs, sizeof *p->blobs);
     p->observations.items = calloc((size_t)obs_capacity, sizeof *p->observations.items);
     p->observations.capacity = obs_capacity;
     p->markers.items = calloc((size_t)rc.max_markers, sizeof *p->markers.items);
     p->markers.capacity = rc.max_markers;
-    if (!p->blobs || !p->observations.items || !p->markers.items) {
+    if (!p->observations.items || !p->markers.items) {
         st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for frame buffers");
         goto fail;
     }
@@ -228,6 +263,7 @@ km_status km_pipeline_start(km_pipeline *p)
         p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
         if (!p->captures[c]) goto fail;
         km_capture_set_lossless(p->captures[c], !p->cfg.realtime);
+        km_capture_set_processor(p->captures[c], detect_on_capture_thread, &p->detection[c]);
     }
     for (int c = 0; c < p->camera_count; c++)
         if ((st = km_capture_start(p->captures[c]))) goto fail;
@@ -236,6 +272,17 @@ km_status km_pipeline_start(km_pipeline *p)
 fail:
     km_pipeline_stop(p);
     return st ? st : KM_ERR_INTERNAL;
+}
+
+/* Frame processor: runs on camera `frame->camera`'s capture thread. */
+static void detect_on_capture_thread(void *user, km_frame *frame)
+{
+    camera_detection *d = user;
+    detected_frame *slot = &d->slots[d->next_slot++ % (unsigned)d->slot_count];
+    slot->count = 0;
+    slot->status = km_detector_run(d->detector, frame->data, frame->width, frame->height,
+                                   frame->stride, slot->blobs, d->max_blobs, &slot->count);
+    frame->user = slot;
 }
 
 static void release_frame(km_pipeline *p, km_frame *frame)
@@ -263,14 +310,20 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
             have_frame = true;
         }
         int n = 0;
-        km_status st = km_detector_run(p->detector, f->data, f->width, f->height, f->stride,
-                                       p->blobs, p->cfg.detect.max_blobs, &n);
-        if (st && st != KM_ERR_CAPACITY) result = st; /* keep going with the other cameras */
+        const detected_frame *det = f->user;
+        if (!det) {
+            release_frame(p, f);
+            set->frames[c] = NULL;
+            continue;
+        }
+        n = det->count;
+        if (det->status && det->status != KM_ERR_CAPACITY)
+            result = km_error(det->status, "pipeline: detection failed on camera %d", c);
         for (int i = 0; i < n && obs->count < obs->capacity; i++) {
             km_observation *o = &obs->items[obs->count++];
-            o->x = p->blobs[i].x;
-            o->y = p->blobs[i].y;
-            o->area_px = p->blobs[i].area_px;
+            o->x = det->blobs[i].x;
+            o->y = det->blobs[i].y;
+            o->area_px = det->blobs[i].area_px;
             o->camera = c;
         }
         out.observation_count[c] = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
@@ -387,8 +440,11 @@ void km_pipeline_destroy(km_pipeline *p)
     km_frameset_assembler_destroy(p->assembler);
     km_publisher_destroy(p->publisher);
     km_reconstructor_destroy(p->reconstructor);
-    km_detector_destroy(p->detector);
-    free(p->blobs);
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) {
+        km_detector_destroy(p->detection[c].detector);
+        free(p->detection[c].slots);
+        free(p->detection[c].blob_storage);
+    }
     free(p->observations.items);
     free(p->markers.items);
     km_synthetic_scene_destroy(p->scene);

@@ -184,6 +184,12 @@ typedef struct km_capture_stats {
  * same size. Takes ownership of the source. */
 km_capture *km_capture_create(km_source *source, size_t pool_frames, km_status *err);
 void km_capture_destroy(km_capture *capture); /* stops and joins; accepts NULL */
+/* A frame processor runs on the capture thread for every frame that goes into the ring,
+ * after the source filled it and before the consumer sees it: per-camera work (2D detection)
+ * then runs in parallel on the cameras' threads instead of serially on the pipeline thread.
+ * It may set frame->user for the consumer. Set before start; fn must not block. */
+typedef void (*km_frame_processor_fn)(void *user, km_frame *frame);
+void km_capture_set_processor(km_capture *capture, km_frame_processor_fn fn, void *user);
 /* Lossless mode (call before start): when every pool frame is in use the thread waits for
  * the consumer instead of dropping the frame. For offline sources (replay, unpaced synthetic)
  * where no device clock runs away; live cameras keep the default (drop and count). */

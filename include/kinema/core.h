@@ -141,6 +141,8 @@ typedef struct km_frame {
     size_t capacity;        /* bytes allocated behind data */
     uint32_t flags;         /* KM_FRAME_FLAG_* */
     void *pool_slot;        /* private to the pool */
+    void *user;             /* set by a frame processor on the capture thread for the
+                             * consumer (km_capture_set_processor); NULL from the pool */
 } km_frame;
 
 #define KM_FRAME_FLAG_INCOMPLETE 0x1u /* payload lost packets; content may be damaged */
