@@ -420,16 +420,23 @@ static void assign_component(km_tracker *t, const edge *e, int n)
          * the optimum never prefers a far pair to a near one; non-edges are dropped after. */
         const int s = nt > nm ? nt : nm;
         double cost[HUNGARIAN_MAX * HUNGARIAN_MAX];
-        const double none = t->cfg.gate_m * t->cfg.gate_m;
-        for (int k = 0; k < s * s; k++)
+        /* (edges reach at most 2 gates: see the young-track search radius) */
+        const double none = 4.0 * t->cfg.gate_m * t->cfg.gate_m;
+        bool is_edge[HUNGARIAN_MAX * HUNGARIAN_MAX];
+        for (int k = 0; k < s * s; k++) {
             cost[k] = none;
-        for (int k = 0; k < n; k++)
-            cost[t->local_index[e[k].track] * s + t->local_index[T + e[k].marker]] = e[k].cost;
+            is_edge[k] = false;
+        }
+        for (int k = 0; k < n; k++) {
+            const int cell = t->local_index[e[k].track] * s + t->local_index[T + e[k].marker];
+            cost[cell] = e[k].cost;
+            is_edge[cell] = true;
+        }
         int row_of_col[HUNGARIAN_MAX];
         hungarian(cost, s, row_of_col);
         for (int j = 0; j < nm; j++) {
             const int i = row_of_col[j];
-            if (i < 0 || i >= nt || !(cost[i * s + j] < none))
+            if (i < 0 || i >= nt || !is_edge[i * s + j])
                 continue;
             t->track_marker[tracks[i]] = markers[j];
             t->marker_track[markers[j]] = tracks[i];
@@ -567,6 +574,10 @@ km_status km_tracker_update(km_tracker *t, const km_marker_set *in, km_marker_se
     for (int k = 0; k < t->live_count; k++) {
         const int s = t->live[k];
         const km_vec3 p = t->pred[s];
+        /* A track seen once has no velocity yet: after a missed frame its marker may have
+         * moved further than one gate, so its search radius grows (up to 2 gates). */
+        const long reach = t->updates[s] == 1 && t->missed[s] > 0 ? 2 : 1;
+        const double track_gate2 = gate2 * (double)(reach * reach);
         long cx, cy, cz;
         cell_of(p.x, inv, &cx);
         cell_of(p.y, inv, &cy);
@@ -575,9 +586,9 @@ km_status km_tracker_update(km_tracker *t, const km_marker_set *in, km_marker_se
             memset(t->marker_stamp, 0, (size_t)t->marker_capacity * sizeof *t->marker_stamp);
             t->stamp = 1;
         }
-        for (long dx = -1; dx <= 1; dx++)
-            for (long dy = -1; dy <= 1; dy++)
-                for (long dz = -1; dz <= 1; dz++) {
+        for (long dx = -reach; dx <= reach; dx++)
+            for (long dy = -reach; dy <= reach; dy++)
+                for (long dz = -reach; dz <= reach; dz++) {
                     const unsigned h = hash_cell(cx + dx, cy + dy, cz + dz, t->hash_size);
                     for (int m = t->hash_head[h]; m >= 0; m = t->hash_next[m]) {
                         if (t->marker_stamp[m] == (int)t->stamp)
@@ -585,7 +596,7 @@ km_status km_tracker_update(km_tracker *t, const km_marker_set *in, km_marker_se
                         t->marker_stamp[m] = (int)t->stamp;
                         const km_vec3 d = km_vec3_sub(t->input[m].pos_m, p);
                         const double d2 = d.x * d.x + d.y * d.y + d.z * d.z;
-                        if (d2 >= gate2)
+                        if (d2 >= track_gate2)
                             continue;
                         if (t->edge_count == t->edge_capacity) {
                             if (!t->edge_overflow_logged) {
