@@ -41,4 +41,11 @@ FILE *cli_open_output(const char *cmd, const char *path);
 /* Close what cli_open_output returned; false (after printing why) when a write failed. */
 bool cli_close_output(const char *cmd, FILE *f, const char *path);
 
+/* Write a camera image (8-bit grey) as a colour PNG with the observations of `camera`
+ * drawn over it (ring around each blob, cross at its centroid). 0 on success, -1 after
+ * printing why. */
+#include "kinema/tracking.h"
+int cli_write_detection_png(const char *path, const uint8_t *gray, int width, int height,
+                            int stride, const km_observation *obs, int count, int camera);
+
 #endif /* KINEMA_TOOLS_CLI_H */

@@ -31,13 +31,18 @@ static const char USAGE[] =
     "  --rate-hz R       frame rate for time_ns of --images (default 120)\n"
     "  --frames N        synthetic frames (default 120)\n"
     "  --cameras N       synthetic cameras (default 8)\n"
-    "  --seed S          synthetic scene seed (default 1)\n";
+    "  --seed S          synthetic scene seed (default 1)\n"
+    "  --debug-png DIR   also write each camera's image of the first --debug-frames frames\n"
+    "                    as DIR/frame<F>_cam<C>.png with the detected blobs drawn (green\n"
+    "                    ring, red cross at the centroid), to check threshold and filters\n"
+    "  --debug-frames N  how many frames get a debug picture (default 1)\n";
 
 #define CMD "detect"
 #define MAX_BLOBS 4096
 
 typedef struct detect_args {
-    const char *images, *out_path, *rig_out, *truth_out;
+    const char *images, *out_path, *rig_out, *truth_out, *debug_dir;
+    long debug_frames;
     bool synthetic;
     int camera;
     double rate_hz;
@@ -104,6 +109,15 @@ static int run_images(const detect_args *a, FILE *out, km_blob *blobs, km_observ
         obs->time_ns = (uint64_t)((double)k * 1e9 / a->rate_hz + 0.5);
         obs->count = 0;
         int n = detect_into(det, pixels, w, h, blobs, a->camera, obs, g.gl_pathv[k]);
+        if (n >= 0 && a->debug_dir && k < (size_t)a->debug_frames) {
+            char png[4096];
+            snprintf(png, sizeof png, "%s/frame%zu_cam%d.png", a->debug_dir, k, a->camera);
+            if (cli_write_detection_png(png, pixels, w, h, w, obs->items, obs->count,
+                                        a->camera) < 0)
+                n = -1;
+            else
+                fprintf(stderr, "kinema %s: wrote %s\n", CMD, png);
+        }
         free(pixels);
         if (n < 0) {
             status = KINEMA_EXIT_FAILURE;
@@ -196,6 +210,14 @@ static int run_synthetic(const detect_args *a, FILE *out, km_blob *blobs,
             snprintf(what, sizeof what, "frame %" PRIu64 " camera %d", f, c);
             if (detect_into(det, image, cam->width, cam->height, blobs, c, obs, what) < 0)
                 goto done;
+            if (a->debug_dir && f < (uint64_t)a->debug_frames) {
+                char png[4096];
+                snprintf(png, sizeof png, "%s/frame%" PRIu64 "_cam%d.png", a->debug_dir, f, c);
+                if (cli_write_detection_png(png, image, cam->width, cam->height, cam->width,
+                                            obs->items, obs->count, c) < 0)
+                    goto done;
+                fprintf(stderr, "kinema %s: wrote %s\n", CMD, png);
+            }
         }
         km_obs_csv_write(out, obs);
         if (truth_f)
@@ -222,7 +244,7 @@ done:
 
 int kinema_cmd_detect(int argc, char **argv)
 {
-    detect_args a = {.camera = 0, .rate_hz = 120.0, .frames = 120, .cameras = 8, .seed = 1,
+    detect_args a = {.debug_frames = 1, .camera = 0, .rate_hz = 120.0, .frames = 120, .cameras = 8, .seed = 1,
                      .dcfg = km_detect_config_default()};
     for (int i = 1; i < argc;) {
         const char *value;
@@ -271,6 +293,12 @@ int kinema_cmd_detect(int argc, char **argv)
         } else if (cli_option(argc, argv, &i, "--cameras", &value)) {
             if (!cli_parse_long(value, 1, KM_MAX_CAMERAS, &a.cameras))
                 return cli_usage_error(CMD, USAGE, "--cameras: expected 1..%d", KM_MAX_CAMERAS);
+        } else if (cli_option(argc, argv, &i, "--debug-png", &value)) {
+            if (!value) return KINEMA_EXIT_USAGE;
+            a.debug_dir = value;
+        } else if (cli_option(argc, argv, &i, "--debug-frames", &value)) {
+            if (!value || !cli_parse_long(value, 0, 1000000, &a.debug_frames))
+                return cli_usage_error(CMD, USAGE, "--debug-frames: expected a count >= 0");
         } else if (cli_option(argc, argv, &i, "--seed", &value)) {
             if (!cli_parse_long(value, 0, 0x7fffffffL, &a.seed))
                 return cli_usage_error(CMD, USAGE, "--seed: expected an integer >= 0");
