@@ -330,6 +330,22 @@ static bool matcher_run(matcher *mt)
 
 /* -------------------------------------------------- unique-constellation check */
 
+/* Could a (all markers or all but one) be found among b's markers? */
+static bool confusable(const km_rigid_definition *a, const km_rigid_definition *b,
+                       double tolerance_m, matcher *mt)
+{
+    int near[KM_RIGID_MAX_MARKERS];
+    if (a->marker_count < 3 || b->marker_count < 3 || a->marker_count > KM_RIGID_MAX_MARKERS ||
+        b->marker_count > KM_RIGID_MAX_MARKERS)
+        return false;
+    const int max_missing = a->marker_count > 3 ? 1 : 0;
+    matcher_init(mt, a, b->markers_m, NULL, b->marker_count, NULL, near, tolerance_m,
+                 tolerance_m, max_missing);
+    const bool found = matcher_run(mt);
+    mt->near = NULL; /* stack scratch */
+    return found;
+}
+
 int km_rigid_definitions_check(const km_rigid_definition *defs, int count, double tolerance_m,
                                km_rigid_confusion *out, int capacity)
 {
@@ -338,24 +354,11 @@ int km_rigid_definitions_check(const km_rigid_definition *defs, int count, doubl
     int found = 0;
     for (int a = 0; a < count; a++) {
         for (int b = 0; b < count; b++) {
-            if (a == b || defs[a].marker_count < 3 || defs[b].marker_count < 3 ||
-                defs[a].marker_count > KM_RIGID_MAX_MARKERS ||
-                defs[b].marker_count > KM_RIGID_MAX_MARKERS)
+            matcher mt, other;
+            if (a == b || !confusable(&defs[a], &defs[b], tolerance_m, &mt))
                 continue;
-            /* Could a (all markers or all but one) be found among b's markers? */
-            int near[KM_RIGID_MAX_MARKERS];
-            matcher mt;
-            const int max_missing = defs[a].marker_count > 3 ? 1 : 0;
-            matcher_init(&mt, &defs[a], defs[b].markers_m, NULL, defs[b].marker_count, NULL,
-                         near, tolerance_m, tolerance_m, max_missing);
-            if (!matcher_run(&mt))
-                continue;
-            /* (b, a) already reported with the same pair? */
-            bool dup = false;
-            for (int k = 0; k < found && k < capacity && out; k++)
-                if (out[k].a == b && out[k].b == a)
-                    dup = true;
-            if (dup)
+            /* the pair was already reported the other way round */
+            if (b < a && confusable(&defs[b], &defs[a], tolerance_m, &other))
                 continue;
             km_log(KM_LOG_WARN, "rigid",
                    "rigid bodies '%s' and '%s' could be confused: %d of the %d markers of "
