@@ -3,13 +3,14 @@
  * on the same 1280x1024 IR-style frames, rendered here: dark noisy background and 80
  * anti-aliased disks of radius 2-6 px at known subpixel centres.
  *
- * Each method runs in its own loop over the same frames (cycling over up to 16 distinct
- * frames, ~21 MB, so each call starts from memory, not from a cache the previous method
- * warmed). Printed: median time per frame, the ratios, and the centroid error of both
+ * Default (warm): each frame is copied into a work buffer just before each call, as a
+ * capture thread writes a pool slot just before detection; --cold reads the frames in place
+ * in blocks that do not stay in cache (see main). Methods take turns, so the load of a
+ * shared machine falls on all of them alike. Printed: median time per frame, the ratios, and the centroid error of both
  * detectors against the known centres. Exit status 1 when a target (>= 4x faster than
  * OpenCV, centroid error < 0.05 px RMS) is missed.
  *
- * Usage: bench_detect [--frames N]   (N timed frames per method, default 1000) */
+ * Usage: bench_detect [--frames N] [--cold]   (N timed frames per method, default 1000) */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,12 +167,18 @@ typedef enum method { OURS, OPENCV, FLOOR } method;
 
 static volatile uint64_t sink;
 
-/* Median ns per frame of `runs` calls cycling over the frames. */
-static double time_method(method m, km_detector *det, frame *frames, int distinct, int runs,
-                          km_blob *blobs, double *times)
+/* Time `n` calls starting at frame index `first` (cycling over the frames); ns per call
+ * appended to times[]. */
+static void time_block(method m, km_detector *det, frame *frames, int distinct, int first,
+                       int n, km_blob *blobs, double *times, uint8_t *work)
 {
-    for (int i = 0; i < runs; i++) {
-        const uint8_t *px = frames[i % distinct].pixels;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *px = frames[(first + i) % distinct].pixels;
+        if (work) {
+            /* Warm: the frame was just written, as a capture thread writes its pool slot. */
+            memcpy(work, px, (size_t)WIDTH * HEIGHT);
+            px = work;
+        }
         int count = 0;
         const uint64_t t0 = km_time_now_ns();
         km_status st = KM_OK;
@@ -190,7 +197,6 @@ static double time_method(method m, km_detector *det, frame *frames, int distinc
         sink += (uint64_t)count;
         times[i] = (double)(t1 - t0);
     }
-    return median(times, runs);
 }
 
 static void print_accuracy(const char *name, const accuracy *a)
@@ -203,11 +209,14 @@ static void print_accuracy(const char *name, const accuracy *a)
 int main(int argc, char **argv)
 {
     int runs = 1000;
+    int cold = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc) {
             runs = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--cold") == 0) {
+            cold = 1;
         } else {
-            fprintf(stderr, "usage: %s [--frames N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--frames N] [--cold]\n", argv[0]);
             return 2;
         }
     }
@@ -256,23 +265,51 @@ int main(int argc, char **argv)
         score(&frames[f], blobs, count, &cv_acc);
     }
 
-    /* Warm-up (page faults, OpenCV's lazy init), then the timed loops. One thread for
-     * OpenCV in the main comparison: our detector uses one core. */
-    time_method(OURS, det, frames, distinct, distinct, blobs, times);
-    km_cv_set_num_threads(1);
-    time_method(OPENCV, det, frames, distinct, distinct, blobs, times);
-    const double ours_ns = time_method(OURS, det, frames, distinct, runs, blobs, times);
-    const double cv1_ns = time_method(OPENCV, det, frames, distinct, runs, blobs, times);
-    km_cv_set_num_threads(-1);
-    time_method(OPENCV, det, frames, distinct, distinct, blobs, times);
-    const double cvn_ns = time_method(OPENCV, det, frames, distinct, runs, blobs, times);
-    const double floor_ns = time_method(FLOOR, det, frames, distinct, runs, blobs, times);
+    /* Warm-up (page faults, OpenCV's lazy init). OpenCV runs once with one thread (our
+     * detector uses one core) and once with its default thread count.
+     * Warm (default): before each call the frame is copied into one work buffer, as a
+     * capture thread fills its pool slot just before detection; the methods take turns frame
+     * by frame, so the load of a shared machine falls on all of them alike.
+     * Cold (--cold): the methods take turns in blocks of `distinct` frames read in place
+     * (~21 MB per block); OpenCV's own buffers push the frames out of cache, so every method
+     * mostly reads from DRAM. */
+    double *t_ours = malloc((size_t)runs * sizeof(double));
+    double *t_cv1 = malloc((size_t)runs * sizeof(double));
+    double *t_cvn = malloc((size_t)runs * sizeof(double));
+    double *t_floor = malloc((size_t)runs * sizeof(double));
+    uint8_t *work = cold ? NULL : aligned_alloc(64, (size_t)WIDTH * HEIGHT);
+    if (!t_ours || !t_cv1 || !t_cvn || !t_floor || (!cold && !work))
+        return 2;
+    time_block(OURS, det, frames, distinct, 0, distinct, blobs, times, work);
+    time_block(OPENCV, det, frames, distinct, 0, distinct, blobs, times, work);
+    time_block(FLOOR, det, frames, distinct, 0, distinct, blobs, times, work);
+    const int block = cold ? distinct : 1;
+    for (int done = 0; done < runs; done += block) {
+        const int n = runs - done < block ? runs - done : block;
+        time_block(OURS, det, frames, distinct, done, n, blobs, t_ours + done, work);
+        km_cv_set_num_threads(1);
+        time_block(OPENCV, det, frames, distinct, done, n, blobs, t_cv1 + done, work);
+        km_cv_set_num_threads(-1);
+        time_block(OPENCV, det, frames, distinct, done, n, blobs, t_cvn + done, work);
+        time_block(FLOOR, det, frames, distinct, done, n, blobs, t_floor + done, work);
+    }
+    free(work);
+    const double ours_ns = median(t_ours, runs);
+    const double cv1_ns = median(t_cv1, runs);
+    const double cvn_ns = median(t_cvn, runs);
+    const double floor_ns = median(t_floor, runs);
+    free(t_ours);
+    free(t_cv1);
+    free(t_cvn);
+    free(t_floor);
 
     printf("detect benchmark: %dx%d frames, %d anti-aliased disks (radius 2-6 px), background "
            "%.0f + noise sigma %.0f, threshold %d\n",
            WIDTH, HEIGHT, DISKS, BACKGROUND, NOISE_SIGMA, THRESHOLD);
-    printf("  %d timed frames per method (cycling over %d distinct frames), median per frame\n",
-           runs, distinct);
+    printf("  %s: %d timed frames per method (in turns, over %d distinct frames), median per "
+           "frame\n",
+           cold ? "cold (frames mostly from DRAM)" : "warm (frame just written, in cache)", runs,
+           distinct);
     printf("  ours (km_detector_run)         %8.3f ms\n", ours_ns * 1e-6);
     printf("  opencv, 1 thread               %8.3f ms\n", cv1_ns * 1e-6);
     printf("  opencv, default threads        %8.3f ms\n", cvn_ns * 1e-6);

@@ -2,10 +2,11 @@
  * area and roundness filters. Plain C, no allocation per frame.
  *
  * How it works, in one pass over the image:
- *   1. Each row becomes a bitmask of the pixels brighter than the threshold (64 pixels per
- *      step, SSE2 when the compiler targets it, a plain loop otherwise, no data-dependent
- *      branch), then the runs of set bits are read off the mask. IR mocap images are almost
- *      all dark, so the cost stays close to reading the frame once.
+ *   1. Each row is streamed once to flag the 64-pixel chunks holding a pixel brighter than
+ *      the threshold (SSE2 when the compiler targets it, a plain loop otherwise, no
+ *      data-dependent branch); the flagged chunks get an exact bitmask, and the runs of set
+ *      bits are read off it. IR mocap images are almost all dark, so the cost stays close
+ *      to reading the frame once.
  *   2. Each run is connected to the overlapping runs of the previous row (8-connectivity:
  *      runs touching diagonally are neighbours) with union-find over "components". A
  *      component carries exact integer sums of w, w*x, w*y, w*x^2, w*y^2, w*x*y with
@@ -59,6 +60,7 @@ struct km_detector {
     int32_t *merged;           /* components merged into another during the current row */
     int merged_count;
     uint64_t *row_bits;        /* bright-pixel mask of the current row, (max_width+63)/64 words */
+    uint64_t *chunk_bits;      /* which 64-pixel chunks of row_bits are valid (non-dark) */
 };
 
 /* Per-run state of one km_detector_run call (kept off the detector to keep the hot
@@ -130,9 +132,11 @@ km_detector *km_detector_create(const km_detect_config *cfg, int max_width, int 
     d->components = malloc((size_t)d->component_capacity * sizeof *d->components);
     d->free_slots = malloc((size_t)d->component_capacity * sizeof *d->free_slots);
     d->merged = malloc((size_t)d->run_capacity * sizeof *d->merged);
-    d->row_bits = malloc((size_t)((max_width + 63) / 64) * sizeof *d->row_bits);
+    const size_t words = (size_t)(max_width + 63) / 64;
+    d->row_bits = malloc(words * sizeof *d->row_bits);
+    d->chunk_bits = malloc((words + 63) / 64 * sizeof *d->chunk_bits);
     if (!d->runs_a || !d->runs_b || !d->components || !d->free_slots || !d->merged ||
-        !d->row_bits) {
+        !d->row_bits || !d->chunk_bits) {
         km_detector_destroy(d);
         st = km_error(KM_ERR_NO_MEMORY, "detect: out of memory for %dx%d buffers", max_width,
                       max_height);
@@ -157,119 +161,152 @@ void km_detector_destroy(km_detector *detector)
     free(detector->free_slots);
     free(detector->merged);
     free(detector->row_bits);
+    free(detector->chunk_bits);
     free(detector);
 }
 
 /* ---------------------------------------------------------------- row scan */
 
-/* Bit x % 64 of mask[x / 64] is set when row[x] > threshold. Returns the OR of all words
- * (non-zero when the row has a bright pixel).
+/* The bright pixels of one row: bit x % 64 of mask[x / 64] is set when row[x] > threshold,
+ * valid only for the 64-pixel chunks whose bit is set in chunks[] (bit k % 64 of
+ * chunks[k / 64] for chunk k); the other chunks are all dark. Returns non-zero when the row
+ * has a bright pixel.
  *
- * Branch-free on purpose: a loop that stops at the first bright byte mispredicts its exit
- * at every blob edge, and each mispredict throws away the loads in flight, so every blob row
- * paid a full memory latency several times (measured: ~1.5 us per blob). Building the mask
- * streams the row at the memory-read rate; runs are then found in the mask, in L1. */
-static uint64_t row_mask(const uint8_t *row, int width, int threshold, uint64_t *mask)
+ * No data-dependent branch while streaming the row: a loop that stops at the first bright
+ * byte mispredicts at every blob edge and throws away the loads in flight (measured: ~1.5 us
+ * per blob). Pass 1 only flags chunks, at the memory-read rate; pass 2 builds the exact mask
+ * of the few flagged chunks, which are in L1 by then. */
+static int row_mask(const uint8_t *row, int width, int threshold, uint64_t *mask,
+                    uint64_t *chunks)
 {
+    const int full = width / 64; /* chunks of 64 pixels; then a tail of width % 64 */
     uint64_t any = 0;
-    int x = 0;
-    int k = 0;
 #if defined(__SSE2__)
     const __m128i t = _mm_set1_epi8((char)(uint8_t)threshold);
     const __m128i zero = _mm_setzero_si128();
-    /* Pass 1, at the memory-read rate: which 64-pixel chunks hold a bright pixel? (mask[k]
-     * != 0 as a flag). Most chunks of an IR frame do not, and the exact mask costs twice
-     * the instructions per byte. */
-    for (; x + 64 <= width; x += 64, k++) {
-        /* Saturating v - t is zero exactly where v <= t. */
-        const __m128i a = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(row + x)), t);
-        const __m128i b = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(row + x + 16)), t);
-        const __m128i c = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(row + x + 32)), t);
-        const __m128i e = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(row + x + 48)), t);
-        const __m128i all = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, e));
-        const uint64_t flag = (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(all, zero)) ^ 0xFFFF);
-        mask[k] = flag;
-        any |= flag;
-    }
-    if (any) {
-        /* Pass 2, only on flagged chunks (now in L1): the exact mask. */
-        for (int j = 0; j < k; j++) {
-            if (!mask[j])
-                continue;
-            const uint8_t *p = row + 64 * j;
+    for (int base = 0; base < full; base += 64) {
+        const int end = full - base < 64 ? full - base : 64;
+        uint64_t bits = 0;
+        for (int i = 0; i < end; i++) {
+            const uint8_t *p = row + 64 * (base + i);
+            /* Saturating v - t is zero exactly where v <= t. */
             const __m128i a = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)p), t);
             const __m128i b = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 16)), t);
             const __m128i c = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 32)), t);
             const __m128i e = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 48)), t);
-            const uint64_t dark =
-                (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, zero)) |
-                (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, zero)) << 16 |
-                (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, zero)) << 32 |
-                (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(e, zero)) << 48;
-            mask[j] = ~dark;
+            const __m128i all = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, e));
+            const uint64_t bright = _mm_movemask_epi8(_mm_cmpeq_epi8(all, zero)) != 0xFFFF;
+            bits |= bright << i;
+        }
+        chunks[base / 64] = bits;
+        any |= bits;
+    }
+    if (any) {
+        for (int w = 0; w * 64 < full; w++) {
+            uint64_t bits = chunks[w];
+            while (bits) {
+                const int k = w * 64 + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                const uint8_t *p = row + 64 * k;
+                const __m128i a = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)p), t);
+                const __m128i b = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 16)), t);
+                const __m128i c = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 32)), t);
+                const __m128i e = _mm_subs_epu8(_mm_loadu_si128((const __m128i *)(p + 48)), t);
+                const uint64_t dark =
+                    (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, zero)) |
+                    (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, zero)) << 16 |
+                    (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(c, zero)) << 32 |
+                    (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(e, zero)) << 48;
+                mask[k] = ~dark;
+            }
         }
     }
 #else
     /* Plain loop the compiler can vectorise (NEON, ...). */
-    for (; x + 64 <= width; x += 64, k++) {
-        uint64_t m = 0;
-        for (int i = 0; i < 64; i++)
-            m |= (uint64_t)(row[x + i] > threshold) << i;
-        mask[k] = m;
-        any |= m;
+    for (int base = 0; base < full; base += 64) {
+        const int end = full - base < 64 ? full - base : 64;
+        uint64_t bits = 0;
+        for (int i = 0; i < end; i++) {
+            const uint8_t *p = row + 64 * (base + i);
+            uint64_t m = 0;
+            for (int j = 0; j < 64; j++)
+                m |= (uint64_t)(p[j] > threshold) << j;
+            mask[base + i] = m;
+            bits |= (uint64_t)(m != 0) << i;
+        }
+        chunks[base / 64] = bits;
+        any |= bits;
     }
 #endif
-    if (x < width) {
+    if (full * 64 < width) {
         /* Tail: never read past width (the last row may end the buffer). */
+        if (full % 64 == 0)
+            chunks[full / 64] = 0;
         uint64_t m = 0;
-        for (int i = 0; x + i < width; i++)
-            m |= (uint64_t)(row[x + i] > threshold) << i;
-        mask[k] = m;
+        for (int i = 0; full * 64 + i < width; i++)
+            m |= (uint64_t)(row[full * 64 + i] > threshold) << i;
+        mask[full] = m;
+        chunks[full / 64] |= (uint64_t)(m != 0) << (full % 64);
         any |= m;
     }
-    return any;
+    return any != 0;
 }
 
-/* Runs of set bits of the row mask, in increasing x. Returns their number. Bits past width
- * are clear, so a run never extends beyond the row. */
-static int mask_runs(const uint64_t *mask, int width, detect_run *runs)
+/* Runs of set bits of the row mask, in increasing x, visiting only the flagged chunks.
+ * Returns their number. Bits past width are clear, so a run never extends beyond the row. */
+static int mask_runs(const uint64_t *mask, const uint64_t *chunks, int width, detect_run *runs)
 {
     const int words = (width + 63) / 64;
+    const int chunk_words = (words + 63) / 64;
     int n = 0;
     int in_run = 0;
     int32_t start = 0;
-    for (int k = 0; k < words; k++) {
-        uint64_t m = mask[k];
-        const int32_t base = k * 64;
-        if (in_run) {
-            const uint64_t dark = ~m;
-            if (dark == 0)
-                continue; /* the run goes on through this word */
-            const int e = __builtin_ctzll(dark);
-            runs[n].x0 = start;
-            runs[n].x1 = base + e - 1;
-            n++;
-            in_run = 0;
-            m &= ~0ull << e; /* e < 64: dark != 0 */
-        }
-        while (m) {
-            const int b = __builtin_ctzll(m);
-            const uint64_t dark = ~m & (~0ull << b);
-            if (dark == 0) {
-                start = base + b;
-                in_run = 1;
-                break;
+    int last = -2; /* last chunk visited */
+    for (int cw = 0; cw < chunk_words; cw++) {
+        uint64_t bits = chunks[cw];
+        while (bits) {
+            const int k = cw * 64 + __builtin_ctzll(bits);
+            bits &= bits - 1;
+            const int32_t base = k * 64;
+            if (in_run && k != last + 1) {
+                /* The run filled chunk `last` to its end and the next chunk is dark. */
+                runs[n].x0 = start;
+                runs[n].x1 = last * 64 + 63;
+                n++;
+                in_run = 0;
             }
-            const int e = __builtin_ctzll(dark);
-            runs[n].x0 = base + b;
-            runs[n].x1 = base + e - 1;
-            n++;
-            m &= ~0ull << e;
+            last = k;
+            uint64_t m = mask[k];
+            if (in_run) {
+                const uint64_t dark = ~m;
+                if (dark == 0)
+                    continue; /* the run goes on through this chunk */
+                const int e = __builtin_ctzll(dark);
+                runs[n].x0 = start;
+                runs[n].x1 = base + e - 1;
+                n++;
+                in_run = 0;
+                m &= ~0ull << e; /* e < 64: dark != 0 */
+            }
+            while (m) {
+                const int b = __builtin_ctzll(m);
+                const uint64_t dark = ~m & (~0ull << b);
+                if (dark == 0) {
+                    start = base + b;
+                    in_run = 1;
+                    break;
+                }
+                const int e = __builtin_ctzll(dark);
+                runs[n].x0 = base + b;
+                runs[n].x1 = base + e - 1;
+                n++;
+                m &= ~0ull << e;
+            }
         }
     }
     if (in_run) {
         runs[n].x0 = start;
-        runs[n].x1 = width - 1;
+        runs[n].x1 = last * 64 + 63 < width - 1 ? last * 64 + 63 : width - 1;
         n++;
     }
     return n;
@@ -478,10 +515,10 @@ km_status km_detector_run(km_detector *detector, const uint8_t *image, int width
 
     for (int32_t y = 0; y < height; y++) {
         const uint8_t *row = image + (size_t)y * (size_t)stride;
-        const uint64_t any = row_mask(row, width, threshold, d->row_bits);
+        const int any = row_mask(row, width, threshold, d->row_bits, d->chunk_bits);
         if (!any && n_prev == 0)
             continue; /* the common case: a dark row after a dark row */
-        const int n_cur = any ? mask_runs(d->row_bits, width, cur) : 0;
+        const int n_cur = any ? mask_runs(d->row_bits, d->chunk_bits, width, cur) : 0;
 
         d->merged_count = 0;
         int j = 0;

@@ -552,6 +552,61 @@ static void test_matches_flood_fill(void **state)
     km_detector_destroy(d);
 }
 
+/* Compare the detector with the flood fill on one image (filters off). */
+static void expect_same_as_flood_fill(km_detector *d, const image *im, int t)
+{
+    enum { CAP = 4096 };
+    km_blob *out = malloc(CAP * sizeof *out);
+    ref_blob *ref = malloc(CAP * sizeof *ref);
+    const int n_ref = reference_label(im, t, ref, CAP);
+    int count = 0;
+    assert_int_equal(km_detector_run(d, im->pixels, im->width, im->height, im->stride, out, CAP,
+                                     &count),
+                     KM_OK);
+    assert_int_equal(count, n_ref);
+    for (int i = 0; i < n_ref; i++) {
+        const double rx = ref[i].swx / ref[i].sw, ry = ref[i].swy / ref[i].sw;
+        int matches = 0;
+        for (int j = 0; j < count; j++)
+            matches += fabs(out[j].x - rx) < 1e-9 && fabs(out[j].y - ry) < 1e-9 &&
+                       out[j].area_px == (double)ref[i].count;
+        assert_int_equal(matches, 1);
+    }
+    free(out);
+    free(ref);
+}
+
+/* Runs that fill whole 64-pixel chunks, end exactly on a chunk edge, cross chunk edges,
+ * reach the unaligned tail, and images wider than 64 chunks (4160 px). */
+static void test_chunk_boundaries(void **state)
+{
+    (void)state;
+    const int widths[] = {64, 127, 128, 203, 4160, 4200};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int w = widths[wi], h = 24;
+        image im = image_make(w, h, w, 0);
+        fill_rect(&im, 0, 1, w - 1, 1, 200);          /* whole row */
+        if (w >= 128) {
+            fill_rect(&im, 64, 4, 127, 5, 200);       /* exactly chunk 1 */
+            fill_rect(&im, 0, 8, 63, 8, 200);         /* exactly chunk 0 ... */
+            fill_rect(&im, 128, 8, w - 1, 8, 200);    /* ... and from chunk 2 on, gap at 64-127 */
+            fill_rect(&im, 60, 11, 70, 13, 200);      /* across an edge */
+            fill_rect(&im, 63, 16, 63, 16, 200);      /* diagonal pair across an edge */
+            fill_rect(&im, 64, 17, 64, 17, 200);
+        }
+        fill_rect(&im, w - 1, 20, w - 1, 22, 200);    /* last column */
+        fill_rect(&im, w - 3, 10, w - 2, 10, 200);
+        if (w >= 4160) {
+            fill_rect(&im, 4030, 14, 4100, 14, 200);  /* across chunk 63 -> 64 (bitmap word) */
+            fill_rect(&im, 4096, 15, 4159, 15, 200);  /* exactly chunk 64 */
+        }
+        km_detector *d = make_detector(64, 1, 1000000, 0.0, w, h);
+        expect_same_as_flood_fill(d, &im, 64);
+        km_detector_destroy(d);
+        free(im.pixels);
+    }
+}
+
 /* stride != width: a frame inside a wider buffer gives the same blobs as a tight copy. */
 static void test_stride(void **state)
 {
@@ -638,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_capacity_keeps_first),
         cmocka_unit_test(test_border_blobs),
         cmocka_unit_test(test_matches_flood_fill),
+        cmocka_unit_test(test_chunk_boundaries),
         cmocka_unit_test(test_stride),
         cmocka_unit_test(test_no_allocation_per_frame),
     };
