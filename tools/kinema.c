@@ -17,6 +17,8 @@ static const kinema_command COMMANDS[] = {
     {"reconstruct", kinema_cmd_reconstruct, "obs.csv + rig.yaml -> 3D markers.csv"},
     {"synth-obs", kinema_cmd_synth_obs,
      "synthetic 2D observations (projected ground truth + noise) -> obs.csv, rig, truth"},
+    {"rigid", kinema_cmd_rigid,
+     "obs.csv + rig + rigid body definitions -> rigid.csv; `rigid define` makes definitions"},
 };
 #define COMMAND_COUNT (sizeof COMMANDS / sizeof COMMANDS[0])
 
