@@ -63,6 +63,148 @@ km_status km_rig_parse(const char *text, size_t length, const char *name, km_rig
  * at top level (e.g. "rms_reprojection_error_px: 0.31\n"). */
 km_status km_rig_save(const char *path, const km_rig *rig, const char *extra);
 
+
+/* ===================================================== intrinsics calibration ============
+ * (calib/intrinsics.c; added by the intrinsics work of issue 4, separate from the above.)
+ * Intrinsics of one camera from images of a planar board, chessboard or ChArUco: board
+ * detection (through cv/), view selection (blurry and near-duplicate views rejected, image
+ * coverage reported), calibration with the Brown-Conrady model (cv::calibrateCamera),
+ * per-view reprojection errors and iterative outlier-view rejection. Input: 8-bit grey
+ * images (files or buffers); output: a km_camera (has_pose false) and statistics, saved as a
+ * single-camera rig file (formats.md) and optionally a report PNG. Not for the hot path. */
+
+typedef enum km_board_type {
+    KM_BOARD_CHESSBOARD = 0,
+    KM_BOARD_CHARUCO = 1
+} km_board_type;
+
+/* A planar calibration board. The board frame has z = 0 on the board plane, metres. */
+typedef struct km_board {
+    km_board_type type;
+    int columns, rows; /* chessboard: INNER corners along a row / along a column (9x6 for
+                          OpenCV's sample); ChArUco: squares along X / Y, as
+                          cv::aruco::CharucoBoard::create(columns, rows, ...) */
+    double square_m;   /* side of one square */
+    double marker_m;   /* ChArUco: side of an ArUco marker; 0 for a chessboard */
+    int dictionary;    /* ChArUco: cv::aruco::PREDEFINED_DICTIONARY_NAME (DICT_6X6_250 = 10) */
+} km_board;
+
+/* Parse "chessboard:COLSxROWS:SQUARE_M" (inner corners) or
+ * "charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT_6X6_250]" (squares). KM_ERR_PARSE with the
+ * reason otherwise. */
+km_status km_board_parse(const char *spec, km_board *board);
+/* Most corners one view of the board can have (chessboard c*r, ChArUco (c-1)*(r-1)). */
+int km_board_max_corners(const km_board *board);
+/* "chessboard 9x6 inner corners, 25.0 mm squares" (for messages and reports). */
+void km_board_describe(const km_board *board, char *out, size_t out_size);
+
+/* One detected board corner. */
+typedef struct km_board_corner {
+    int id;            /* chessboard: row * columns + column (OpenCV order); ChArUco: its id */
+    double u_px, v_px; /* detected position, distorted pixels */
+    double x_m, y_m;   /* position on the board plane (z = 0), metres */
+} km_board_corner;
+
+/* Model flags of the calibration (0: fx, fy, cx, cy, k1 k2 p1 p2 k3 all free). */
+#define KM_CALIB_FIX_ASPECT_RATIO 0x1u    /* fx = fy */
+#define KM_CALIB_ZERO_TANGENT_DIST 0x2u   /* p1 = p2 = 0 */
+#define KM_CALIB_FIX_PRINCIPAL_POINT 0x4u /* cx, cy at the image centre */
+#define KM_CALIB_FIX_K3 0x8u              /* k3 = 0 */
+
+typedef enum km_view_status {
+    KM_VIEW_USED = 0,        /* in the final calibration */
+    KM_VIEW_DETECTED,        /* board found; not selected yet (before km_intrinsics_solve) */
+    KM_VIEW_UNREADABLE,      /* the file could not be read as an image */
+    KM_VIEW_WRONG_SIZE,      /* image size differs from the first image's */
+    KM_VIEW_NO_BOARD,        /* no board found */
+    KM_VIEW_TOO_FEW_CORNERS, /* ChArUco: fewer corners than min_corners */
+    KM_VIEW_BOARD_MISMATCH,  /* corners do not fit the board geometry (wrong size/flipped) */
+    KM_VIEW_BLURRY,          /* sharpness below blur_ratio x the median */
+    KM_VIEW_DUPLICATE,       /* nearly the same corner positions as a sharper kept view */
+    KM_VIEW_OUTLIER          /* dropped by the outlier rejection */
+} km_view_status;
+
+/* "used", "no-board", ... never NULL. */
+const char *km_view_status_name(km_view_status status);
+
+typedef struct km_intrinsics_config {
+    km_board board;
+    unsigned flags;               /* KM_CALIB_*; default 0 */
+    double blur_ratio;            /* reject views with sharpness < ratio x median; 0.35; 0 off */
+    double duplicate_px;          /* mean corner distance below which two views are duplicates
+                                     (over their common corners); 3 px; 0 off */
+    double outlier_threshold_px;  /* a view is an outlier when its RMS error exceeds
+                                     max(outlier_median_factor x median, this); 1.0 px */
+    double outlier_median_factor; /* 2.0; 0 disables outlier rejection */
+    int min_views;                /* fewer usable views is an error; 3 (the least allowed) */
+    int min_corners;              /* a ChArUco view needs this many corners; 8 */
+    int grid_columns, grid_rows;  /* coverage grid over the image; 8 x 6 */
+    bool chessboard_sb;           /* chessboard corners: false (default) = findChessboardCorners
+                                     + cornerSubPix 11x11 as OpenCV's calibration sample; true =
+                                     findChessboardCornersSB (see docs/calibration.md) */
+} km_intrinsics_config;
+
+km_intrinsics_config km_intrinsics_config_default(void);
+
+/* What happened to one image. */
+typedef struct km_intrinsics_view {
+    char name[256];            /* file path or the caller's label (cut to fit) */
+    km_view_status status;
+    int duplicate_of;          /* KM_VIEW_DUPLICATE: index of the kept view, else -1 */
+    double sharpness;          /* contrast-normalised Laplacian variance over the board */
+    double error_px;           /* RMS reprojection error of its corners: for used views from
+                                  the final calibration, for outliers from the last round they
+                                  took part in; 0 when never calibrated */
+    int corner_count;
+    km_board_corner *corners;  /* corner_count detected corners (owned by the calibrator) */
+    double *residual_px;       /* per corner |reprojected - detected| like error_px, or NULL */
+} km_intrinsics_view;
+
+typedef struct km_intrinsics_result {
+    km_camera camera;          /* name "cam0", K and dist; has_pose false */
+    km_board board;
+    unsigned flags;
+    double rms_px;             /* over all corners of the used views (cv::calibrateCamera's) */
+    double std_dev[9];         /* one-sigma uncertainty OpenCV estimates for fx fy cx cy (px)
+                                  and k1 k2 p1 p2 k3; 0 for parameters the flags fix */
+    double outlier_limit_px;   /* the final max(factor x median, threshold) */
+    int image_count, detected_count, used_count;
+    double coverage_percent;   /* grid cells holding a corner of a used view, of all cells */
+    int grid_columns, grid_rows;
+    const int *grid_counts;    /* grid_rows x grid_columns corner counts (used views), borrowed */
+    int view_count;
+    const km_intrinsics_view *views; /* every image added, borrowed */
+} km_intrinsics_result;
+
+/* The calibrator collects detections; images themselves are not kept. Borrowed pointers
+ * of a result stay valid until the next add or destroy. Single thread. */
+typedef struct km_intrinsics km_intrinsics;
+
+/* NULL and *err on a bad config (board sizes, thresholds). Free with km_intrinsics_destroy. */
+km_intrinsics *km_intrinsics_create(const km_intrinsics_config *cfg, km_status *err);
+void km_intrinsics_destroy(km_intrinsics *ki);
+/* Detect the board in one 8-bit grey image (copied nowhere). *status (may be NULL) says
+ * what happened: KM_VIEW_DETECTED or a rejection. KM_OK unless arguments are invalid or
+ * memory runs out; a view without a board is not a failure. Progress via km_log. */
+km_status km_intrinsics_add_image(km_intrinsics *ki, const char *name, const uint8_t *gray,
+                                  int width, int height, int stride, km_view_status *status);
+/* Same from an image file (unreadable files become KM_VIEW_UNREADABLE). */
+km_status km_intrinsics_add_file(km_intrinsics *ki, const char *path, km_view_status *status);
+/* Every file the glob matches, in sorted order. KM_ERR_NOT_FOUND when none matches. */
+km_status km_intrinsics_add_glob(km_intrinsics *ki, const char *pattern);
+/* Select views, calibrate, reject outliers, fill *out. Errors (km_last_error names the
+ * cause): KM_ERR_NOT_FOUND when no image or no board was found (with a hint when another
+ * board size would have matched), KM_ERR_INVALID_ARGUMENT when fewer than min_views usable
+ * views remain, KM_ERR_NUMERIC when OpenCV's solver fails. May be called again after more
+ * images were added. */
+km_status km_intrinsics_solve(km_intrinsics *ki, km_intrinsics_result *out);
+/* Write the single-camera rig file of formats.md with rms_reprojection_error_px (and the
+ * selection statistics as extra keys). */
+km_status km_intrinsics_save(const km_intrinsics_result *result, const char *path);
+/* One-page PNG: per-view error bars, coverage map of all corners over the image frame with
+ * their residuals, and the numbers (RMS, fx fy cx cy, distortion, rejected views). */
+km_status km_intrinsics_write_report(const km_intrinsics_result *result, const char *png_path);
+
 #ifdef __cplusplus
 }
 #endif

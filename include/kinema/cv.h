@@ -42,8 +42,8 @@ void km_cv_set_num_threads(int threads);
 typedef enum km_cv_corner_method {
     /* cv::findChessboardCornersSB (sector-based, subpixel accurate by itself). */
     KM_CV_CORNERS_SB = 0,
-    /* cv::findChessboardCorners (adaptive threshold, normalise) + cv::cornerSubPix 11x11,
-     * exactly as OpenCV's calibration sample; the reference the tests compare with. */
+    /* cv::findChessboardCorners (adaptive threshold, fast check, normalise) +
+     * cv::cornerSubPix 11x11, exactly as OpenCV's calibration sample. */
     KM_CV_CORNERS_CLASSIC = 1
 } km_cv_corner_method;
 
@@ -66,11 +66,13 @@ typedef struct km_cv_calibration_view {
  * KM_CALIB_* flags (an aspect ratio fixed at 1). Writes K (row-major 3x3) and dist (k1 k2 p1
  * p2 k3) and *rms_px (cv's return value, RMS over all points). view_rms_px (view_count, may
  * be NULL): RMS error per view; residual_px (sum of counts, may be NULL): per point
- * |projection - detection|, views in order. KM_ERR_NUMERIC when OpenCV fails. */
+ * |projection - detection|, views in order. std_dev (9, may be NULL): standard deviations
+ * OpenCV estimates for fx fy cx cy k1 k2 p1 p2 k3 (0 for fixed ones), pixels / unitless.
+ * KM_ERR_NUMERIC when OpenCV fails. */
 km_status km_cv_calibrate_camera(const km_cv_calibration_view *views, int view_count,
                                  int width, int height, unsigned flags, double K[9],
                                  double dist[5], double *rms_px, double *view_rms_px,
-                                 double *residual_px);
+                                 double *residual_px, double *std_dev);
 
 /* Render what `camera` (K, dist, and pose R, t mapping board coordinates -> camera) sees of
  * the board lying at z = 0 of its frame, into an 8-bit grey image of camera->width x height
