@@ -259,6 +259,105 @@ void km_frameset_assembler_flush(km_frameset_assembler *assembler);
 void km_frameset_assembler_stats(const km_frameset_assembler *assembler,
                                  km_frameset_stats *out);
 
+
+/* ------------------------------------------------------------- clock sync */
+
+/* Clock offset and drift of each camera (capture/clock_sync.c), estimated from the frame
+ * sets the assembler emits: per set, each present camera's time_ns against the median of the
+ * present cameras' stamps; per camera a least-squares line through the last `window`
+ * samples. A camera whose clock runs fast shows a growing offset (drift > 0); a constant
+ * offset is a fixed delay (cable, exposure start). Fixed memory, no allocation after create;
+ * one thread. Recordings (include/kinema/recording.h) keep each camera's stamps, so the
+ * estimate can be made offline too (kinema inspect). */
+typedef struct km_clock_sync km_clock_sync;
+
+typedef struct km_clock_estimate {
+    int camera;
+    uint64_t samples;        /* sets this camera was in (all time) */
+    double offset_ns;        /* camera stamp - reference at the newest sample (fit) */
+    double drift_ppm;        /* d(offset)/dt: microseconds per second */
+    double residual_ns;      /* RMS of the samples around the line (jitter) */
+    double span_s;           /* time covered by the window */
+    bool valid;              /* >= 2 samples at distinct times */
+} km_clock_estimate;
+
+km_clock_sync *km_clock_sync_create(int camera_count, int window, km_status *err);
+void km_clock_sync_destroy(km_clock_sync *cs); /* accepts NULL */
+void km_clock_sync_reset(km_clock_sync *cs);
+/* Feed an emitted frame set (sets with fewer than two cameras are ignored). */
+km_status km_clock_sync_add_set(km_clock_sync *cs, const km_frameset *set);
+/* Feed one pair directly (camera stamp against any reference clock, e.g. host arrival). */
+km_status km_clock_sync_add(km_clock_sync *cs, int camera, uint64_t reference_ns,
+                            uint64_t camera_ns);
+/* KM_ERR_AGAIN with fewer than two samples. */
+km_status km_clock_sync_estimate(const km_clock_sync *cs, int camera, km_clock_estimate *out);
+
+/* ===================================================== synthetic wand wave ===============
+ * (capture/synthetic_wand.c; added by the wand calibration work of issue 4.)
+ * 2D observations of a calibration wand waved through the volume of the synthetic rig, and
+ * of an L-frame lying on the floor, for the wand calibration (calib/wand.c) and its tests.
+ * The wand carries three collinear markers; its centre follows a smooth random path that
+ * covers the volume (x, z within +-1.3 m, y in [0.35, 2.05] m) whatever the frame count (the
+ * path is a function of frame / frame_count), its direction turns smoothly through all
+ * azimuths and +-55 deg of elevation. Per camera and frame: markers outside the image or
+ * behind the camera are not seen, markers whose disks overlap merge into one blob, each
+ * marker drops out with probability dropout_rate, Gaussian noise of noise_px per axis, and
+ * Poisson(ghost_rate) ghost blobs at uniform places. Deterministic from the seed. */
+
+typedef struct km_synthetic_wand_config {
+    int camera_count;         /* default 8 (the synthetic ring rig, km_synthetic_scene's) */
+    int width, height;        /* default 1280 x 1024 */
+    double rate_hz;           /* time stamps: default 120 */
+    uint64_t seed;            /* default 1 */
+    int frame_count;          /* wand frames, default 1500 */
+    double wand_marker_m[3];  /* marker positions along the wand: default 0, 0.15, 0.5 */
+    double noise_px;          /* default 0.15 */
+    double ghost_rate;        /* mean ghost blobs per camera frame, default 0.3 */
+    double dropout_rate;      /* probability one marker is missed in one view, default 0.02 */
+    double distortion;        /* lens distortion scale of the rig, default 1.0 */
+    double marker_diameter_m; /* default 0.014 (decides when markers merge) */
+    int ground_frame_count;   /* frames of the static L-frame, default 100 */
+    double lframe_height_m;   /* marker centres above the floor, default 0.007 */
+    bool collinear_motion;    /* degenerate wave for tests: the wand slides along one fixed
+                                 line (its own axis), default false */
+} km_synthetic_wand_config;
+
+/* One 2D blob of the generator (obs.csv row plus what it truly is). */
+typedef struct km_synthetic_blob {
+    int camera;
+    double x, y;              /* raw (distorted) pixels */
+    double area_px;
+    int marker;               /* 0..2 wand / 0..3 L-frame marker; -1 ghost; -2 merged blob */
+} km_synthetic_blob;
+
+typedef struct km_synthetic_wand km_synthetic_wand;
+
+km_synthetic_wand_config km_synthetic_wand_config_default(void);
+/* NULL and *err (message in km_last_error) on a bad config. Free with
+ * km_synthetic_wand_destroy. */
+km_synthetic_wand *km_synthetic_wand_create(const km_synthetic_wand_config *cfg,
+                                            km_status *err);
+void km_synthetic_wand_destroy(km_synthetic_wand *wand); /* accepts NULL */
+const km_synthetic_wand_config *km_synthetic_wand_get_config(const km_synthetic_wand *wand);
+/* The true rig (world frame: Y up, the floor at Y = 0, the L-frame corner at the origin). */
+const km_rig *km_synthetic_wand_rig(const km_synthetic_wand *wand);
+/* True world positions of the three wand markers in wand frame `frame`. */
+void km_synthetic_wand_markers(const km_synthetic_wand *wand, int frame, km_vec3 out[3]);
+/* True world positions of the L-frame markers: corner, long arm 0.3 m and 0.5 m (+X), short
+ * arm 0.2 m (+Z), all lframe_height_m above the floor. */
+void km_synthetic_lframe_markers(const km_synthetic_wand *wand, km_vec3 out[4]);
+/* Blobs of every camera in wand frame `frame` (camera order). Returns the count written (at
+ * most capacity; 64 per camera always suffice); -1 on bad arguments. */
+int km_synthetic_wand_observe(const km_synthetic_wand *wand, int frame,
+                              km_synthetic_blob *out, int capacity);
+/* Same for the L-frame, frame in [0, ground_frame_count). */
+int km_synthetic_wand_observe_ground(const km_synthetic_wand *wand, int frame,
+                                     km_synthetic_blob *out, int capacity);
+/* Write the wand frames (and, when ground_path is not NULL, the L-frame frames) as obs.csv
+ * (formats.md). KM_ERR_IO naming the file on failure. */
+km_status km_synthetic_wand_write_csv(const km_synthetic_wand *wand, const char *wand_path,
+                                      const char *ground_path);
+
 #ifdef __cplusplus
 }
 #endif
