@@ -19,6 +19,8 @@ static const kinema_command COMMANDS[] = {
      "synthetic 2D observations (projected ground truth + noise) -> obs.csv, rig, truth"},
     {"rigid", kinema_cmd_rigid,
      "obs.csv + rig + rigid body definitions -> rigid.csv; `rigid define` makes definitions"},
+    {"calibrate", kinema_cmd_calibrate,
+     "camera calibration: intrinsics from board images -> cam.yaml (+ report PNG)"},
 };
 #define COMMAND_COUNT (sizeof COMMANDS / sizeof COMMANDS[0])
 
