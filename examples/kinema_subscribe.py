@@ -7,6 +7,8 @@ decoded with `struct`. Examples:
     python3 examples/kinema_subscribe.py                       # human-readable
     python3 examples/kinema_subscribe.py --json --count 10     # 10 JSON lines, then exit
     python3 examples/kinema_subscribe.py --endpoint tcp://10.0.0.5:5555 --topic markers
+    python3 examples/kinema_subscribe.py --topic status                # JSON once a second
+    python3 examples/kinema_subscribe.py --latest tcp://127.0.0.1:5558 # newest frame only
 
 Exit status: 0 after --count frames (or Ctrl-C), 1 on --timeout, 2 on a malformed message.
 """
@@ -26,7 +28,13 @@ HEADER = struct.Struct("<4sHHHHHHII4Q")
 ENTRY = struct.Struct("<HHIII")
 # Marker record v1, 24 bytes: id, x, y, z, residual_px, views, flags.
 MARKER = struct.Struct("<IffffHH")
+# 2D observation record v1, 16 bytes: x, y, area_px, camera, flags.
+OBS2D = struct.Struct("<fffHH")
 SECTION_MARKERS = 1
+SECTION_OBSERVATIONS_2D = 7
+# Topics whose payload is a wire message; "status" and "gesture" carry JSON text.
+WIRE_TOPICS = ("frame", "markers", "obs2d")
+JSON_TOPICS = ("status", "gesture")
 MAX_CAMERAS = 64
 
 
@@ -54,13 +62,21 @@ def decode_frame(buf):
     table_end = table_offset + ENTRY.size * section_count
     if table_end > n:
         raise WireError(f"offset {table_offset}: section table runs past the end")
-    observations = list(struct.unpack_from(f"<{camera_count}H", buf, header_size))
+    counts = list(struct.unpack_from(f"<{camera_count}H", buf, header_size))
     markers = []
+    observations = []
     for s in range(section_count):
         at = table_offset + s * ENTRY.size
         kind, record_size, count, offset, length = ENTRY.unpack_from(buf, at)
         if offset < table_end or offset > n or length > n - offset:
             raise WireError(f"offset {at}: section {s} outside the message")
+        if kind == SECTION_OBSERVATIONS_2D:
+            if record_size < OBS2D.size or count * record_size != length:
+                raise WireError(f"offset {at}: inconsistent 2D observations section")
+            for i in range(count):
+                x, y, area, camera, _flags = OBS2D.unpack_from(buf, offset + i * record_size)
+                observations.append({"camera": camera, "x": x, "y": y, "area_px": area})
+            continue
         if kind != SECTION_MARKERS:
             continue  # a stream this decoder does not know: skip it (the extension rule)
         if record_size < MARKER.size or count * record_size != length:
@@ -71,15 +87,19 @@ def decode_frame(buf):
                             "residual_px": residual, "views": views})
     return {"frame": frame, "capture_time_ns": capture_ns, "solved_time_ns": solved_ns,
             "publish_time_ns": publish_ns, "flags": flags,
-            "observation_count": observations, "markers": markers}
+            "observation_count": counts, "markers": markers, "observations": observations}
 
 
 def main():
     parser = argparse.ArgumentParser(description="Print Kinema frames from a ZeroMQ PUB.")
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555",
                         help="kinemad's PUB endpoint (default %(default)s)")
-    parser.add_argument("--topic", default="frame", choices=["frame", "markers"],
+    parser.add_argument("--topic", default="frame", choices=WIRE_TOPICS + JSON_TOPICS,
                         help="topic to subscribe to (default %(default)s)")
+    parser.add_argument("--latest", metavar="ENDPOINT",
+                        help="connect to kinemad's latest-frame endpoint instead "
+                             "(transport.zmq.latest_endpoint: single-part frames, ZMQ_CONFLATE: "
+                             "only the newest frame is ever read)")
     parser.add_argument("--count", type=int, default=0,
                         help="exit after N frames (default 0: run until Ctrl-C)")
     parser.add_argument("--json", action="store_true",
@@ -91,8 +111,14 @@ def main():
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.connect(args.endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
+    if args.latest:
+        # Set before connect: keep only the newest message in our receive queue.
+        sub.setsockopt(zmq.CONFLATE, 1)
+        sub.connect(args.latest)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+    else:
+        sub.connect(args.endpoint)
+        sub.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
     poller = zmq.Poller()
     poller.register(sub, zmq.POLLIN)
 
@@ -106,15 +132,22 @@ def main():
             # time.monotonic_ns() is CLOCK_MONOTONIC on Linux: the clock of capture_time_ns,
             # so the difference is the end-to-end latency when on the same host.
             now_ns = time.monotonic_ns()
+            if args.latest:
+                parts = [b"frame"] + parts  # the latest endpoint sends the payload alone
             if len(parts) != 2:
                 print(f"unexpected message with {len(parts)} parts", file=sys.stderr)
                 return 2
+            topic = parts[0].decode(errors="replace")
+            if topic in JSON_TOPICS:
+                received += 1
+                print(parts[1].decode(errors="replace"), flush=True)
+                continue
             try:
                 frame = decode_frame(parts[1])
             except WireError as error:
                 print(f"malformed frame: {error}", file=sys.stderr)
                 return 2
-            frame["topic"] = parts[0].decode(errors="replace")
+            frame["topic"] = topic
             frame["latency_ns"] = now_ns - frame["capture_time_ns"]
             received += 1
             if args.json:
@@ -123,7 +156,7 @@ def main():
                 print(f"frame {frame['frame']} capture {frame['capture_time_ns']} ns "
                       f"latency {frame['latency_ns'] / 1e3:.0f} us "
                       f"observations {frame['observation_count']} "
-                      f"markers {len(frame['markers'])}")
+                      f"markers {len(frame['markers'])} 2D {len(frame['observations'])}")
                 for m in frame["markers"]:
                     print(f"  id {m['id']:5d}  x {m['x']:+.4f}  y {m['y']:+.4f}  "
                           f"z {m['z']:+.4f} m  residual {m['residual_px']:.3f} px  "

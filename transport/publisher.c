@@ -4,9 +4,12 @@
  * message allocation). */
 #include "transport_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define STATUS_BUFFER_BYTES 4096
 
 struct km_publisher {
     km_zmq_pub *zmq;
@@ -14,6 +17,18 @@ struct km_publisher {
     int max_markers;
     _Atomic uint64_t frames;
     _Atomic uint64_t rejected;
+    _Atomic uint64_t status_sent;
+    /* Status: state of the solver thread (the only caller of send/tick). */
+    uint64_t status_interval_ns;
+    uint64_t status_last_ns;          /* when the last status went out (0: never) */
+    uint64_t status_frames_at_last;   /* `frames` then, for the rate */
+    uint64_t last_frame, last_capture_ns, last_publish_ns;
+    uint64_t latency_max_ns;          /* capture -> publish, max since the last status */
+    int last_camera_count, last_marker_count, last_observation_total;
+    uint16_t last_observation_count[KM_MAX_CAMERAS];
+    km_publisher_status_fn status_fn;
+    void *status_user;
+    char *status_buffer;              /* STATUS_BUFFER_BYTES, allocated at create */
 };
 
 km_publisher_config km_publisher_config_default(void)
@@ -28,6 +43,7 @@ km_publisher_config km_publisher_config_default(void)
     snprintf(cfg.osc_port, sizeof cfg.osc_port, "%s", "9000");
     cfg.max_markers = 512;
     cfg.osc_max_packet_bytes = 8192;
+    cfg.status_interval_ns = 1000000000u;
     return cfg;
 }
 
@@ -50,8 +66,10 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     char key[256], sub[256];
     km_status st;
 
-    static const char *const known_top[] = {"zmq", "osc", "max_markers", NULL};
-    static const char *const known_zmq[] = {"enabled", "endpoint", "sndhwm", NULL};
+    static const char *const known_top[] = {"zmq", "osc", "max_markers", "status_interval_s",
+                                            NULL};
+    static const char *const known_zmq[] = {"enabled", "endpoint", "sndhwm", "latest_endpoint",
+                                            "curve_secret_key_file", NULL};
     static const char *const known_osc[] = {"enabled", "host", "port", "max_packet_bytes",
                                             NULL};
     if (!km_config_has(cfg, section)) {
@@ -79,7 +97,9 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     snprintf(key, sizeof key, "%s.zmq.endpoint", section);
-    st = km_config_get_string(cfg, key, c.zmq_endpoint, c.zmq_endpoint,
+    /* The fallback must not be the output buffer (snprintf on overlapping memory). */
+    const km_publisher_config defaults = c;
+    st = km_config_get_string(cfg, key, defaults.zmq_endpoint, c.zmq_endpoint,
                               sizeof c.zmq_endpoint);
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
@@ -92,13 +112,44 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     c.zmq_sndhwm = (int)value;
+    snprintf(key, sizeof key, "%s.zmq.latest_endpoint", section);
+    st = km_config_get_string(cfg, key, "", c.zmq_latest_endpoint,
+                              sizeof c.zmq_latest_endpoint);
+    if (st && st != KM_ERR_NOT_FOUND)
+        return st;
+    if (st == KM_OK && c.zmq_latest_endpoint[0] &&
+        km_zmq_endpoint_validate(c.zmq_latest_endpoint) != KM_OK)
+        return bad_value(cfg, key, km_last_error());
+    snprintf(key, sizeof key, "%s.zmq.curve_secret_key_file", section);
+    st = km_config_get_string(cfg, key, "", c.zmq_curve_secret_key_file,
+                              sizeof c.zmq_curve_secret_key_file);
+    if (st && st != KM_ERR_NOT_FOUND)
+        return st;
+    /* Refuse a remote bind without keys here already, with the line of the endpoint. */
+    snprintf(key, sizeof key, "%s.zmq.endpoint", section);
+    if (!c.zmq_curve_secret_key_file[0] && c.zmq_enabled &&
+        !km_zmq_endpoint_is_local(c.zmq_endpoint))
+        return bad_value(cfg, key, "a non-loopback endpoint needs zmq.curve_secret_key_file "
+                         "(CurveZMQ; docs/protocol.md \"Security\")");
+    snprintf(key, sizeof key, "%s.zmq.latest_endpoint", section);
+    if (!c.zmq_curve_secret_key_file[0] && c.zmq_enabled && c.zmq_latest_endpoint[0] &&
+        !km_zmq_endpoint_is_local(c.zmq_latest_endpoint))
+        return bad_value(cfg, key, "a non-loopback endpoint needs zmq.curve_secret_key_file "
+                         "(CurveZMQ; docs/protocol.md \"Security\")");
+    snprintf(key, sizeof key, "%s.status_interval_s", section);
+    double interval_s;
+    st = km_config_get_double(cfg, key, (double)c.status_interval_ns * 1e-9, 0.0, 3600.0,
+                              &interval_s);
+    if (st && st != KM_ERR_NOT_FOUND)
+        return st;
+    c.status_interval_ns = (uint64_t)(interval_s * 1e9 + 0.5);
 
     snprintf(key, sizeof key, "%s.osc.enabled", section);
     st = km_config_get_bool(cfg, key, c.osc_enabled, &c.osc_enabled);
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     snprintf(key, sizeof key, "%s.osc.host", section);
-    st = km_config_get_string(cfg, key, c.osc_host, c.osc_host, sizeof c.osc_host);
+    st = km_config_get_string(cfg, key, defaults.osc_host, c.osc_host, sizeof c.osc_host);
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     if (st == KM_OK) {
@@ -110,7 +161,7 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     }
     /* The port may be written as a number or a string in YAML; both read as text. */
     snprintf(key, sizeof key, "%s.osc.port", section);
-    st = km_config_get_string(cfg, key, c.osc_port, c.osc_port, sizeof c.osc_port);
+    st = km_config_get_string(cfg, key, defaults.osc_port, c.osc_port, sizeof c.osc_port);
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     if (st == KM_OK && km_port_validate(c.osc_port) != KM_OK)
@@ -141,8 +192,21 @@ km_publisher *km_publisher_create(const km_publisher_config *cfg, km_status *err
         return NULL;
     }
     pub->max_markers = cfg->max_markers;
+    pub->status_interval_ns = cfg->status_interval_ns;
+    pub->status_buffer = malloc(STATUS_BUFFER_BYTES);
+    if (!pub->status_buffer) {
+        st = km_error(KM_ERR_NO_MEMORY, "publisher: out of memory");
+        goto fail;
+    }
     if (cfg->zmq_enabled) {
-        pub->zmq = km_zmq_pub_create(cfg->zmq_endpoint, cfg->zmq_sndhwm, &st);
+        km_zmq_curve_keys keys;
+        memset(&keys, 0, sizeof keys);
+        if (cfg->zmq_curve_secret_key_file[0] &&
+            (st = km_zmq_curve_load(cfg->zmq_curve_secret_key_file, &keys)))
+            goto fail;
+        km_zmq_pub_options o = {cfg->zmq_endpoint, cfg->zmq_sndhwm, cfg->zmq_latest_endpoint,
+                                &keys};
+        pub->zmq = km_zmq_pub_open(&o, &st);
         if (!pub->zmq)
             goto fail;
     }
@@ -169,12 +233,104 @@ void km_publisher_destroy(km_publisher *pub)
         return;
     km_zmq_pub_destroy(pub->zmq);
     km_osc_pub_destroy(pub->osc);
+    free(pub->status_buffer);
     free(pub);
 }
 
 const char *km_publisher_zmq_endpoint(const km_publisher *pub)
 {
     return pub && pub->zmq ? km_zmq_pub_endpoint(pub->zmq) : "";
+}
+
+const char *km_publisher_zmq_latest_endpoint(const km_publisher *pub)
+{
+    return pub && pub->zmq ? km_zmq_pub_latest_endpoint(pub->zmq) : "";
+}
+
+void km_publisher_set_status_fn(km_publisher *pub, km_publisher_status_fn fn, void *user)
+{
+    if (!pub)
+        return;
+    pub->status_fn = fn;
+    pub->status_user = user;
+}
+
+/* Appends to out[*at, size); on overflow *at becomes size (the message is then dropped). */
+static void append(char *out, size_t size, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t size, size_t *at, const char *fmt, ...)
+{
+    if (*at >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *at, size - *at, fmt, ap);
+    va_end(ap);
+    *at = n < 0 || (size_t)n >= size - *at ? size : *at + (size_t)n;
+}
+
+size_t km_publisher_status_json(km_publisher *pub, uint64_t now_ns, char *out, size_t size)
+{
+    if (!pub || !out || size == 0)
+        return 0;
+    km_publisher_stats s;
+    km_publisher_stats_get(pub, &s);
+    uint64_t elapsed = pub->status_last_ns && now_ns > pub->status_last_ns
+                           ? now_ns - pub->status_last_ns : 0;
+    double rate_hz = elapsed ? (double)(s.frames - pub->status_frames_at_last) * 1e9 /
+                                   (double)elapsed
+                             : 0.0;
+    size_t at = 0;
+    append(out, size, &at, "{\"type\":\"status\",\"protocol\":%d,\"t_ns\":%llu,"
+           "\"frame\":%llu,\"frames\":%llu,\"rate_hz\":%.2f,\"camera_count\":%d,"
+           "\"observation_count\":[", KM_WIRE_VERSION, (unsigned long long)now_ns,
+           (unsigned long long)pub->last_frame, (unsigned long long)s.frames, rate_hz,
+           pub->last_camera_count);
+    for (int c = 0; c < pub->last_camera_count; c++)
+        append(out, size, &at, "%s%u", c ? "," : "", pub->last_observation_count[c]);
+    append(out, size, &at, "],\"observations\":%d,\"markers\":%d,\"latency_ns\":%llu,"
+           "\"latency_max_ns\":%llu,\"zmq_sent\":%llu,\"zmq_dropped\":%llu,"
+           "\"osc_sent\":%llu,\"osc_errors\":%llu,\"rejected\":%llu",
+           pub->last_observation_total, pub->last_marker_count,
+           (unsigned long long)(pub->last_publish_ns > pub->last_capture_ns
+                                    ? pub->last_publish_ns - pub->last_capture_ns : 0),
+           (unsigned long long)pub->latency_max_ns, (unsigned long long)s.zmq_sent,
+           (unsigned long long)s.zmq_dropped, (unsigned long long)s.osc_sent,
+           (unsigned long long)s.osc_errors, (unsigned long long)s.rejected);
+    if (pub->status_fn && at + 2 < size) {
+        size_t extra = pub->status_fn(pub->status_user, out + at, size - at - 1);
+        at = extra < size - at - 1 ? at + extra : size;
+    }
+    append(out, size, &at, "}");
+    if (at >= size)
+        return 0;
+    return at;
+}
+
+void km_publisher_tick(km_publisher *pub, uint64_t now_ns)
+{
+    if (!pub || !pub->status_interval_ns)
+        return;
+    if (pub->status_last_ns == 0) {
+        /* The first status goes out one interval after the first tick. */
+        pub->status_last_ns = now_ns;
+        return;
+    }
+    if (now_ns - pub->status_last_ns < pub->status_interval_ns)
+        return;
+    if (pub->zmq && km_zmq_pub_wanted(pub->zmq, KM_WIRE_TOPIC_STATUS)) {
+        size_t length = km_publisher_status_json(pub, now_ns, pub->status_buffer,
+                                                 STATUS_BUFFER_BYTES);
+        if (length == 0)
+            km_log(KM_LOG_WARN, "transport", "status message longer than %d bytes: dropped",
+                   STATUS_BUFFER_BYTES);
+        else if (km_zmq_pub_send_text(pub->zmq, KM_WIRE_TOPIC_STATUS, pub->status_buffer,
+                                      length) == KM_OK)
+            atomic_fetch_add_explicit(&pub->status_sent, 1, memory_order_relaxed);
+    }
+    pub->status_last_ns = now_ns;
+    pub->status_frames_at_last = atomic_load_explicit(&pub->frames, memory_order_relaxed);
+    pub->latency_max_ns = 0;
 }
 
 km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
@@ -184,7 +340,10 @@ km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
     int marker_count = frame->markers ? frame->markers->count : 0;
     if (frame->camera_count < 0 || frame->camera_count > KM_WIRE_MAX_CAMERAS ||
         marker_count < 0 || marker_count > pub->max_markers ||
-        (marker_count > 0 && !frame->markers->items)) {
+        (marker_count > 0 && !frame->markers->items) ||
+        (frame->observations && (frame->observations->count < 0 ||
+                                 (frame->observations->count > 0 &&
+                                  !frame->observations->items)))) {
         atomic_fetch_add_explicit(&pub->rejected, 1, memory_order_relaxed);
         return km_error(KM_ERR_CAPACITY, "publisher: frame %llu has %d cameras and %d markers "
                         "(limits %d, %d)", (unsigned long long)frame->frame,
@@ -198,6 +357,20 @@ km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
     if (pub->osc)
         (void)km_osc_pub_send(pub->osc, frame);
     atomic_fetch_add_explicit(&pub->frames, 1, memory_order_relaxed);
+
+    pub->last_frame = frame->frame;
+    pub->last_capture_ns = frame->capture_time_ns;
+    pub->last_publish_ns = frame->publish_time_ns;
+    uint64_t latency = frame->publish_time_ns > frame->capture_time_ns
+                           ? frame->publish_time_ns - frame->capture_time_ns : 0;
+    if (latency > pub->latency_max_ns)
+        pub->latency_max_ns = latency;
+    pub->last_camera_count = frame->camera_count;
+    memcpy(pub->last_observation_count, frame->observation_count,
+           sizeof pub->last_observation_count);
+    pub->last_marker_count = marker_count;
+    pub->last_observation_total = frame->observations ? frame->observations->count : 0;
+    km_publisher_tick(pub, frame->publish_time_ns);
     return KM_OK;
 }
 
@@ -214,4 +387,5 @@ void km_publisher_stats_get(const km_publisher *pub, km_publisher_stats *out)
         km_osc_pub_counters(pub->osc, &out->osc_sent, &out->osc_errors);
     out->frames = atomic_load_explicit(&pub->frames, memory_order_relaxed);
     out->rejected = atomic_load_explicit(&pub->rejected, memory_order_relaxed);
+    out->status_sent = atomic_load_explicit(&pub->status_sent, memory_order_relaxed);
 }

@@ -45,6 +45,15 @@ enum {
     MARKER_FLAGS = 22,
 };
 
+/* 2D observation record field offsets. */
+enum {
+    OBS_X = 0,
+    OBS_Y = 4,
+    OBS_AREA = 8,
+    OBS_CAMERA = 12,
+    OBS_FLAGS = 14,
+};
+
 /* On little-endian hosts the byte-wise helpers reduce to unaligned stores/loads; the
  * memcpy forms make that explicit for compilers that do not merge the byte operations. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -134,15 +143,33 @@ static size_t table_offset_for(int camera_count)
     return align8(KM_WIRE_HEADER_SIZE + 2u * (size_t)camera_count);
 }
 
+static int section_count_of(unsigned sections)
+{
+    return ((sections & KM_WIRE_WITH_MARKERS) != 0) + ((sections & KM_WIRE_WITH_OBS2D) != 0);
+}
+
+size_t km_wire_encoded_size_sections(int camera_count, int marker_count,
+                                     int observation_count, unsigned sections)
+{
+    if (camera_count < 0 || camera_count > KM_WIRE_MAX_CAMERAS || marker_count < 0 ||
+        observation_count < 0 || (sections & ~(unsigned)KM_WIRE_WITH_ALL) != 0)
+        return 0;
+    /* Counts must fit the u32 count fields and the total the u32 length field. */
+    uint64_t body = 0;
+    if (sections & KM_WIRE_WITH_MARKERS)
+        body += (uint64_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE;
+    if (sections & KM_WIRE_WITH_OBS2D)
+        body += (uint64_t)observation_count * KM_WIRE_OBS2D_RECORD_SIZE;
+    if (body > UINT32_MAX / 2)
+        return 0;
+    /* Both record sizes are multiples of 8, so every section starts 8-byte aligned. */
+    return table_offset_for(camera_count) +
+           (size_t)section_count_of(sections) * KM_WIRE_SECTION_ENTRY_SIZE + (size_t)body;
+}
+
 size_t km_wire_encoded_size(int camera_count, int marker_count)
 {
-    if (camera_count < 0 || camera_count > KM_WIRE_MAX_CAMERAS || marker_count < 0)
-        return 0;
-    /* The marker count must fit the u32 count field and the total the u32 length field. */
-    if ((uint64_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE > UINT32_MAX / 2)
-        return 0;
-    return table_offset_for(camera_count) + KM_WIRE_SECTION_ENTRY_SIZE +
-           (size_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE;
+    return km_wire_encoded_size_sections(camera_count, marker_count, 0, KM_WIRE_WITH_MARKERS);
 }
 
 size_t km_wire_frame_size(int marker_count)
@@ -150,12 +177,25 @@ size_t km_wire_frame_size(int marker_count)
     return km_wire_encoded_size(KM_WIRE_MAX_CAMERAS, marker_count < 0 ? 0 : marker_count);
 }
 
-km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
-                               size_t *length)
+static void put_entry(uint8_t *e, uint16_t type, uint16_t record_size, uint32_t count,
+                      size_t offset)
+{
+    put_u16(e + ENTRY_TYPE, type);
+    put_u16(e + ENTRY_RECORD_SIZE, record_size);
+    put_u32(e + ENTRY_COUNT, count);
+    put_u32(e + ENTRY_OFFSET, (uint32_t)offset);
+    put_u32(e + ENTRY_LENGTH, count * record_size);
+}
+
+km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_t *buf,
+                         size_t capacity, size_t *length)
 {
     if (!frame || !buf || !length)
         return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: NULL argument");
     *length = 0;
+    if ((sections & ~(unsigned)KM_WIRE_WITH_ALL) != 0)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: unknown section bits 0x%x",
+                        sections);
     if (frame->camera_count < 0 || frame->camera_count > KM_WIRE_MAX_CAMERAS)
         return km_error(KM_ERR_CAPACITY, "wire: encode: camera_count %d outside 0..%d",
                         frame->camera_count, KM_WIRE_MAX_CAMERAS);
@@ -168,23 +208,35 @@ km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_
             return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: marker set count %d "
                             "with %s items", marker_count, items ? "some" : "no");
     }
-    size_t need = km_wire_encoded_size(frame->camera_count, marker_count);
+    int observation_count = 0;
+    const km_observation *observations = NULL;
+    if (frame->observations) {
+        observation_count = frame->observations->count;
+        observations = frame->observations->items;
+        if (observation_count < 0 || (observation_count > 0 && !observations))
+            return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: observation set count "
+                            "%d with %s items", observation_count,
+                            observations ? "some" : "no");
+    }
+    size_t need = km_wire_encoded_size_sections(frame->camera_count, marker_count,
+                                                observation_count, sections);
     if (need == 0)
-        return km_error(KM_ERR_CAPACITY, "wire: encode: %d markers do not fit a message",
-                        marker_count);
+        return km_error(KM_ERR_CAPACITY, "wire: encode: %d markers and %d observations do "
+                        "not fit a message", marker_count, observation_count);
     if (need > capacity)
         return km_error(KM_ERR_CAPACITY, "wire: encode: needs %zu bytes, buffer has %zu",
                         need, capacity);
 
+    const int section_count = section_count_of(sections);
     const size_t table = table_offset_for(frame->camera_count);
-    const size_t section = table + KM_WIRE_SECTION_ENTRY_SIZE;
+    size_t section = table + (size_t)section_count * KM_WIRE_SECTION_ENTRY_SIZE;
 
     memcpy(buf + OFF_MAGIC, KM_WIRE_MAGIC, 4);
     put_u16(buf + OFF_VERSION, KM_WIRE_VERSION);
     put_u16(buf + OFF_FLAGS, 0);
     put_u16(buf + OFF_HEADER_SIZE, KM_WIRE_HEADER_SIZE);
     put_u16(buf + OFF_CAMERA_COUNT, (uint16_t)frame->camera_count);
-    put_u16(buf + OFF_SECTION_COUNT, 1);
+    put_u16(buf + OFF_SECTION_COUNT, (uint16_t)section_count);
     put_u16(buf + OFF_TABLE_OFFSET, (uint16_t)table);
     put_u32(buf + OFF_TOTAL_LENGTH, (uint32_t)need);
     put_u32(buf + OFF_RESERVED, 0);
@@ -199,36 +251,103 @@ km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_
     memset(p, 0, (size_t)(buf + table - p));
 
     uint8_t *e = buf + table;
-    put_u16(e + ENTRY_TYPE, KM_WIRE_SECTION_MARKERS);
-    put_u16(e + ENTRY_RECORD_SIZE, KM_WIRE_MARKER_RECORD_SIZE);
-    put_u32(e + ENTRY_COUNT, (uint32_t)marker_count);
-    put_u32(e + ENTRY_OFFSET, (uint32_t)section);
-    put_u32(e + ENTRY_LENGTH, (uint32_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE);
-
-    uint8_t *r = buf + section;
-    for (int i = 0; i < marker_count; i++, r += KM_WIRE_MARKER_RECORD_SIZE) {
-        const km_marker *m = &items[i];
-        put_u32(r + MARKER_ID, m->id);
-        put_f32(r + MARKER_X, m->pos_m.x);
-        put_f32(r + MARKER_Y, m->pos_m.y);
-        put_f32(r + MARKER_Z, m->pos_m.z);
-        put_f32(r + MARKER_RESIDUAL, m->residual_px);
-        int views = m->views < 0 ? 0 : (m->views > UINT16_MAX ? UINT16_MAX : m->views);
-        put_u16(r + MARKER_VIEWS, (uint16_t)views);
-        put_u16(r + MARKER_FLAGS, 0);
+    if (sections & KM_WIRE_WITH_MARKERS) {
+        put_entry(e, KM_WIRE_SECTION_MARKERS, KM_WIRE_MARKER_RECORD_SIZE,
+                  (uint32_t)marker_count, section);
+        e += KM_WIRE_SECTION_ENTRY_SIZE;
+        uint8_t *r = buf + section;
+        for (int i = 0; i < marker_count; i++, r += KM_WIRE_MARKER_RECORD_SIZE) {
+            const km_marker *m = &items[i];
+            put_u32(r + MARKER_ID, m->id);
+            put_f32(r + MARKER_X, m->pos_m.x);
+            put_f32(r + MARKER_Y, m->pos_m.y);
+            put_f32(r + MARKER_Z, m->pos_m.z);
+            put_f32(r + MARKER_RESIDUAL, m->residual_px);
+            int views = m->views < 0 ? 0 : (m->views > UINT16_MAX ? UINT16_MAX : m->views);
+            put_u16(r + MARKER_VIEWS, (uint16_t)views);
+            put_u16(r + MARKER_FLAGS, 0);
+        }
+        section += (size_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE;
+    }
+    if (sections & KM_WIRE_WITH_OBS2D) {
+        put_entry(e, KM_WIRE_SECTION_OBSERVATIONS_2D, KM_WIRE_OBS2D_RECORD_SIZE,
+                  (uint32_t)observation_count, section);
+        uint8_t *r = buf + section;
+        for (int i = 0; i < observation_count; i++, r += KM_WIRE_OBS2D_RECORD_SIZE) {
+            const km_observation *o = &observations[i];
+            put_f32(r + OBS_X, o->x);
+            put_f32(r + OBS_Y, o->y);
+            put_f32(r + OBS_AREA, o->area_px);
+            int camera = o->camera < 0 ? 0 : (o->camera > UINT16_MAX ? UINT16_MAX : o->camera);
+            put_u16(r + OBS_CAMERA, (uint16_t)camera);
+            put_u16(r + OBS_FLAGS, 0);
+        }
     }
     *length = need;
+    return KM_OK;
+}
+
+unsigned km_wire_frame_sections(const km_solved_frame *frame)
+{
+    return KM_WIRE_WITH_MARKERS | (frame && frame->observations ? KM_WIRE_WITH_OBS2D : 0u);
+}
+
+km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
+                               size_t *length)
+{
+    return km_wire_encode(frame, km_wire_frame_sections(frame), buf, capacity, length);
+}
+
+/* The OBSERVATIONS_2D section (entry at entry_at, bounds already checked). */
+static km_status decode_observations(const uint8_t *buf, size_t entry_at, uint16_t record_size,
+                                     uint32_t count, uint32_t section_length, uint32_t offset,
+                                     const km_wire_storage *storage, km_wire_frame *out)
+{
+    if (out->has_observations)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: second 2D observations section",
+                        entry_at);
+    if (record_size < KM_WIRE_OBS2D_RECORD_SIZE)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: observation record_size %u < %d",
+                        entry_at + ENTRY_RECORD_SIZE, record_size, KM_WIRE_OBS2D_RECORD_SIZE);
+    if ((uint64_t)count * record_size != section_length)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u observations of %u bytes do not "
+                        "make the section length %u", entry_at + ENTRY_COUNT, count,
+                        record_size, section_length);
+    if (count > (uint32_t)storage->observation_capacity)
+        return km_error(KM_ERR_CAPACITY, "wire: offset %zu: %u observations, storage holds %d",
+                        entry_at + ENTRY_COUNT, count, storage->observation_capacity);
+    const uint8_t *r = buf + offset;
+    for (uint32_t i = 0; i < count; i++, r += record_size) {
+        km_observation *o = &storage->observations[i];
+        o->x = get_f32(r + OBS_X);
+        o->y = get_f32(r + OBS_Y);
+        o->area_px = get_f32(r + OBS_AREA);
+        o->camera = get_u16(r + OBS_CAMERA);
+    }
+    out->observation_total = (int)count;
+    out->has_observations = true;
     return KM_OK;
 }
 
 km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *storage,
                                int storage_capacity, km_wire_frame *out)
 {
-    if (!out || (!buf && length > 0) || storage_capacity < 0 ||
-        (storage_capacity > 0 && !storage))
+    km_wire_storage s = {storage, storage_capacity, NULL, 0};
+    return km_wire_decode(buf, length, &s, out);
+}
+
+km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storage *storage,
+                         km_wire_frame *out)
+{
+    if (!out || !storage || (!buf && length > 0) || storage->marker_capacity < 0 ||
+        (storage->marker_capacity > 0 && !storage->markers) ||
+        storage->observation_capacity < 0 ||
+        (storage->observation_capacity > 0 && !storage->observations))
         return km_error(KM_ERR_INVALID_ARGUMENT, "wire: decode: bad argument");
     memset(out, 0, sizeof *out);
-    out->markers = storage;
+    out->markers = storage->markers;
+    out->observations = storage->observations;
+    const int storage_capacity = storage->marker_capacity;
 
     if (length < KM_WIRE_HEADER_SIZE)
         return km_error(KM_ERR_FORMAT, "wire: offset %zu: message of %zu bytes is shorter "
@@ -292,8 +411,15 @@ km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *sto
             return km_error(KM_ERR_FORMAT, "wire: offset %zu: section %d (type %u) of %u bytes "
                             "at %u runs past the message end %zu", entry_at + ENTRY_LENGTH, s,
                             type, section_length, offset, length);
+        if (type == KM_WIRE_SECTION_OBSERVATIONS_2D && storage->observations) {
+            km_status st = decode_observations(buf, entry_at, record_size, count,
+                                               section_length, offset, storage, out);
+            if (st)
+                return st;
+            continue;
+        }
         if (type != KM_WIRE_SECTION_MARKERS) {
-            /* Unknown (or not yet decoded) stream: skip it, that is the extension rule. */
+            /* Unknown (or not asked for) stream: skip it, that is the extension rule. */
             out->sections_skipped++;
             continue;
         }
@@ -315,7 +441,7 @@ km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *sto
                             entry_at + ENTRY_COUNT, count, storage_capacity);
         const uint8_t *r = buf + offset;
         for (uint32_t i = 0; i < count; i++, r += record_size) {
-            km_marker *m = &storage[i];
+            km_marker *m = &storage->markers[i];
             m->id = get_u32(r + MARKER_ID);
             m->pos_m.x = get_f32(r + MARKER_X);
             m->pos_m.y = get_f32(r + MARKER_Y);
@@ -324,6 +450,7 @@ km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *sto
             m->views = get_u16(r + MARKER_VIEWS);
         }
         out->marker_count = (int)count;
+        out->has_markers = true;
     }
     return KM_OK;
 }

@@ -1,15 +1,25 @@
-/* ZeroMQ PUB publisher: each solved frame goes out as multipart [topic][wire v1 payload]
- * on the topics "frame" (the full frame) and "markers" (the same bytes for now; it will
- * carry the markers-only section when issue 8 splits the streams). docs/protocol.md.
+/* ZeroMQ publisher (docs/protocol.md, "ZeroMQ"): each solved frame goes out as multipart
+ * [topic][payload] on an XPUB socket, one message per topic that has a subscriber:
+ *   frame   - the wire v1 message with every section (markers, 2D observations)
+ *   markers - header + MARKERS section
+ *   obs2d   - header + OBSERVATIONS_2D section (only when the frame carries observations)
+ *   status  - a JSON object (publisher.c formats it, once per status interval)
+ *   gesture - one JSON Lines event per message
+ * and optionally, on a second PUB socket with ZMQ_CONFLATE (the "latest" endpoint), the
+ * `frame` message alone as a single part, so a slow consumer only ever gets the newest.
  *
- * Never blocks: PUB drops per subscriber when that subscriber's queue reaches ZMQ_SNDHWM,
+ * Why XPUB: it hands us the subscriptions (first subscribe / last unsubscribe of each
+ * prefix), so a topic nobody subscribed to is neither encoded nor sent. ZeroMQ matches by
+ * prefix; a topic is wanted while at least one live subscription is a prefix of it.
+ *
+ * Never blocks: XPUB drops per subscriber when that subscriber's queue reaches ZMQ_SNDHWM,
  * every send uses ZMQ_DONTWAIT, LINGER is 0 so destroy does not wait for slow peers.
  *
- * Allocation: the frame is encoded straight into one libzmq message (zmq_msg_init_size,
- * the only allocation per frame, made inside libzmq because libzmq owns the lifetime of a
- * queued message — a reused buffer would be overwritten while a stalled subscriber's
- * queue still points at it). The second topic shares that message by reference count
- * (zmq_msg_copy does not allocate), so the payload is neither copied nor allocated twice. */
+ * Allocation: each wanted topic's payload is encoded straight into one libzmq message
+ * (zmq_msg_init_size, made inside libzmq because libzmq owns the lifetime of a queued
+ * message — a reused buffer would be overwritten while a stalled subscriber's queue still
+ * points at it). The latest socket shares the frame message by reference count
+ * (zmq_msg_copy does not allocate). Kinema's code allocates nothing per frame. */
 #include "transport_internal.h"
 
 #include <errno.h>
@@ -18,16 +28,21 @@
 #include <string.h>
 #include <zmq.h>
 
+enum { TOPIC_FRAME, TOPIC_MARKERS, TOPIC_OBS2D, TOPIC_STATUS, TOPIC_GESTURE, TOPIC_COUNT };
+static const char *const topics[TOPIC_COUNT] = {
+    KM_WIRE_TOPIC_FRAME, KM_WIRE_TOPIC_MARKERS, KM_WIRE_TOPIC_OBS2D, KM_WIRE_TOPIC_STATUS,
+    KM_WIRE_TOPIC_GESTURE};
+
 struct km_zmq_pub {
     void *context;
-    void *socket;
+    void *socket;                 /* XPUB */
+    void *latest;                 /* PUB + CONFLATE, NULL when not configured */
     char endpoint[256];           /* as bound, wildcard port resolved */
-    _Atomic uint64_t sent;        /* messages (one per topic per frame) */
+    char latest_endpoint[256];
+    int subscribers[TOPIC_COUNT]; /* live subscriptions that are a prefix of the topic */
+    _Atomic uint64_t sent;        /* messages handed to libzmq (all topics, latest too) */
     _Atomic uint64_t dropped;
 };
-
-static const char *const topics[] = {KM_WIRE_TOPIC_FRAME, KM_WIRE_TOPIC_MARKERS};
-enum { TOPIC_COUNT = sizeof topics / sizeof topics[0] };
 
 km_status km_zmq_endpoint_validate(const char *endpoint)
 {
@@ -73,15 +88,44 @@ km_status km_zmq_endpoint_validate(const char *endpoint)
 
 km_zmq_pub *km_zmq_pub_create(const char *endpoint, int sndhwm, km_status *err)
 {
-    km_status st = km_zmq_endpoint_validate(endpoint);
+    km_zmq_pub_options o = {endpoint, sndhwm, NULL, NULL};
+    return km_zmq_pub_open(&o, err);
+}
+
+static km_status open_socket(km_zmq_pub *zp, int type, const char *endpoint, int sndhwm,
+                             const km_zmq_curve_keys *curve, void **out, char *bound,
+                             size_t bound_size)
+{
+    int linger = 0, conflate = 1;
+    void *socket = zmq_socket(zp->context, type);
+    if (!socket)
+        return km_error(KM_ERR_IO, "zmq_socket: %s", zmq_strerror(errno));
+    *out = socket;
+    if (zmq_setsockopt(socket, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+        zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        (type == ZMQ_PUB && zmq_setsockopt(socket, ZMQ_CONFLATE, &conflate, sizeof conflate)))
+        return km_error(KM_ERR_IO, "zmq_setsockopt: %s", zmq_strerror(errno));
+    km_status st = km_zmq_bind_secure(socket, endpoint, curve, "zmq publisher");
+    if (st)
+        return st;
+    size_t size = bound_size;
+    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, bound, &size) != 0)
+        snprintf(bound, bound_size, "%s", endpoint);
+    return KM_OK;
+}
+
+km_zmq_pub *km_zmq_pub_open(const km_zmq_pub_options *o, km_status *err)
+{
+    km_status st = !o ? km_error(KM_ERR_INVALID_ARGUMENT, "zmq publisher: NULL options")
+                      : km_zmq_endpoint_validate(o->endpoint);
+    bool latest = !st && o->latest_endpoint && o->latest_endpoint[0];
+    if (!st && latest)
+        st = km_zmq_endpoint_validate(o->latest_endpoint);
+    if (!st && o->sndhwm < 0)
+        st = km_error(KM_ERR_INVALID_ARGUMENT, "zmq sndhwm %d < 0", o->sndhwm);
     if (st) {
         if (err)
             *err = st;
-        return NULL;
-    }
-    if (sndhwm < 0) {
-        if (err)
-            *err = km_error(KM_ERR_INVALID_ARGUMENT, "zmq sndhwm %d < 0", sndhwm);
         return NULL;
     }
     km_zmq_pub *zp = calloc(1, sizeof *zp);
@@ -90,30 +134,22 @@ km_zmq_pub *km_zmq_pub_create(const char *endpoint, int sndhwm, km_status *err)
             *err = km_error(KM_ERR_NO_MEMORY, "zmq publisher: out of memory");
         return NULL;
     }
-    int linger = 0;
-    size_t endpoint_size = sizeof zp->endpoint;
     zp->context = zmq_ctx_new();
     if (!zp->context) {
         st = km_error(KM_ERR_IO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto fail;
     }
-    zp->socket = zmq_socket(zp->context, ZMQ_PUB);
-    if (!zp->socket) {
-        st = km_error(KM_ERR_IO, "zmq_socket(PUB): %s", zmq_strerror(errno));
+    st = open_socket(zp, ZMQ_XPUB, o->endpoint, o->sndhwm, o->curve, &zp->socket,
+                     zp->endpoint, sizeof zp->endpoint);
+    if (st)
         goto fail;
-    }
-    if (zmq_setsockopt(zp->socket, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
-        zmq_setsockopt(zp->socket, ZMQ_LINGER, &linger, sizeof linger) != 0) {
-        st = km_error(KM_ERR_IO, "zmq_setsockopt: %s", zmq_strerror(errno));
+    /* The latest socket keeps one message per subscriber: its high-water mark is moot. */
+    if (latest && (st = open_socket(zp, ZMQ_PUB, o->latest_endpoint, 1, o->curve,
+                                    &zp->latest, zp->latest_endpoint,
+                                    sizeof zp->latest_endpoint)))
         goto fail;
-    }
-    if (zmq_bind(zp->socket, endpoint) != 0) {
-        st = km_error(KM_ERR_IO, "zmq_bind(%s): %s", endpoint, zmq_strerror(errno));
-        goto fail;
-    }
-    if (zmq_getsockopt(zp->socket, ZMQ_LAST_ENDPOINT, zp->endpoint, &endpoint_size) != 0)
-        snprintf(zp->endpoint, sizeof zp->endpoint, "%s", endpoint);
-    km_log(KM_LOG_INFO, "transport", "zmq PUB bound to %s (sndhwm %d)", zp->endpoint, sndhwm);
+    km_log(KM_LOG_INFO, "transport", "zmq XPUB bound to %s (sndhwm %d)%s%s", zp->endpoint,
+           o->sndhwm, latest ? ", latest-frame PUB on " : "", latest ? zp->latest_endpoint : "");
     if (err)
         *err = KM_OK;
     return zp;
@@ -131,6 +167,8 @@ void km_zmq_pub_destroy(km_zmq_pub *zp)
         return;
     if (zp->socket)
         zmq_close(zp->socket);
+    if (zp->latest)
+        zmq_close(zp->latest);
     if (zp->context)
         zmq_ctx_term(zp->context); /* LINGER 0: returns at once */
     free(zp);
@@ -139,6 +177,11 @@ void km_zmq_pub_destroy(km_zmq_pub *zp)
 const char *km_zmq_pub_endpoint(const km_zmq_pub *zp)
 {
     return zp ? zp->endpoint : "";
+}
+
+const char *km_zmq_pub_latest_endpoint(const km_zmq_pub *zp)
+{
+    return zp ? zp->latest_endpoint : "";
 }
 
 void km_zmq_pub_counters(const km_zmq_pub *zp, uint64_t *sent, uint64_t *dropped)
@@ -152,51 +195,145 @@ static void count(_Atomic uint64_t *counter)
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
-km_status km_zmq_pub_send(km_zmq_pub *zp, const km_solved_frame *frame)
+/* Read the (un)subscriptions XPUB queued since the last call: byte 1 = subscribe, 0 =
+ * unsubscribe, then the prefix. XPUB passes only the first subscribe and the last
+ * unsubscribe of each prefix (not verbose), so a counter per topic is exact. */
+static void update_subscriptions(km_zmq_pub *zp)
 {
-    int marker_count = frame->markers ? frame->markers->count : 0;
-    size_t size = km_wire_encoded_size(frame->camera_count, marker_count);
+    uint8_t message[64];
+    for (;;) {
+        int n = zmq_recv(zp->socket, message, sizeof message, ZMQ_DONTWAIT);
+        if (n < 0)
+            return; /* EAGAIN: nothing queued */
+        if (n < 1 || (message[0] != 0 && message[0] != 1) || n > (int)sizeof message)
+            continue; /* not a subscription, or longer than every topic: matches none */
+        size_t prefix = (size_t)n - 1;
+        int delta = message[0] == 1 ? 1 : -1;
+        for (int t = 0; t < TOPIC_COUNT; t++) {
+            if (prefix <= strlen(topics[t]) && memcmp(topics[t], message + 1, prefix) == 0) {
+                zp->subscribers[t] += delta;
+                if (zp->subscribers[t] < 0)
+                    zp->subscribers[t] = 0;
+            }
+        }
+    }
+}
+
+bool km_zmq_pub_wanted(km_zmq_pub *zp, const char *topic)
+{
+    update_subscriptions(zp);
+    for (int t = 0; t < TOPIC_COUNT; t++)
+        if (strcmp(topics[t], topic) == 0)
+            return zp->subscribers[t] > 0;
+    return false;
+}
+
+/* [topic][body] on the XPUB. Takes ownership of body (closed on failure). */
+static km_status send_topic(km_zmq_pub *zp, int t, zmq_msg_t *body)
+{
+    const char *topic = topics[t];
+    int sent_topic = zmq_send(zp->socket, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    int sent_body = sent_topic < 0 ? -1 : zmq_msg_send(body, zp->socket, ZMQ_DONTWAIT);
+    if (sent_body >= 0) {
+        count(&zp->sent);
+        return KM_OK;
+    }
+    /* On failure the message is still ours to close. XPUB with DONTWAIT only fails like
+     * this on EAGAIN (no room) or a terminating context. */
+    int error = errno;
+    zmq_msg_close(body);
+    count(&zp->dropped);
+    return error == EAGAIN ? KM_ERR_AGAIN
+                           : km_error(KM_ERR_IO, "zmq_send(%s): %s", topic, zmq_strerror(error));
+}
+
+static km_status encode_message(const km_solved_frame *frame, unsigned sections, int markers,
+                                int observations, zmq_msg_t *msg)
+{
+    size_t size = km_wire_encoded_size_sections(frame->camera_count, markers, observations,
+                                                sections);
     if (size == 0)
-        return km_error(KM_ERR_CAPACITY, "zmq: frame %llu (%d cameras, %d markers) does not "
-                        "fit a wire message", (unsigned long long)frame->frame,
-                        frame->camera_count, marker_count);
-    zmq_msg_t payload;
-    if (zmq_msg_init_size(&payload, size) != 0) {
-        count(&zp->dropped);
+        return km_error(KM_ERR_CAPACITY, "zmq: frame %llu (%d cameras, %d markers, %d "
+                        "observations) does not fit a wire message",
+                        (unsigned long long)frame->frame, frame->camera_count, markers,
+                        observations);
+    if (zmq_msg_init_size(msg, size) != 0)
         return km_error(KM_ERR_NO_MEMORY, "zmq_msg_init_size(%zu): %s", size,
                         zmq_strerror(errno));
-    }
     size_t length = 0;
-    km_status st = km_wire_encode_frame(frame, zmq_msg_data(&payload), size, &length);
-    if (st) {
-        zmq_msg_close(&payload);
-        return st;
-    }
+    km_status st = km_wire_encode(frame, sections, zmq_msg_data(msg), size, &length);
+    if (st)
+        zmq_msg_close(msg);
+    return st;
+}
+
+km_status km_zmq_pub_send(km_zmq_pub *zp, const km_solved_frame *frame)
+{
+    update_subscriptions(zp);
+    const int markers = frame->markers ? frame->markers->count : 0;
+    const int observations = frame->observations ? frame->observations->count : 0;
     km_status result = KM_OK;
-    for (int t = 0; t < TOPIC_COUNT; t++) {
-        /* The last topic sends `payload` itself; earlier ones a counted reference to it. */
-        zmq_msg_t part;
-        zmq_msg_t *body = &payload;
-        if (t + 1 < TOPIC_COUNT) {
-            zmq_msg_init(&part);
-            zmq_msg_copy(&part, &payload);
-            body = &part;
+    bool want_frame = zp->subscribers[TOPIC_FRAME] > 0 || zp->latest;
+    if (want_frame) {
+        zmq_msg_t msg;
+        km_status st = encode_message(frame, km_wire_frame_sections(frame), markers,
+                                      observations, &msg);
+        if (st)
+            return st; /* the other topics would fail the same way */
+        if (zp->latest) {
+            zmq_msg_t copy;
+            zmq_msg_init(&copy);
+            zmq_msg_copy(&copy, &msg);
+            if (zmq_msg_send(&copy, zp->latest, ZMQ_DONTWAIT) >= 0) {
+                count(&zp->sent);
+            } else {
+                zmq_msg_close(&copy);
+                count(&zp->dropped);
+                result = KM_ERR_AGAIN;
+            }
         }
-        const char *topic = topics[t];
-        int sent_topic = zmq_send(zp->socket, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        int sent_body = sent_topic < 0 ? -1 : zmq_msg_send(body, zp->socket, ZMQ_DONTWAIT);
-        if (sent_body < 0) {
-            /* On failure the message is still ours to close. PUB with DONTWAIT only fails
-             * like this on EAGAIN (no room) or a terminating context. */
-            int error = errno;
-            zmq_msg_close(body);
-            count(&zp->dropped);
-            result = error == EAGAIN
-                         ? KM_ERR_AGAIN
-                         : km_error(KM_ERR_IO, "zmq_send(%s): %s", topic, zmq_strerror(error));
+        if (zp->subscribers[TOPIC_FRAME] > 0) {
+            st = send_topic(zp, TOPIC_FRAME, &msg);
+            if (st && !result)
+                result = st;
         } else {
-            count(&zp->sent);
+            zmq_msg_close(&msg);
         }
+    }
+    static const struct {
+        int topic;
+        unsigned sections;
+    } parts[] = {{TOPIC_MARKERS, KM_WIRE_WITH_MARKERS}, {TOPIC_OBS2D, KM_WIRE_WITH_OBS2D}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (zp->subscribers[parts[i].topic] <= 0)
+            continue;
+        if (parts[i].topic == TOPIC_OBS2D && !frame->observations)
+            continue;
+        zmq_msg_t msg;
+        km_status st = encode_message(frame, parts[i].sections, markers, observations, &msg);
+        if (!st)
+            st = send_topic(zp, parts[i].topic, &msg);
+        if (st && !result)
+            result = st;
     }
     return result;
+}
+
+km_status km_zmq_pub_send_text(km_zmq_pub *zp, const char *topic, const char *text,
+                               size_t length)
+{
+    update_subscriptions(zp);
+    int t = 0;
+    while (t < TOPIC_COUNT && strcmp(topics[t], topic) != 0)
+        t++;
+    if (t == TOPIC_COUNT)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "zmq: unknown topic '%s'", topic);
+    if (zp->subscribers[t] <= 0)
+        return KM_OK; /* nobody listens: nothing to do */
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, length) != 0)
+        return km_error(KM_ERR_NO_MEMORY, "zmq_msg_init_size(%zu): %s", length,
+                        zmq_strerror(errno));
+    memcpy(zmq_msg_data(&msg), text, length);
+    return send_topic(zp, t, &msg);
 }

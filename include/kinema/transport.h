@@ -25,6 +25,9 @@ typedef struct km_solved_frame {
     int camera_count;
     uint16_t observation_count[KM_MAX_CAMERAS]; /* 2D blobs per camera */
     const km_marker_set *markers; /* may be NULL (no markers) */
+    /* The 2D observations the markers were solved from (all cameras); NULL = not published
+     * (no `obs2d` topic, no OBSERVATIONS_2D section in `frame`). */
+    const km_observation_set *observations;
 } km_solved_frame;
 
 /* ------------------------------------------------------------------ wire v1 */
@@ -39,10 +42,12 @@ typedef struct km_solved_frame {
 #define KM_WIRE_HEADER_SIZE 56
 #define KM_WIRE_SECTION_ENTRY_SIZE 16
 #define KM_WIRE_MARKER_RECORD_SIZE 24
+#define KM_WIRE_OBS2D_RECORD_SIZE 16
 #define KM_WIRE_MAX_CAMERAS 64
 
-/* Section types. Only MARKERS is written by v1.0; the others are reserved so issue-8
- * streams get stable numbers. 0x8000 and above: experimental/private, never assigned. */
+/* Section types. MARKERS and OBSERVATIONS_2D are written; the others are reserved so
+ * the streams to come get stable numbers. 0x8000 and above: experimental/private, never
+ * assigned. */
 typedef enum km_wire_section_type {
     KM_WIRE_SECTION_MARKERS = 1,
     KM_WIRE_SECTION_RIGID_BODIES = 2,
@@ -53,19 +58,44 @@ typedef enum km_wire_section_type {
     KM_WIRE_SECTION_OBSERVATIONS_2D = 7
 } km_wire_section_type;
 
-/* ZeroMQ topics (first frame of each multipart message). */
-#define KM_WIRE_TOPIC_FRAME "frame"
-#define KM_WIRE_TOPIC_MARKERS "markers"
+/* ZeroMQ topics (first frame of each multipart message on the PUB socket). ZeroMQ matches
+ * subscriptions by prefix, so no topic is a prefix of another (docs/protocol.md). */
+#define KM_WIRE_TOPIC_FRAME "frame"       /* wire message with every section */
+#define KM_WIRE_TOPIC_MARKERS "markers"   /* wire message: header + MARKERS */
+#define KM_WIRE_TOPIC_OBS2D "obs2d"       /* wire message: header + OBSERVATIONS_2D */
+#define KM_WIRE_TOPIC_STATUS "status"     /* JSON object, once per status interval */
+#define KM_WIRE_TOPIC_GESTURE "gesture"   /* JSON Lines event (formats.md), one per event */
+/* Reserved for the streams to come (same payload rule: wire message with one section). */
+#define KM_WIRE_TOPIC_RIGID "rigid"
+#define KM_WIRE_TOPIC_SKELETON "skeleton"
+#define KM_WIRE_TOPIC_HANDS "hands"
+#define KM_WIRE_TOPIC_HANDEYE "handeye"
 
-/* Exact bytes km_wire_encode_frame writes for this many cameras and markers (0 when a
- * count is out of range). */
+/* Which sections a message carries (km_wire_encode). */
+#define KM_WIRE_WITH_MARKERS 0x1u
+#define KM_WIRE_WITH_OBS2D 0x2u
+#define KM_WIRE_WITH_ALL 0x3u
+
+/* Exact bytes km_wire_encode_frame writes for this many cameras and markers with no
+ * observations (0 when a count is out of range). */
 size_t km_wire_encoded_size(int camera_count, int marker_count);
+/* Exact bytes of a message with the given sections (KM_WIRE_WITH_*); 0 when out of range. */
+size_t km_wire_encoded_size_sections(int camera_count, int marker_count,
+                                     int observation_count, unsigned sections);
 
-/* Encode into buf (capacity bytes). KM_ERR_CAPACITY when it does not fit; *length = bytes. */
+/* Encode the sections asked for (KM_WIRE_WITH_*; a section is written even when its set
+ * is NULL or empty, with count 0) into buf. KM_ERR_CAPACITY when it does not fit;
+ * *length = bytes. No allocation. */
+km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_t *buf,
+                         size_t capacity, size_t *length);
+/* The sections of the `frame` topic: MARKERS, plus OBSERVATIONS_2D when
+ * frame->observations is set. */
+unsigned km_wire_frame_sections(const km_solved_frame *frame);
+/* km_wire_encode(frame, km_wire_frame_sections(frame), ...). */
 km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
                                size_t *length);
-/* Bytes km_wire_encode_frame needs for a frame with this many markers: an upper bound
- * valid for any camera_count <= KM_WIRE_MAX_CAMERAS. */
+/* Bytes km_wire_encode_frame needs for a frame with this many markers and no
+ * observations: an upper bound valid for any camera_count <= KM_WIRE_MAX_CAMERAS. */
 size_t km_wire_frame_size(int marker_count);
 
 /* Decoded view of a frame message. markers points into `storage` given by the caller. */
@@ -79,12 +109,29 @@ typedef struct km_wire_frame {
     km_marker *markers;           /* = storage */
     uint16_t flags;               /* header flags (none defined in v1) */
     int section_count;            /* entries in the section table */
-    int sections_skipped;         /* sections of types this decoder does not know */
+    int sections_skipped;         /* sections of types this decoder does not know or was not
+                                     given storage for */
+    bool has_markers;             /* a MARKERS section was present */
+    bool has_observations;        /* an OBSERVATIONS_2D section was decoded */
+    int observation_total;        /* 2D observations decoded (all cameras) */
+    km_observation *observations; /* = storage->observations */
 } km_wire_frame;
+
+/* Caller-owned arrays the decoder fills (it never allocates). observations may be NULL:
+ * then an OBSERVATIONS_2D section is skipped like an unknown one. */
+typedef struct km_wire_storage {
+    km_marker *markers;
+    int marker_capacity;
+    km_observation *observations;
+    int observation_capacity;
+} km_wire_storage;
 
 /* Validate and decode. KM_ERR_FORMAT (with the byte offset in the message) on truncated,
  * oversized or inconsistent input; KM_ERR_UNSUPPORTED on an unknown version;
- * KM_ERR_CAPACITY when more markers than storage_capacity. */
+ * KM_ERR_CAPACITY when more records than the storage holds. */
+km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storage *storage,
+                         km_wire_frame *out);
+/* Markers only (OBSERVATIONS_2D skipped). */
 km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *storage,
                                int storage_capacity, km_wire_frame *out);
 
@@ -102,7 +149,18 @@ typedef struct km_publisher_config {
     int max_markers;              /* sizes the encode buffer (default 512) */
     int osc_max_packet_bytes;     /* split a frame into bundles of at most this many bytes
                                      (default 8192, 512..65507) */
+    /* Added by issue 8 (kept at the end so older initialisers stay valid): */
+    char zmq_latest_endpoint[128]; /* "" (default): off. Else a PUB with ZMQ_CONFLATE sending
+                                      the `frame` message alone (single part), so a slow
+                                      consumer only ever reads the newest frame */
+    char zmq_curve_secret_key_file[512]; /* "" (default): no CurveZMQ, local binds only */
+    uint64_t status_interval_ns;  /* `status` topic period (default 1 s; 0 = off) */
 } km_publisher_config;
+
+/* Extra members for the status message: write `,"key":value` pairs (JSON, leading comma)
+ * into out (size bytes) and return the length written (0..size-1). Called on the thread
+ * that calls km_publisher_send / km_publisher_tick. */
+typedef size_t (*km_publisher_status_fn)(void *user, char *out, size_t size);
 
 km_publisher_config km_publisher_config_default(void);
 /* Read the `transport:` section of a config (docs/config.md). */
@@ -120,17 +178,32 @@ km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame);
 /* The endpoint the PUB socket is bound to, with a wildcard port ("tcp://127.0.0.1:*")
  * resolved to the real one; "" when ZeroMQ is disabled. Owned by pub. */
 const char *km_publisher_zmq_endpoint(const km_publisher *pub);
+/* The latest-frame endpoint as bound; "" when not configured. Owned by pub. */
+const char *km_publisher_zmq_latest_endpoint(const km_publisher *pub);
+/* Publish the `status` message if the status interval has passed since the last one
+ * (km_publisher_send calls this too). Call it from the solver thread's loop even when no
+ * frame comes, so subscribers see a stalled tracker. now_ns: km_time_now_ns(). */
+void km_publisher_tick(km_publisher *pub, uint64_t now_ns);
+/* Let the pipeline add its own members (dropped frames, camera state) to `status`.
+ * Call before the first send. fn NULL removes it. */
+void km_publisher_set_status_fn(km_publisher *pub, km_publisher_status_fn fn, void *user);
+/* Format the status message into out now (what `status` carries); returns its length,
+ * 0 when it does not fit. For the control socket's "status" reply and tests. */
+size_t km_publisher_status_json(km_publisher *pub, uint64_t now_ns, char *out, size_t size);
 
 /* Counters since create; safe to read from another thread (each counter is exact, the
- * set is not a snapshot). zmq_sent counts messages handed to libzmq (one per topic per
- * frame, so 2 per frame in v1), zmq_dropped messages zmq_send refused (EAGAIN or error). A PUB socket drops silently per subscriber whose
- * queue (zmq.sndhwm) is full: libzmq does not report those (docs/protocol.md). osc_sent
- * counts UDP packets (bundles), osc_errors failed sends (EAGAIN included). */
+ * set is not a snapshot). zmq_sent counts messages handed to libzmq: one per topic that has
+ * a subscriber (topics nobody subscribed to are not even encoded) plus one per frame on the
+ * latest endpoint; zmq_dropped messages zmq_send refused (EAGAIN or error). The PUB side
+ * drops silently per subscriber whose queue (zmq.sndhwm) is full: libzmq does not report
+ * those (docs/protocol.md). osc_sent counts UDP packets (bundles), osc_errors failed sends
+ * (EAGAIN included). */
 typedef struct km_publisher_stats {
     uint64_t zmq_sent, zmq_dropped;
     uint64_t osc_sent, osc_errors;
     uint64_t frames;              /* km_publisher_send calls that published */
     uint64_t rejected;            /* calls refused with KM_ERR_CAPACITY / invalid frame */
+    uint64_t status_sent;         /* status messages handed to libzmq */
 } km_publisher_stats;
 void km_publisher_stats_get(const km_publisher *pub, km_publisher_stats *out);
 

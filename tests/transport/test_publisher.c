@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zmq.h>
+
 #include "kinema/transport.h"
 
 /* ---------------------------------------------------------- allocation counting
@@ -116,8 +118,10 @@ static void test_values_read(void **state)
                                "  max_markers: 64\n"
                                "  zmq:\n"
                                "    enabled: true\n"
-                               "    endpoint: \"tcp://*:6000\"\n"
+                               "    endpoint: \"tcp://127.0.0.1:6000\"\n"
                                "    sndhwm: 20\n"
+                               "    latest_endpoint: \"tcp://127.0.0.1:6001\"\n"
+                               "  status_interval_s: 0.25\n"
                                "  osc:\n"
                                "    enabled: false\n"
                                "    host: stage-pc.local\n"
@@ -127,8 +131,11 @@ static void test_values_read(void **state)
                      KM_OK);
     assert_int_equal(c.max_markers, 64);
     assert_true(c.zmq_enabled);
-    assert_string_equal(c.zmq_endpoint, "tcp://*:6000");
+    assert_string_equal(c.zmq_endpoint, "tcp://127.0.0.1:6000");
     assert_int_equal(c.zmq_sndhwm, 20);
+    assert_string_equal(c.zmq_latest_endpoint, "tcp://127.0.0.1:6001");
+    assert_true(c.status_interval_ns == 250000000u);
+    assert_string_equal(c.zmq_curve_secret_key_file, "");
     assert_false(c.osc_enabled);
     assert_string_equal(c.osc_host, "stage-pc.local");
     assert_string_equal(c.osc_port, "9100");
@@ -137,6 +144,15 @@ static void test_values_read(void **state)
                      KM_OK);
     assert_int_equal(read_text("transport:\n  zmq:\n    endpoint: \"tcp://[::1]:5555\"\n", &c),
                      KM_OK);
+    /* Only the keys given change; the string defaults survive (no aliasing). */
+    assert_int_equal(read_text("transport:\n  osc:\n    port: 9100\n", &c), KM_OK);
+    assert_string_equal(c.zmq_endpoint, "tcp://127.0.0.1:5555");
+    assert_string_equal(c.osc_host, "127.0.0.1");
+    /* A remote bind is accepted once a CurveZMQ key file is configured. */
+    assert_int_equal(read_text("transport:\n  zmq:\n    endpoint: \"tcp://*:6000\"\n"
+                               "    curve_secret_key_file: /etc/kinema/server.key\n", &c),
+                     KM_OK);
+    assert_string_equal(c.zmq_curve_secret_key_file, "/etc/kinema/server.key");
 }
 
 /* Each bad document must fail with a message naming the file, the line and the key. */
@@ -170,6 +186,14 @@ static void test_validation_errors(void **state)
     /* Typos in key names are caught, not ignored. */
     expect_error("transport:\n  zmq:\n    endpiont: \"tcp://127.0.0.1:1\"\n", 3, "endpiont");
     expect_error("transport:\n  oscc:\n    port: 1\n", 2, "oscc");
+    /* Remote binds need CurveZMQ keys. */
+    expect_error("transport:\n  zmq:\n    endpoint: \"tcp://*:6000\"\n", 3, "curve");
+    expect_error("transport:\n  zmq:\n    endpoint: \"tcp://10.0.0.5:6000\"\n", 3, "endpoint");
+    expect_error("transport:\n  zmq:\n    latest_endpoint: \"tcp://0.0.0.0:6001\"\n", 3,
+                 "latest_endpoint");
+    expect_error("transport:\n  zmq:\n    latest_endpoint: \"tcp://127.0.0.1\"\n", 3,
+                 "latest_endpoint");
+    expect_error("transport:\n  status_interval_s: -1\n", 2, "status_interval_s");
 }
 
 /* ------------------------------------------------------------------ publisher */
@@ -224,7 +248,8 @@ static void test_send_contract_and_stats(void **state)
     km_publisher_stats s;
     km_publisher_stats_get(pub, &s);
     assert_true(s.frames == 1 && s.rejected == 2);
-    assert_true(s.zmq_sent == 2 && s.zmq_dropped == 0); /* "frame" + "markers" */
+    /* Nobody subscribed: no topic was encoded or sent. */
+    assert_true(s.zmq_sent == 0 && s.zmq_dropped == 0);
     assert_true(s.osc_sent == 0 && s.osc_errors == 0);
     km_publisher_destroy(pub);
     km_publisher_destroy(NULL);
@@ -256,6 +281,21 @@ static void test_send_allocations_zmq_only(void **state)
     assert_non_null(pub);
     static frame_data d;
     make_frame(&d, MARKERS);
+    /* A subscriber to "frame", so that the topic is really encoded and sent. */
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sub, km_publisher_zmq_endpoint(pub)), 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "frame", 5);
+    uint8_t buffer[4096];
+    bool live = false;
+    for (int i = 0; i < 500 && !live; i++) {
+        km_publisher_send(pub, &d.frame);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        live = zmq_poll(&item, 1, 10) == 1;
+    }
+    assert_true(live);
     const int frames = 1000;
     km_publisher_send(pub, &d.frame); /* warm-up */
     atomic_store(&own_allocations, 0);
@@ -275,6 +315,83 @@ static void test_send_allocations_zmq_only(void **state)
         assert_true(all >= 1); /* the interposer sees libzmq's allocations at all */
         assert_true(all <= frames);
     }
+    km_publisher_stats ps;
+    km_publisher_stats_get(pub, &ps);
+    assert_true(ps.zmq_sent >= (uint64_t)frames);
+    while (zmq_recv(sub, buffer, sizeof buffer, ZMQ_DONTWAIT) >= 0) {
+    }
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    km_publisher_destroy(pub);
+}
+
+
+static size_t extra_status(void *user, char *out, size_t size)
+{
+    int n = snprintf(out, size, ",\"dropped_frames\":%d", *(int *)user);
+    return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* The `status` topic: a JSON object per interval, with the pipeline's extra members, only
+ * to its subscribers; the rate is computed over the interval. */
+static void test_status_topic(void **state)
+{
+    (void)state;
+    km_publisher_config c = km_publisher_config_default();
+    snprintf(c.zmq_endpoint, sizeof c.zmq_endpoint, "tcp://127.0.0.1:*");
+    c.osc_enabled = false;
+    c.max_markers = MARKERS;
+    c.status_interval_ns = 50000000u; /* 50 ms */
+    km_status st;
+    km_publisher *pub = km_publisher_create(&c, &st);
+    assert_non_null(pub);
+    int dropped = 7;
+    km_publisher_set_status_fn(pub, extra_status, &dropped);
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sub, km_publisher_zmq_endpoint(pub)), 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "status", 6);
+    static frame_data d;
+    make_frame(&d, 10);
+    char topic[16], text[4096];
+    int got = 0;
+    uint64_t deadline = km_time_now_ns() + 5000000000ull;
+    /* Frames at ~1 kHz until two status messages arrived. */
+    while (got < 2 && km_time_now_ns() < deadline) {
+        d.frame.frame++;
+        d.frame.capture_time_ns = km_time_now_ns();
+        assert_int_equal(km_publisher_send(pub, &d.frame), KM_OK);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 1) == 1) {
+            int n = zmq_recv(sub, topic, sizeof topic - 1, 0);
+            assert_int_equal(n, 6);
+            int length = zmq_recv(sub, text, sizeof text - 1, 0);
+            assert_true(length > 0);
+            text[length] = '\0';
+            got++;
+        }
+    }
+    assert_int_equal(got, 2);
+    print_message("status: %s\n", text);
+    assert_true(text[0] == '{' && text[strlen(text) - 1] == '}');
+    assert_non_null(strstr(text, "\"type\":\"status\""));
+    assert_non_null(strstr(text, "\"markers\":10,"));
+    assert_non_null(strstr(text, "\"camera_count\":8,"));
+    assert_non_null(strstr(text, "\"dropped_frames\":7}"));
+    const char *rate = strstr(text, "\"rate_hz\":");
+    assert_non_null(rate);
+    double rate_hz = atof(rate + 10);
+    assert_true(rate_hz > 50.0); /* ~1 kHz asked; a loaded machine is slower but not 50 Hz */
+    km_publisher_stats ps;
+    km_publisher_stats_get(pub, &ps);
+    assert_true(ps.status_sent >= 2);
+    /* The same text on demand (control socket). */
+    assert_true(km_publisher_status_json(pub, km_time_now_ns(), text, sizeof text) > 0);
+    assert_int_equal(km_publisher_status_json(pub, km_time_now_ns(), text, 16), 0);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
     km_publisher_destroy(pub);
 }
 
@@ -286,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_validation_errors),
         cmocka_unit_test(test_send_contract_and_stats),
         cmocka_unit_test(test_send_allocations_zmq_only),
+        cmocka_unit_test(test_status_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -353,6 +353,83 @@ static void test_no_markers_and_encode_capacity(void **state)
     assert_int_equal(km_wire_frame_size(0), km_wire_encoded_size(64, 0));
 }
 
+
+/* OBSERVATIONS_2D: layout, round trip, section selection, every truncation, bad records. */
+static void test_observations_section(void **state)
+{
+    (void)state;
+    fixture f;
+    make_frame(&f);
+    km_observation obs[3] = {{640.5, 512.25, 12, 0}, {1.0, 2.0, 3, 7}, {-0.5, 1023.75, 40, 3}};
+    km_observation_set set = {42, 0, 3, 3, obs};
+    f.frame.observations = &set;
+    assert_int_equal(km_wire_frame_sections(&f.frame), KM_WIRE_WITH_ALL);
+    assert_int_equal(km_wire_encode_frame(&f.frame, f.buf, sizeof f.buf, &f.length), KM_OK);
+    /* header+counts 72, 2 entries, 5 markers, 3 observations */
+    assert_int_equal(f.length, 72 + 2 * 16 + 24 * MARKERS + 16 * 3);
+    assert_int_equal(f.length,
+                     km_wire_encoded_size_sections(CAMERAS, MARKERS, 3, KM_WIRE_WITH_ALL));
+    /* Second entry: type 7, 16-byte records, 3 records right after the markers. */
+    const uint8_t *e = f.buf + 72 + 16;
+    assert_int_equal(rd16(e), KM_WIRE_SECTION_OBSERVATIONS_2D);
+    assert_int_equal(rd16(e + 2), 16);
+    assert_int_equal(rd32(e + 4), 3);
+    assert_int_equal(rd32(e + 8), 72 + 32 + 24 * MARKERS);
+    const uint8_t *r = f.buf + rd32(e + 8) + 16; /* second record */
+    assert_int_equal(rd16(r + 12), 7);           /* camera */
+
+    km_marker markers[MARKERS];
+    km_observation decoded[3];
+    km_wire_storage storage = {markers, MARKERS, decoded, 3};
+    km_wire_frame w;
+    assert_int_equal(km_wire_decode(f.buf, f.length, &storage, &w), KM_OK);
+    assert_true(w.has_markers && w.has_observations);
+    assert_int_equal(w.marker_count, MARKERS);
+    assert_int_equal(w.observation_total, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(decoded[i].x == obs[i].x && decoded[i].y == obs[i].y);
+        assert_true(decoded[i].area_px == obs[i].area_px);
+        assert_int_equal(decoded[i].camera, obs[i].camera);
+    }
+    /* The markers-only decoder skips it like an unknown section. */
+    assert_int_equal(km_wire_decode_frame(f.buf, f.length, markers, MARKERS, &w), KM_OK);
+    assert_int_equal(w.sections_skipped, 1);
+    assert_false(w.has_observations);
+    /* Too little storage. */
+    storage.observation_capacity = 2;
+    assert_int_equal(km_wire_decode(f.buf, f.length, &storage, &w), KM_ERR_CAPACITY);
+    storage.observation_capacity = 3;
+    /* Truncated anywhere: refused. */
+    for (size_t n = 0; n < f.length; n++)
+        assert_int_not_equal(km_wire_decode(f.buf, n, &storage, &w), KM_OK);
+
+    /* obs2d only: one section, no markers. */
+    uint8_t only[512];
+    size_t length;
+    assert_int_equal(km_wire_encode(&f.frame, KM_WIRE_WITH_OBS2D, only, sizeof only, &length),
+                     KM_OK);
+    assert_int_equal(length, 72 + 16 + 16 * 3);
+    assert_int_equal(km_wire_decode(only, length, &storage, &w), KM_OK);
+    assert_false(w.has_markers);
+    assert_int_equal(w.observation_total, 3);
+    /* record_size below 16 and a count that does not make the length: format errors. */
+    uint8_t bad[512];
+    memcpy(bad, only, length);
+    wr16(bad + 72 + 2, 12);
+    assert_int_equal(km_wire_decode(bad, length, &storage, &w), KM_ERR_FORMAT);
+    memcpy(bad, only, length);
+    wr32(bad + 72 + 4, 2);
+    assert_int_equal(km_wire_decode(bad, length, &storage, &w), KM_ERR_FORMAT);
+    /* Unknown section bits are refused; a NULL set writes an empty section. */
+    assert_int_equal(km_wire_encode(&f.frame, 0x80, only, sizeof only, &length),
+                     KM_ERR_INVALID_ARGUMENT);
+    f.frame.observations = NULL;
+    assert_int_equal(km_wire_encode(&f.frame, KM_WIRE_WITH_OBS2D, only, sizeof only, &length),
+                     KM_OK);
+    assert_int_equal(km_wire_decode(only, length, &storage, &w), KM_OK);
+    assert_true(w.has_observations && w.observation_total == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_count_overflow),
         cmocka_unit_test(test_unknown_section_skipped),
         cmocka_unit_test(test_no_markers_and_encode_capacity),
+        cmocka_unit_test(test_observations_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

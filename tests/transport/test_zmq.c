@@ -132,7 +132,8 @@ static void test_sub_receives_and_decodes(void **state)
 
     uint64_t sent, dropped;
     km_zmq_pub_counters(zp, &sent, &dropped);
-    assert_true(sent == 2 * (number + 1));
+    /* Frames sent before the subscription arrived were not encoded at all (XPUB). */
+    assert_true(sent >= 4 && sent <= 2 * (number + 1));
     assert_true(dropped == 0);
 
     zmq_close(sub);
@@ -161,7 +162,8 @@ static void test_no_subscriber_never_blocks(void **state)
     print_message("100000 sends without subscriber: %.3f s (%.2f us/frame)\n", seconds,
                   seconds * 1e6 / n);
     assert_true(seconds < 10.0);
-    assert_true(sent + dropped == 2u * (uint64_t)n);
+    /* Nobody subscribed: no topic was even encoded. */
+    assert_true(sent == 0 && dropped == 0);
     km_zmq_pub_destroy(zp);
 }
 
@@ -221,11 +223,188 @@ static void test_stalled_subscriber_never_blocks(void **state)
     print_message("stalled subscriber then received %d of %d frames; sent %llu dropped %llu\n",
                   received, n, (unsigned long long)sent, (unsigned long long)dropped);
     assert_true(received < n / 2);
-    assert_true(sent + dropped >= 2u * (uint64_t)n);
+    assert_true(sent + dropped >= (uint64_t)n); /* one topic subscribed */
 
     zmq_close(sub);
     zmq_ctx_term(ctx);
     km_zmq_pub_destroy(zp);
+}
+
+
+/* A SUB on 127.0.0.1 subscribed to exactly `topic`, live once a message arrived. */
+static void *subscribe(void *ctx, km_zmq_pub *zp, const char *topic, frame_data *d)
+{
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sub, km_zmq_pub_endpoint(zp)), 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    static uint8_t drain[65536];
+    char got[32];
+    uint64_t deadline = km_time_now_ns() + 5000000000ull;
+    while (km_time_now_ns() < deadline) {
+        km_zmq_pub_send(zp, &d->frame);
+        if (receive(sub, got, sizeof got, drain, sizeof drain, 20) > 0)
+            return sub;
+    }
+    fail_msg("subscription to %s never became live", topic);
+    return NULL;
+}
+
+/* Each topic carries its sections only; a subscriber gets only its topic. */
+static void test_topics_per_stream(void **state)
+{
+    (void)state;
+    km_status st;
+    km_zmq_pub *zp = km_zmq_pub_create("tcp://127.0.0.1:*", 1000, &st);
+    assert_non_null(zp);
+    static frame_data d;
+    make_frame(&d, 1, 5);
+    static km_observation obs[6];
+    for (int i = 0; i < 6; i++) {
+        obs[i].x = 100.5 + i;
+        obs[i].y = 200.25;
+        obs[i].area_px = 9;
+        obs[i].camera = i % 4;
+    }
+    km_observation_set obs_set = {0, 0, 6, 6, obs};
+    d.frame.observations = &obs_set;
+
+    void *ctx = zmq_ctx_new();
+    const char *names[] = {"frame", "markers", "obs2d"};
+    void *subs[3];
+    for (int i = 0; i < 3; i++)
+        subs[i] = subscribe(ctx, zp, names[i], &d);
+    /* Drain, then publish one known frame. */
+    static uint8_t payload[65536];
+    char topic[32];
+    for (int i = 0; i < 3; i++)
+        while (receive(subs[i], topic, sizeof topic, payload, sizeof payload, 50) > 0) {
+        }
+    d.frame.frame = 424242;
+    assert_int_equal(km_zmq_pub_send(zp, &d.frame), KM_OK);
+
+    km_marker markers[MAX_MARKERS];
+    km_observation decoded[16];
+    km_wire_storage storage = {markers, MAX_MARKERS, decoded, 16};
+    km_wire_frame w;
+    for (int i = 0; i < 3; i++) {
+        int length = receive(subs[i], topic, sizeof topic, payload, sizeof payload, 2000);
+        assert_true(length > 0);
+        assert_string_equal(topic, names[i]);
+        assert_int_equal(km_wire_decode(payload, (size_t)length, &storage, &w), KM_OK);
+        assert_true(w.frame == 424242);
+        assert_int_equal(w.has_markers, i != 2);
+        assert_int_equal(w.has_observations, i != 1);
+        assert_int_equal(w.section_count, i == 0 ? 2 : 1);
+        if (w.has_markers)
+            assert_int_equal(w.marker_count, 5);
+        if (w.has_observations) {
+            assert_int_equal(w.observation_total, 6);
+            assert_true(decoded[5].x == 105.5 && decoded[5].y == 200.25);
+            assert_int_equal(decoded[5].camera, 1);
+        }
+        /* Exactly one message: no other topic leaks to this subscriber. */
+        assert_int_equal(receive(subs[i], topic, sizeof topic, payload, sizeof payload, 100),
+                         -1);
+    }
+    /* Without observations there is no obs2d message, the others still come. */
+    d.frame.observations = NULL;
+    d.frame.frame = 424243;
+    assert_int_equal(km_zmq_pub_send(zp, &d.frame), KM_OK);
+    assert_true(receive(subs[0], topic, sizeof topic, payload, sizeof payload, 2000) > 0);
+    assert_int_equal(receive(subs[2], topic, sizeof topic, payload, sizeof payload, 100), -1);
+    /* Status/gesture text goes only to its subscribers. */
+    assert_true(km_zmq_pub_wanted(zp, "frame"));
+    assert_false(km_zmq_pub_wanted(zp, "status"));
+    for (int i = 0; i < 3; i++)
+        zmq_close(subs[i]);
+    zmq_ctx_term(ctx);
+    /* The unsubscriptions reach the XPUB asynchronously. */
+    uint64_t deadline = km_time_now_ns() + 5000000000ull;
+    while (km_zmq_pub_wanted(zp, "frame") && km_time_now_ns() < deadline)
+        zmq_poll(NULL, 0, 10);
+    assert_false(km_zmq_pub_wanted(zp, "frame"));
+    km_zmq_pub_destroy(zp);
+}
+
+/* The latest endpoint (ZMQ_CONFLATE, single part): a consumer that did not read for a
+ * while gets the newest frame only. */
+static void test_latest_endpoint_conflates(void **state)
+{
+    (void)state;
+    km_status st;
+    km_zmq_pub_options o = {"tcp://127.0.0.1:*", 1000, "tcp://127.0.0.1:*", NULL};
+    km_zmq_pub *zp = km_zmq_pub_open(&o, &st);
+    assert_non_null(zp);
+    const char *latest = km_zmq_pub_latest_endpoint(zp);
+    assert_non_null(strstr(latest, "tcp://127.0.0.1:"));
+    assert_string_not_equal(latest, km_zmq_pub_endpoint(zp));
+
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0, conflate = 1;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_CONFLATE, &conflate, sizeof conflate);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    assert_int_equal(zmq_connect(sub, latest), 0);
+    static frame_data d;
+    static uint8_t payload[65536];
+    make_frame(&d, 0, 20);
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    bool live = false;
+    for (int i = 0; i < 500 && !live; i++) {
+        km_zmq_pub_send(zp, &d.frame);
+        live = zmq_poll(&item, 1, 10) == 1;
+    }
+    assert_true(live);
+    /* SUB prefetches the message zmq_poll saw (to match it against the subscriptions):
+     * read it, conflation applies to what is still queued. */
+    assert_true(zmq_recv(sub, payload, sizeof payload, 0) > 0);
+    /* Stop reading; publish 2000 frames; wait for them to settle. */
+    for (int i = 1; i <= 2000; i++) {
+        d.frame.frame = (uint64_t)i;
+        assert_true(km_zmq_pub_send(zp, &d.frame) == KM_OK);
+    }
+    zmq_poll(NULL, 0, 300);
+    int length = zmq_recv(sub, payload, sizeof payload, ZMQ_DONTWAIT);
+    assert_true(length > 0);
+    int more = 0;
+    size_t more_size = sizeof more;
+    zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &more_size);
+    assert_int_equal(more, 0); /* single part: the wire message itself */
+    km_marker out[MAX_MARKERS];
+    km_wire_frame w;
+    assert_int_equal(km_wire_decode_frame(payload, (size_t)length, out, MAX_MARKERS, &w),
+                     KM_OK);
+    print_message("latest endpoint: after 2000 unread frames the consumer reads frame %llu\n",
+                  (unsigned long long)w.frame);
+    assert_true(w.frame == 2000);
+    assert_true(zmq_recv(sub, payload, sizeof payload, ZMQ_DONTWAIT) < 0);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    km_zmq_pub_destroy(zp);
+}
+
+static void test_bind_policy(void **state)
+{
+    (void)state;
+    km_status st;
+    assert_true(km_zmq_endpoint_is_local("tcp://127.0.0.1:5555"));
+    assert_true(km_zmq_endpoint_is_local("tcp://127.1.2.3:*"));
+    assert_true(km_zmq_endpoint_is_local("tcp://localhost:5555"));
+    assert_true(km_zmq_endpoint_is_local("tcp://[::1]:5555"));
+    assert_true(km_zmq_endpoint_is_local("ipc:///tmp/k.sock"));
+    assert_true(km_zmq_endpoint_is_local("inproc://k"));
+    assert_false(km_zmq_endpoint_is_local("tcp://*:5555"));
+    assert_false(km_zmq_endpoint_is_local("tcp://0.0.0.0:5555"));
+    assert_false(km_zmq_endpoint_is_local("tcp://10.0.0.5:5555"));
+    assert_false(km_zmq_endpoint_is_local("tcp://eth0:5555"));
+    assert_false(km_zmq_endpoint_is_local("tcp://127.0.0.1.evil:5555"));
+    assert_false(km_zmq_endpoint_is_local("tcp://127.0.0.1;10.0.0.5:5555"));
+    assert_null(km_zmq_pub_create("tcp://*:*", 10, &st));
+    assert_int_equal(st, KM_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(km_last_error(), "CurveZMQ"));
 }
 
 static void test_create_errors(void **state)
@@ -254,6 +433,9 @@ int main(void)
         cmocka_unit_test(test_sub_receives_and_decodes),
         cmocka_unit_test(test_no_subscriber_never_blocks),
         cmocka_unit_test(test_stalled_subscriber_never_blocks),
+        cmocka_unit_test(test_topics_per_stream),
+        cmocka_unit_test(test_latest_endpoint_conflates),
+        cmocka_unit_test(test_bind_policy),
         cmocka_unit_test(test_create_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
