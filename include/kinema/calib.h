@@ -166,7 +166,8 @@ typedef struct km_intrinsics_result {
     unsigned flags;
     double rms_px;             /* over all corners of the used views (cv::calibrateCamera's) */
     double std_dev[9];         /* one-sigma uncertainty OpenCV estimates for fx fy cx cy (px)
-                                  and k1 k2 p1 p2 k3; 0 for parameters the flags fix */
+                                  and k1 k2 p1 p2 k3; 0 for parameters the flags fix (with
+                                  FIX_ASPECT_RATIO the focal length's is in fy's slot) */
     double outlier_limit_px;   /* the final max(factor x median, threshold) */
     int image_count, detected_count, used_count;
     double coverage_percent;   /* grid cells holding a corner of a used view, of all cells */

@@ -282,7 +282,7 @@ static void test_chessboard_documented_reference(void **state)
                   "cy %.3f\n", rms_ref, Kr[0], Kr[2], Kr[5]);
     print_message("kinema (FIX_ASPECT_RATIO, %d views):        RMS %.4f px  f %.3f  cx %.3f  "
                   "cy %.3f  (one-sigma f %.2f cx %.2f cy %.2f)\n", res.used_count, res.rms_px,
-                  K[0], K[2], K[5], res.std_dev[0], res.std_dev[2], res.std_dev[3]);
+                  K[0], K[2], K[5], res.std_dev[1], res.std_dev[2], res.std_dev[3]);
     assert_true(fabs(K[0] - K[4]) < 1e-9);
     /* The plain-OpenCV run here reproduces the documented file ... */
     assert_true(rel(Kr[0], 535.91573396163199) < 0.002);
