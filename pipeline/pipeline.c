@@ -37,12 +37,16 @@ static void detect_on_capture_thread(void *user, km_frame *frame);
 struct km_pipeline {
     km_pipeline_config cfg;
     km_synthetic_scene *scene;          /* owned; NULL for non-synthetic sources */
+    double source_rate_hz;              /* nominal frame rate of the sources */
+    int replay_stream[KM_MAX_CAMERAS];  /* replay: the recording's stream of each camera */
     km_rig rig;                         /* what reconstruction solves with */
     int camera_count;
     km_capture *captures[KM_MAX_CAMERAS];
     km_frameset_assembler *assembler;
     camera_detection detection[KM_MAX_CAMERAS];
     km_reconstructor *reconstructor;
+    km_tracker *tracker;                /* NULL when tracking is off */
+    km_marker_set raw_markers;          /* reconstruct's output when tracking is on */
     km_publisher *publisher;            /* NULL when publishing is off */
     km_observation_set observations;
     km_marker_set markers;
@@ -63,8 +67,11 @@ km_pipeline_config km_pipeline_config_default(void)
     c.frameset_timeout_ns = 0; /* three frame periods */
     c.detect = km_detect_config_default();
     c.reconstruct = km_reconstruct_config_default();
+    c.track_enabled = true;
+    c.track = km_tracker_config_default();
     c.publish = km_publisher_config_default();
     c.publish_enabled = true;
+    c.replay = km_replay_config_default();
     return c;
 }
 
@@ -88,9 +95,12 @@ static km_status read_double(const km_config *cfg, const char *path, double min,
 
 km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
 {
-    static const char *const top_keys[] = {"source", "synthetic", "realtime", "rig",
+    static const char *const top_keys[] = {"source", "synthetic", "replay", "realtime", "rig",
                                            "pool_frames", "detect", "reconstruct",
-                                           "transport", NULL};
+                                           "track", "transport", NULL};
+    static const char *const track_keys[] = {"enabled", "gate_m", "max_gap_frames",
+                                             "birth_frames", "fill_gaps", "smoothing_alpha",
+                                             "smoothing_beta", NULL};
     static const char *const detect_keys[] = {"threshold", "min_area_px", "max_area_px",
                                               "min_roundness", "max_blobs", NULL};
     static const char *const reconstruct_keys[] = {"max_epipolar_px", "max_residual_px",
@@ -102,11 +112,43 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
     char source[32];
     st = km_config_get_string(cfg, "source", "synthetic", source, sizeof source);
     if (st && st != KM_ERR_NOT_FOUND) return st;
-    if (strcmp(source, "synthetic") != 0)
-        return km_error(KM_ERR_PARSE, "%s:%d: source: unknown source '%s' (known: synthetic)",
-                        km_config_name(cfg), km_config_line(cfg, "source"), source);
-    out->source = KM_PIPELINE_SOURCE_SYNTHETIC;
+    if (strcmp(source, "synthetic") == 0) {
+        out->source = KM_PIPELINE_SOURCE_SYNTHETIC;
+    } else if (strcmp(source, "replay") == 0) {
+        out->source = KM_PIPELINE_SOURCE_REPLAY;
+    } else {
+        return km_error(KM_ERR_PARSE, "%s:%d: source: unknown source '%s' (known: synthetic, "
+                        "replay)", km_config_name(cfg), km_config_line(cfg, "source"), source);
+    }
     if ((st = km_synthetic_config_read(cfg, "synthetic", &out->synthetic))) return st;
+    if (out->source == KM_PIPELINE_SOURCE_REPLAY || km_config_has(cfg, "replay")) {
+        /* replay: {path: rec.kmr, realtime: true, loop: false, time: now|original} */
+        static const char *const replay_keys[] = {"path", "realtime", "loop", "time", NULL};
+        if ((st = km_config_check_keys(cfg, "replay", replay_keys))) return st;
+        st = km_config_get_string(cfg, "replay.path", "", out->replay_path,
+                                  sizeof out->replay_path);
+        if (st == KM_ERR_NOT_FOUND && out->source == KM_PIPELINE_SOURCE_REPLAY)
+            return km_error(KM_ERR_PARSE, "%s:%d: source: replay needs replay.path",
+                            km_config_name(cfg), km_config_line(cfg, "source"));
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        bool flag;
+        st = km_config_get_bool(cfg, "replay.realtime", out->replay.realtime, &flag);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->replay.realtime = flag;
+        st = km_config_get_bool(cfg, "replay.loop", out->replay.loop, &flag);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->replay.loop = flag;
+        char time_mode[16];
+        st = km_config_get_string(cfg, "replay.time", "now", time_mode, sizeof time_mode);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        if (strcmp(time_mode, "now") == 0)
+            out->replay.time = KM_REPLAY_TIME_SHIFT;
+        else if (strcmp(time_mode, "original") == 0)
+            out->replay.time = KM_REPLAY_TIME_ORIGINAL;
+        else
+            return km_error(KM_ERR_PARSE, "%s:%d: replay.time: expected now or original, got '%s'",
+                            km_config_name(cfg), km_config_line(cfg, "replay.time"), time_mode);
+    }
 
     bool realtime;
     st = km_config_get_bool(cfg, "realtime", out->realtime, &realtime);
@@ -149,10 +191,71 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
                            &out->reconstruct.max_observations)))
             return st;
     }
+    if (km_config_has(cfg, "track")) {
+        if ((st = km_config_check_keys(cfg, "track", track_keys))) return st;
+        bool b;
+        st = km_config_get_bool(cfg, "track.enabled", out->track_enabled, &b);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->track_enabled = b;
+        st = km_config_get_bool(cfg, "track.fill_gaps", out->track.fill_gaps, &b);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->track.fill_gaps = b;
+        if ((st = read_double(cfg, "track.gate_m", 0.001, 1.0, &out->track.gate_m))) return st;
+        if ((st = read_int(cfg, "track.max_gap_frames", 0, 10000, &out->track.max_gap_frames)))
+            return st;
+        if ((st = read_int(cfg, "track.birth_frames", 1, 1000, &out->track.birth_frames)))
+            return st;
+        if ((st = read_double(cfg, "track.smoothing_alpha", 0.01, 1.0,
+                              &out->track.smoothing_alpha)))
+            return st;
+        if ((st = read_double(cfg, "track.smoothing_beta", 0.0, 1.0,
+                              &out->track.smoothing_beta)))
+            return st;
+    }
     if (km_config_has(cfg, "transport")) {
         if ((st = km_publisher_config_read(cfg, "transport", &out->publish))) return st;
     }
     return KM_OK;
+}
+
+/* Source `replay`: the rig (`rig:` or the recording's own) and, for each camera of it, the
+ * recording's 8-bit image stream that feeds it. */
+static km_status open_replay(km_pipeline *p)
+{
+    const km_pipeline_config *cfg = &p->cfg;
+    km_status st;
+    km_recording *rec = km_recording_open(cfg->replay_path, &st);
+    if (!rec) return st;
+    if (cfg->rig_path[0]) {
+        st = km_rig_load(cfg->rig_path, &p->rig);
+    } else if (km_recording_rig(rec)) {
+        p->rig = *km_recording_rig(rec);
+        st = KM_OK;
+    } else {
+        st = km_error(KM_ERR_NOT_FOUND, "%s: the recording embeds no rig: give one with rig:",
+                      cfg->replay_path);
+    }
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) p->replay_stream[c] = -1;
+    for (int i = 0; st == KM_OK && i < km_recording_stream_count(rec); i++) {
+        const km_recording_stream *s = km_recording_stream_get(rec, i);
+        if (s->kind != KM_RECORDING_STREAM_IMAGES || s->format != KM_PIXEL_GRAY8 ||
+            s->camera < 0 || s->camera >= p->rig.camera_count || p->replay_stream[s->camera] >= 0)
+            continue;
+        const km_camera *cam = &p->rig.cameras[s->camera];
+        if (s->width != cam->width || s->height != cam->height)
+            st = km_error(KM_ERR_INVALID_ARGUMENT, "%s: stream %d is %dx%d, rig camera %d is %dx%d",
+                          cfg->replay_path, i, s->width, s->height, s->camera, cam->width,
+                          cam->height);
+        p->replay_stream[s->camera] = i;
+        if (s->rate_hz > p->source_rate_hz) p->source_rate_hz = s->rate_hz;
+    }
+    for (int c = 0; st == KM_OK && c < p->rig.camera_count; c++)
+        if (p->replay_stream[c] < 0)
+            st = km_error(KM_ERR_NOT_FOUND, "%s: no 8-bit image stream for rig camera %d",
+                          cfg->replay_path, c);
+    if (p->source_rate_hz <= 0) p->source_rate_hz = 120.0;
+    km_recording_close(rec);
+    return st;
 }
 
 km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
@@ -164,17 +267,22 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         goto fail;
     }
     p->cfg = *cfg;
-    p->scene = km_synthetic_scene_create(&cfg->synthetic, &st);
-    if (!p->scene) goto fail;
-    p->rig = *km_synthetic_scene_rig(p->scene);
-    if (cfg->rig_path[0]) {
-        /* Solve with an operator's calibration instead of the scene's exact one. */
-        if ((st = km_rig_load(cfg->rig_path, &p->rig))) goto fail;
-        if (p->rig.camera_count != km_synthetic_scene_rig(p->scene)->camera_count) {
-            st = km_error(KM_ERR_INVALID_ARGUMENT,
-                          "%s: rig has %d cameras but the source has %d", cfg->rig_path,
-                          p->rig.camera_count, km_synthetic_scene_rig(p->scene)->camera_count);
-            goto fail;
+    if (cfg->source == KM_PIPELINE_SOURCE_REPLAY) {
+        if ((st = open_replay(p))) goto fail;
+    } else {
+        p->source_rate_hz = cfg->synthetic.rate_hz;
+        p->scene = km_synthetic_scene_create(&cfg->synthetic, &st);
+        if (!p->scene) goto fail;
+        p->rig = *km_synthetic_scene_rig(p->scene);
+        if (cfg->rig_path[0]) {
+            /* Solve with an operator's calibration instead of the scene's exact one. */
+            if ((st = km_rig_load(cfg->rig_path, &p->rig))) goto fail;
+            if (p->rig.camera_count != km_synthetic_scene_rig(p->scene)->camera_count) {
+                st = km_error(KM_ERR_INVALID_ARGUMENT,
+                              "%s: rig has %d cameras but the source has %d", cfg->rig_path,
+                              p->rig.camera_count, km_synthetic_scene_rig(p->scene)->camera_count);
+                goto fail;
+            }
         }
     }
     p->camera_count = p->rig.camera_count;
@@ -209,6 +317,19 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     p->observations.capacity = obs_capacity;
     p->markers.items = calloc((size_t)rc.max_markers, sizeof *p->markers.items);
     p->markers.capacity = rc.max_markers;
+    if (cfg->track_enabled) {
+        km_tracker_config tc = cfg->track;
+        if (tc.max_markers < rc.max_markers) tc.max_markers = rc.max_markers;
+        if (cfg->synthetic.rate_hz > 0) tc.frame_period_s = 1.0 / cfg->synthetic.rate_hz;
+        p->tracker = km_tracker_create(&tc, &st);
+        if (!p->tracker) goto fail;
+        p->raw_markers.items = calloc((size_t)rc.max_markers, sizeof *p->raw_markers.items);
+        p->raw_markers.capacity = rc.max_markers;
+        if (!p->raw_markers.items) {
+            st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for marker buffers");
+            goto fail;
+        }
+    }
     if (!p->observations.items || !p->markers.items) {
         st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for frame buffers");
         goto fail;
@@ -216,7 +337,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
 
     km_frameset_config fc = km_frameset_config_default();
     fc.camera_count = p->camera_count;
-    fc.rate_hz = cfg->synthetic.rate_hz;
+    fc.rate_hz = p->source_rate_hz;
     fc.timeout_ns = cfg->frameset_timeout_ns;
     /* A camera can run up to a whole pool ahead of the slowest one: room for that many sets. */
     fc.max_sets = 2 * (int)cfg->pool_frames;
@@ -256,9 +377,14 @@ km_status km_pipeline_start(km_pipeline *p)
     /* One start time for all cameras, a little ahead so that every capture thread is up
      * before its first frame is due: frame k of every camera then carries the same time. */
     uint64_t start_ns = km_time_now_ns() + 20000000ull;
+    km_replay_config replay = p->cfg.replay;
+    replay.realtime = p->cfg.realtime && p->cfg.replay.realtime;
+    replay.start_time_ns = start_ns;
     for (int c = 0; c < p->camera_count; c++) {
-        km_source *src = km_synthetic_source_create_at(p->scene, c, p->cfg.realtime, start_ns,
-                                                       &st);
+        km_source *src =
+            p->cfg.source == KM_PIPELINE_SOURCE_REPLAY
+                ? km_replay_source_create(p->cfg.replay_path, p->replay_stream[c], &replay, &st)
+                : km_synthetic_source_create_at(p->scene, c, p->cfg.realtime, start_ns, &st);
         if (!src) goto fail;
         p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
         if (!p->captures[c]) goto fail;
@@ -335,8 +461,14 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     if (!set->complete) p->stats.incomplete_framesets++;
 
     p->markers.count = 0;
-    km_status st = km_reconstructor_run(p->reconstructor, obs, &p->markers);
+    km_marker_set *reconstructed = p->tracker ? &p->raw_markers : &p->markers;
+    reconstructed->count = 0;
+    km_status st = km_reconstructor_run(p->reconstructor, obs, reconstructed);
     if (st && st != KM_ERR_CAPACITY) result = st;
+    if (p->tracker) {
+        st = km_tracker_update(p->tracker, reconstructed, &p->markers);
+        if (st && st != KM_ERR_CAPACITY) result = st;
+    }
     out.frame = obs->frame;
     out.markers = &p->markers;
     out.solved_time_ns = km_time_now_ns();
@@ -440,6 +572,8 @@ void km_pipeline_destroy(km_pipeline *p)
     km_frameset_assembler_destroy(p->assembler);
     km_publisher_destroy(p->publisher);
     km_reconstructor_destroy(p->reconstructor);
+    km_tracker_destroy(p->tracker);
+    free(p->raw_markers.items);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) {
         km_detector_destroy(p->detection[c].detector);
         free(p->detection[c].slots);

@@ -1,7 +1,7 @@
 /* Kinema pipeline: the service's engine, wiring the stages of the data flow together:
  *
- *   sources (one capture thread each) -> frame sets -> detect (per camera)
- *     -> reconstruct (all cameras) -> publish (ZeroMQ, OSC)
+ *   sources (one capture thread each, detecting its camera's 2D blobs) -> frame sets
+ *     -> reconstruct (all cameras) -> track (persistent ids) -> publish (ZeroMQ, OSC)
  *
  * kinemad is a thin shell around it (config, signals, status line); tests and benchmarks
  * run it in-process. Everything is allocated in km_pipeline_create; km_pipeline_step
@@ -12,6 +12,7 @@
 #include "kinema/calib.h"
 #include "kinema/capture.h"
 #include "kinema/core.h"
+#include "kinema/recording.h"
 #include "kinema/tracking.h"
 #include "kinema/transport.h"
 
@@ -21,6 +22,7 @@ extern "C" {
 
 typedef enum km_pipeline_source_kind {
     KM_PIPELINE_SOURCE_SYNTHETIC = 0, /* the embedded default */
+    KM_PIPELINE_SOURCE_REPLAY = 1,    /* a recording's image streams (include/kinema/recording.h) */
 } km_pipeline_source_kind;
 
 typedef struct km_pipeline_config {
@@ -32,8 +34,15 @@ typedef struct km_pipeline_config {
     uint64_t frameset_timeout_ns; /* give up waiting for a late camera (default 3 periods) */
     km_detect_config detect;
     km_reconstruct_config reconstruct;
+    bool track_enabled;        /* persistent marker ids across frames (default true) */
+    km_tracker_config track;
     km_publisher_config publish;
     bool publish_enabled;      /* false: solve only (batch, tests) */
+    /* source: replay (config `replay: {path, realtime, loop, time}`). Frames are paced when
+     * both `realtime` and replay.realtime are true. The rig is `rig:` when given, else the
+     * recording's embedded rig. */
+    char replay_path[512];
+    km_replay_config replay;
 } km_pipeline_config;
 
 typedef struct km_pipeline km_pipeline;
