@@ -389,16 +389,22 @@ km_status km_uvc_assembler_feed(km_uvc_assembler *assembler, const uint8_t *payl
 
 /* Maps a device clock (UVC PTS/SCR, or any 32-bit hardware counter such as Kinect's frame
  * timestamp) onto CLOCK_MONOTONIC by a linear fit over a sliding window of (device ticks,
- * host ns) pairs. Host times are completion times, always late by a random delay, so the
- * fitted line is moved down onto the lower envelope of the samples (the least-delayed
- * transfers) instead of through their middle. Not thread-safe; no allocation. */
+ * host ns) pairs. Host times are completion times, always late by a random delay: samples are
+ * grouped in 16 ms bins keeping each bin's least-delayed one, and the fitted line is moved
+ * down onto the lower envelope of those instead of through their middle. With the default 64
+ * bins the fit spans about a second. Not thread-safe; no allocation. */
 typedef struct km_uvc_clock {
     double nominal_hz;
-    uint32_t window;             /* samples used (<= KM_UVC_CLOCK_WINDOW) */
-    uint64_t min_spacing_ns;     /* samples closer than this to the previous one are skipped */
-    int count, head;
+    uint32_t window;             /* bins used (<= KM_UVC_CLOCK_WINDOW) */
+    uint64_t bin_ns;             /* samples are grouped in bins of this host time (16 ms);
+                                    each bin keeps its least-delayed sample */
+    int count, head;             /* committed bins */
     int64_t dev[KM_UVC_CLOCK_WINDOW];   /* unwrapped ticks */
     uint64_t host[KM_UVC_CLOCK_WINDOW]; /* ns */
+    bool bin_active;             /* the bin being filled */
+    uint64_t bin_start;
+    int64_t bin_dev;
+    uint64_t bin_host;
     bool have_last;
     uint32_t last_raw;
     int64_t last_dev;

@@ -21,6 +21,8 @@
 #define EARLY_LIMIT_NS 2000000.0
 /* Consecutive late samples after which the device clock is taken to have jumped. */
 #define LATE_RESET_COUNT 8
+/* A pause in the samples longer than this restarts the fit (the counter stays unwrapped). */
+#define STALE_GAP_NS 1000000000ull
 /* The fitted slope is used once the window spans this; before, the nominal rate. */
 #define SLOPE_MIN_SPAN_NS 200000000.0
 
@@ -29,19 +31,19 @@ void km_uvc_clock_init(km_uvc_clock *c, double device_hz, uint32_t window)
     memset(c, 0, sizeof *c);
     c->nominal_hz = device_hz > 0 ? device_hz : 1.0;
     c->window = window == 0 || window > KM_UVC_CLOCK_WINDOW ? KM_UVC_CLOCK_WINDOW : window;
-    c->min_spacing_ns = 5000000;
+    c->bin_ns = 16000000;
 }
 
 void km_uvc_clock_reset(km_uvc_clock *c)
 {
     double hz = c->nominal_hz;
     uint32_t window = c->window;
-    uint64_t spacing = c->min_spacing_ns;
+    uint64_t bin = c->bin_ns;
     uint64_t resets = c->resets + 1;
     memset(c, 0, sizeof *c);
     c->nominal_hz = hz;
     c->window = window;
-    c->min_spacing_ns = spacing;
+    c->bin_ns = bin;
     c->resets = resets;
 }
 
@@ -50,30 +52,40 @@ uint32_t km_uvc_sof_delta(uint16_t earlier, uint16_t later)
     return (uint32_t)((later - earlier) & 0x7ff);
 }
 
+/* Fit over the committed bins plus the bin being filled. */
 static void fit(km_uvc_clock *c)
 {
-    int n = c->count;
-    double x[KM_UVC_CLOCK_WINDOW], y[KM_UVC_CLOCK_WINDOW];
-    int newest = (c->head + KM_UVC_CLOCK_WINDOW - 1) % KM_UVC_CLOCK_WINDOW;
-    c->dev_ref = c->dev[newest];
-    c->host_ref = c->host[newest];
+    double x[KM_UVC_CLOCK_WINDOW + 1], y[KM_UVC_CLOCK_WINDOW + 1];
+    int n = 0;
+    c->dev_ref = c->bin_dev;
+    c->host_ref = c->bin_host;
     double nominal = 1e9 / c->nominal_hz;
     double xmin = 0, xmax = 0;
-    for (int i = 0; i < n; i++) {
-        int k = (c->head + KM_UVC_CLOCK_WINDOW - n + i) % KM_UVC_CLOCK_WINDOW;
-        x[i] = (double)(c->dev[k] - c->dev_ref);
+    for (int i = 0; i <= c->count; i++) {
+        int64_t dev;
+        uint64_t host;
+        if (i < c->count) {
+            int k = (c->head + KM_UVC_CLOCK_WINDOW - c->count + i) % KM_UVC_CLOCK_WINDOW;
+            dev = c->dev[k];
+            host = c->host[k];
+        } else {
+            dev = c->bin_dev;
+            host = c->bin_host;
+        }
+        x[n] = (double)(dev - c->dev_ref);
         /* residual against the nominal rate keeps the numbers small */
-        y[i] = (double)(int64_t)(c->host[k] - c->host_ref) - x[i] * nominal;
-        if (x[i] < xmin)
-            xmin = x[i];
-        if (x[i] > xmax)
-            xmax = x[i];
+        y[n] = (double)(int64_t)(host - c->host_ref) - x[n] * nominal;
+        if (x[n] < xmin)
+            xmin = x[n];
+        if (x[n] > xmax)
+            xmax = x[n];
+        n++;
     }
     double slope = 0; /* correction to the nominal ns per tick */
     if (n >= 4 && (xmax - xmin) * nominal >= SLOPE_MIN_SPAN_NS) {
-        /* Least squares, then again over the lower half of the residuals: the late outliers
-         * are the ones that bend a plain fit. */
-        bool use[KM_UVC_CLOCK_WINDOW];
+        /* Least squares, then again over the lower half of the residuals: late samples are
+         * the ones that would bend the line. */
+        bool use[KM_UVC_CLOCK_WINDOW + 1];
         for (int i = 0; i < n; i++)
             use[i] = true;
         for (int pass = 0; pass < 2; pass++) {
@@ -97,12 +109,9 @@ static void fit(km_uvc_clock *c)
             slope = sxy / sxx;
             if (pass == 1)
                 break;
-            /* median residual */
-            double r[KM_UVC_CLOCK_WINDOW];
+            double r[KM_UVC_CLOCK_WINDOW + 1], sorted[KM_UVC_CLOCK_WINDOW + 1];
             for (int i = 0; i < n; i++)
-                r[i] = y[i] - (my + slope * (x[i] - mx));
-            double sorted[KM_UVC_CLOCK_WINDOW];
-            memcpy(sorted, r, sizeof(double) * (size_t)n);
+                sorted[i] = r[i] = y[i] - (my + slope * (x[i] - mx));
             for (int i = 1; i < n; i++) {
                 double v = sorted[i];
                 int j = i - 1;
@@ -139,12 +148,22 @@ void km_uvc_clock_add(km_uvc_clock *c, uint32_t ticks, uint64_t host_ns)
     } else {
         if (ticks == c->last_raw)
             return; /* the device repeats one SCR over several payloads: first one counts */
-        if (host_ns < c->last_host + c->min_spacing_ns && c->count > 0)
-            return;
         double elapsed_ticks = (double)(int64_t)(host_ns - c->last_host) * c->nominal_hz / 1e9;
         double expected = (double)c->last_dev + elapsed_ticks;
         double wraps = floor((expected - (double)ticks) / 4294967296.0 + 0.5);
         dev = (int64_t)ticks + (int64_t)wraps * ((int64_t)1 << 32);
+        if (dev <= c->last_dev) {
+            /* a running clock never goes back: the device was reset */
+            km_uvc_clock_reset(c);
+            dev = ticks;
+        } else if (host_ns > c->last_host && host_ns - c->last_host > STALE_GAP_NS) {
+            /* The stream paused: the old bins would tie the new samples to a line fitted
+             * long ago. Start a new fit; the unwrapped count goes on. */
+            c->count = 0;
+            c->bin_active = false;
+            c->valid = false;
+            c->late_run = 0;
+        }
     }
     if (c->valid) {
         double predicted = (double)(int64_t)(c->host_ref) + c->offset_ns +
@@ -166,11 +185,27 @@ void km_uvc_clock_add(km_uvc_clock *c, uint32_t ticks, uint64_t host_ns)
     c->last_raw = ticks;
     c->last_dev = dev;
     c->last_host = host_ns;
-    c->dev[c->head] = dev;
-    c->host[c->head] = host_ns;
-    c->head = (c->head + 1) % KM_UVC_CLOCK_WINDOW;
-    if (c->count < (int)c->window)
-        c->count++;
+    /* Keep the least-delayed sample of each bin: the minimum over many samples is close to
+     * the true sampling time, where a single sample is late by the whole random delay. */
+    double nominal = 1e9 / c->nominal_hz;
+    if (!c->bin_active) {
+        c->bin_active = true;
+        c->bin_start = host_ns;
+    } else if ((int64_t)(host_ns - c->bin_start) >= (int64_t)c->bin_ns) {
+        c->dev[c->head] = c->bin_dev;
+        c->host[c->head] = c->bin_host;
+        c->head = (c->head + 1) % KM_UVC_CLOCK_WINDOW;
+        if (c->count < (int)c->window)
+            c->count++;
+        c->bin_start = host_ns;
+    } else {
+        double apparent = (double)(int64_t)(host_ns - c->bin_host) -
+                          (double)(dev - c->bin_dev) * nominal;
+        if (apparent >= 0)
+            return; /* later than the bin's best: nothing changes */
+    }
+    c->bin_dev = dev;
+    c->bin_host = host_ns;
     fit(c);
 }
 
