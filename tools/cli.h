@@ -21,6 +21,10 @@ typedef struct kinema_command {
 } kinema_command;
 
 int kinema_cmd_detect(int argc, char **argv);
+int kinema_cmd_record(int argc, char **argv);
+int kinema_cmd_replay(int argc, char **argv);
+int kinema_cmd_inspect(int argc, char **argv);
+int kinema_cmd_export(int argc, char **argv);
 int kinema_cmd_reconstruct(int argc, char **argv);
 int kinema_cmd_synth_obs(int argc, char **argv);
 int kinema_cmd_rigid(int argc, char **argv);

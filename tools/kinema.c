@@ -21,6 +21,10 @@ static const kinema_command COMMANDS[] = {
      "obs.csv + rig + rigid body definitions -> rigid.csv; `rigid define` makes definitions"},
     {"calibrate", kinema_cmd_calibrate,
      "camera calibration: intrinsics from board images -> cam.yaml (+ report PNG)"},
+    {"record", kinema_cmd_record, "record the synthetic cameras (+ rig, + solved frames) -> .kmr"},
+    {"replay", kinema_cmd_replay, "run the pipeline on a recording -> markers.csv / publish"},
+    {"inspect", kinema_cmd_inspect, "recording summary: streams, rates, drops, gaps, CRC"},
+    {"export", kinema_cmd_export, "image stream of a recording -> PNG sequence"},
 };
 #define COMMAND_COUNT (sizeof COMMANDS / sizeof COMMANDS[0])
 
