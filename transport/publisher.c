@@ -66,8 +66,10 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     char key[256], sub[256];
     km_status st;
 
+    /* vmc, events, control and input are read by their own readers (km_vmc_config_read,
+     * km_event_sender_config_read, km_control_config_read, km_input_config_read). */
     static const char *const known_top[] = {"zmq", "osc", "max_markers", "status_interval_s",
-                                            NULL};
+                                            "vmc", "events", "control", "input", NULL};
     static const char *const known_zmq[] = {"enabled", "endpoint", "sndhwm", "latest_endpoint",
                                             "curve_secret_key_file", NULL};
     static const char *const known_osc[] = {"enabled", "host", "port", "max_packet_bytes",

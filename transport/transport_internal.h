@@ -7,6 +7,7 @@
 #include "kinema/transport.h"
 
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------- zmq_security.c */
 
@@ -83,5 +84,96 @@ uint64_t km_osc_timetag_from_monotonic_ns(uint64_t time_ns);
 
 /* Port syntax: decimal 1..65535. */
 km_status km_port_validate(const char *port);
+
+
+/* ---------------------------------------------------------------- osc_codec.c */
+
+/* Writer into a caller buffer; `overflow` is set (and stays set) when a write did not
+ * fit; nothing is written past capacity. */
+typedef struct km_osc_writer {
+    uint8_t *buf;
+    size_t capacity, length;
+    bool overflow;
+} km_osc_writer;
+
+/* Bytes a string of this length takes in OSC (NUL + padding to 4). */
+size_t km_osc_padded_size(size_t string_length);
+void km_osc_writer_init(km_osc_writer *w, uint8_t *buf, size_t capacity);
+void km_osc_write_string(km_osc_writer *w, const char *s);
+void km_osc_write_int32(km_osc_writer *w, int32_t v);
+void km_osc_write_float(km_osc_writer *w, double v);
+void km_osc_write_int64(km_osc_writer *w, int64_t v);
+/* "#bundle\0" + time tag. */
+void km_osc_write_bundle_header(km_osc_writer *w, uint64_t timetag);
+/* A bundle element: begin reserves the size field and returns its offset; end fills it. */
+size_t km_osc_begin_element(km_osc_writer *w);
+void km_osc_end_element(km_osc_writer *w, size_t mark);
+
+/* OSC 1.0's special time tag: dispatch on arrival. */
+#define KM_OSC_TIMETAG_IMMEDIATE 1u
+
+#define KM_OSC_MAX_ARGS 80        /* /kinema/input/hand has 67 */
+#define KM_OSC_MAX_BUNDLE_DEPTH 8
+
+/* One decoded argument. Strings and blobs point into the packet (not copied). */
+typedef struct km_osc_arg {
+    char type;                    /* the type tag: i f s h d b T F N ... */
+    int32_t i;                    /* i (and the bits of f, c, r, m) */
+    float f;
+    int64_t h;                    /* h (and the bits of d, t) */
+    double d;
+    const char *s;                /* s, S: NUL-terminated inside the packet */
+    const uint8_t *blob;          /* b */
+    size_t length;                /* s, S, b: bytes (without the NUL) */
+} km_osc_arg;
+
+typedef struct km_osc_message {
+    const char *address;          /* NUL-terminated, inside the packet */
+    size_t address_length;
+    const char *types;            /* type tags without the ',' ("" when absent) */
+    int argc;
+    km_osc_arg args[KM_OSC_MAX_ARGS];
+} km_osc_message;
+
+/* Validate and decode one OSC message (not a bundle). KM_ERR_FORMAT with the byte offset
+ * on anything malformed; array tags and unknown tags are refused. No allocation. */
+km_status km_osc_parse_message(const uint8_t *buf, size_t length, km_osc_message *out);
+typedef km_status (*km_osc_message_fn)(void *user, const km_osc_message *message);
+/* A packet: a message or a bundle (nested up to KM_OSC_MAX_BUNDLE_DEPTH); fn is called for
+ * each message in order, and its failure stops the walk. The whole packet is validated
+ * as it is walked, so fn may have seen earlier messages when a later one is malformed. */
+km_status km_osc_parse_packet(const uint8_t *buf, size_t length, km_osc_message_fn fn,
+                              void *user, int *message_count);
+
+/* ----------------------------------------------------------------- osc_dest.c */
+
+/* One destination of an OSC stream: its own non-blocking UDP socket and rate limit. */
+typedef struct km_osc_dest {
+    int fd;
+    struct sockaddr_storage address;
+    socklen_t address_length;
+    bool multicast;
+    uint64_t interval_ns;         /* 0: no limit */
+    uint64_t next_due_ns;         /* 0: send now */
+    char name[160];               /* "host:port" for messages */
+} km_osc_dest;
+
+/* Validate, resolve, open, set the multicast TTL. On failure the dest is closed. */
+km_status km_osc_dest_open(km_osc_dest *dest, const km_osc_destination *cfg);
+void km_osc_dest_close(km_osc_dest *dest);
+/* Rate limit: true when a stream packet may go to this destination at now_ns (and books
+ * the next slot: slots are interval_ns apart, so the average rate is max_rate_hz exactly;
+ * after a pause longer than one interval the schedule restarts from now). */
+bool km_osc_dest_due(km_osc_dest *dest, uint64_t now_ns);
+/* sendto, non-blocking. KM_ERR_AGAIN on a full socket buffer, KM_ERR_IO otherwise. */
+km_status km_osc_dest_send(const km_osc_dest *dest, const uint8_t *buf, size_t length);
+/* Fill defaults (multicast_ttl 1) and check a destination's fields. */
+km_status km_osc_destination_check(const km_osc_destination *cfg);
+
+/* Counters shared by the OSC senders (relaxed atomics). */
+typedef struct km_osc_counters {
+    _Atomic uint64_t packets, errors, rate_limited;
+} km_osc_counters;
+void km_osc_counters_get(const km_osc_counters *c, km_osc_sender_stats *out);
 
 #endif

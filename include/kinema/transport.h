@@ -3,6 +3,7 @@
  *           decoder, no allocation.
  *   zmq   - a ZeroMQ PUB socket; each message is [topic][payload] multipart.
  *   osc   - OSC over UDP (liblo) in Kinema's own namespace (/kinema/...).
+ *   vmc   - the VMC protocol (OSC) for Unity/Unreal/VSeeFace-style avatar receivers.
  * Publishers never block the pipeline: a slow subscriber loses messages, the tracker does
  * not slow down. Defaults bind/send to 127.0.0.1 only. */
 #ifndef KINEMA_TRANSPORT_H
@@ -206,6 +207,122 @@ typedef struct km_publisher_stats {
     uint64_t status_sent;         /* status messages handed to libzmq */
 } km_publisher_stats;
 void km_publisher_stats_get(const km_publisher *pub, km_publisher_stats *out);
+
+
+/* ------------------------------------------------------ OSC destinations */
+
+/* Where an OSC stream (VMC, events) goes. Each destination has its own UDP socket, so
+ * several receivers (a Unity VMC marionette, VSeeFace, a show controller) can each get the
+ * stream at their own rate. A multicast address (224.0.0.0/4, ff00::/8) is sent to with
+ * IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS = multicast_ttl. */
+#define KM_OSC_MAX_DESTINATIONS 8
+
+typedef struct km_osc_destination {
+    char host[128];               /* name or address (unicast or multicast) */
+    char port[16];                /* 1..65535 */
+    double max_rate_hz;           /* 0 = every call; else at most this many packets (sets
+                                     of bundles) per second, evenly spaced. Streams only:
+                                     events are never rate limited */
+    int multicast_ttl;            /* default 1 (this subnet), 0..255 */
+} km_osc_destination;
+
+/* Counters of one OSC sender (all destinations); safe to read from another thread. */
+typedef struct km_osc_sender_stats {
+    uint64_t packets;             /* UDP datagrams sent */
+    uint64_t errors;              /* failed sendto (EAGAIN included) */
+    uint64_t rate_limited;        /* (call, destination) pairs skipped by max_rate_hz */
+} km_osc_sender_stats;
+
+/* Read a list of destinations at `path` (a YAML sequence of {host, port, max_rate_hz,
+ * multicast_ttl}); KM_ERR_NOT_FOUND when absent (out untouched); KM_ERR_PARSE with
+ * file:line otherwise. */
+km_status km_osc_destinations_read(const km_config *cfg, const char *path,
+                                   km_osc_destination *out, int capacity, int *count);
+
+/* --------------------------------------------------- skeletons for VMC */
+
+/* Unity's HumanBodyBones, same numbers and names (the VMC protocol's bone names). */
+typedef enum km_human_bone {
+    KM_BONE_HIPS = 0,
+    KM_BONE_LEFT_UPPER_LEG, KM_BONE_RIGHT_UPPER_LEG, KM_BONE_LEFT_LOWER_LEG,
+    KM_BONE_RIGHT_LOWER_LEG, KM_BONE_LEFT_FOOT, KM_BONE_RIGHT_FOOT, KM_BONE_SPINE,
+    KM_BONE_CHEST, KM_BONE_NECK, KM_BONE_HEAD, KM_BONE_LEFT_SHOULDER, KM_BONE_RIGHT_SHOULDER,
+    KM_BONE_LEFT_UPPER_ARM, KM_BONE_RIGHT_UPPER_ARM, KM_BONE_LEFT_LOWER_ARM,
+    KM_BONE_RIGHT_LOWER_ARM, KM_BONE_LEFT_HAND, KM_BONE_RIGHT_HAND, KM_BONE_LEFT_TOES,
+    KM_BONE_RIGHT_TOES, KM_BONE_LEFT_EYE, KM_BONE_RIGHT_EYE, KM_BONE_JAW,
+    KM_BONE_LEFT_THUMB_PROXIMAL, /* 24; then Intermediate, Distal; Index, Middle, Ring,
+                                    Little likewise; then the right hand (39..53) */
+    KM_BONE_RIGHT_THUMB_PROXIMAL = 39,
+    KM_BONE_UPPER_CHEST = 54,
+    KM_HUMAN_BONE_COUNT = 55
+} km_human_bone;
+
+/* "Hips", "LeftThumbIntermediate", ...; NULL when out of range. */
+const char *km_human_bone_name(int bone);
+/* Name -> bone (exact, case-sensitive as Unity's). KM_ERR_NOT_FOUND otherwise. */
+km_status km_human_bone_parse(const char *name, km_human_bone *out);
+/* Unity's humanoid parent (Hips: -1; UpperChest's parent is Chest, Neck's and the
+ * shoulders' parent is UpperChest). */
+int km_human_bone_parent(int bone);
+
+/* One person's solved skeleton, the input of the VMC sender. Skeleton solving is a later
+ * issue; this is the minimal contract it will fill.
+ *   pos_m[b]     world position of bone b's joint (its origin), metres, Kinema's world
+ *                frame (right-handed, Y up).
+ *   rotation[b]  world orientation of bone b relative to its rest pose in the T-pose
+ *                facing +Z (identity for every bone = a T-pose facing +Z). This is the
+ *                convention of VRM's normalised humanoid, which VMC receivers drive.
+ * Only bones whose bit is set in `present` are sent; a missing bone's children are sent
+ * relative to their nearest present ancestor. */
+typedef struct km_skeleton_pose {
+    int person;
+    uint64_t time_ns;             /* capture time (CLOCK_MONOTONIC) */
+    uint64_t present;             /* bit b: bone b solved in this frame */
+    km_vec3 pos_m[KM_HUMAN_BONE_COUNT];
+    km_quat rotation[KM_HUMAN_BONE_COUNT];
+} km_skeleton_pose;
+
+/* ---------------------------------------------------------------- VMC */
+
+/* VMC protocol, performer -> marionette (protocol.vmc.info): per call one set of OSC
+ * bundles to every destination whose rate limit allows it:
+ *   /VMC/Ext/OK ,iiii  loaded calibration_state calibration_mode tracking_status (V2.7;
+ *                       ok_arguments 1 or 3 send the older forms)
+ *   /VMC/Ext/T  ,f     seconds since the sender was created
+ *   /VMC/Ext/Root/Pos ,sfffffff  "root" p.xyz q.xyzw (the avatar root: origin, identity)
+ *   /VMC/Ext/Bone/Pos ,sfffffff  HumanBodyBones name, LOCAL position and rotation of the
+ *                       bone in its parent (Unity's Transform.localPosition/localRotation)
+ * all converted to Unity's left-handed Y-up frame by mirroring X (docs/protocol.md has the
+ * worked example). Bundles stay within max_packet_bytes. Nothing allocated per call. */
+typedef struct km_vmc_config {
+    bool enabled;                 /* for the daemon; default false */
+    km_osc_destination destinations[KM_OSC_MAX_DESTINATIONS];
+    int destination_count;        /* default 1: 127.0.0.1:39539, no rate limit */
+    int person;                   /* whose skeleton drives the avatar (default 0) */
+    int max_packet_bytes;         /* default 1472 (one Ethernet frame), 512..65507 */
+    int ok_arguments;             /* 1, 3 or 4 (default 4) */
+    int calibration_state;        /* sent in /VMC/Ext/OK: 0..3 (default 3, calibrated) */
+    int calibration_mode;         /* 0 normal (default), 1 MR normal, 2 MR floor fix */
+} km_vmc_config;
+
+typedef struct km_vmc_sender km_vmc_sender;
+
+km_vmc_config km_vmc_config_default(void);
+/* The `transport.vmc` section (docs/config.md); absent section: defaults. */
+km_status km_vmc_config_read(const km_config *cfg, const char *path, km_vmc_config *out);
+/* Resolves the destinations and opens their sockets. Caller destroys. */
+km_vmc_sender *km_vmc_sender_create(const km_vmc_config *cfg, km_status *err);
+void km_vmc_sender_destroy(km_vmc_sender *sender);
+/* Send one pose (pose NULL or without Hips: /VMC/Ext/OK with loaded 0 and /VMC/Ext/T only,
+ * which tells the receiver the performer is alive but has no avatar data). now_ns is the
+ * send time (km_time_now_ns()); it drives the rate limits and /VMC/Ext/T. Call from one
+ * thread. A failed send is counted, not returned: KM_OK unless the pose is invalid
+ * (non-finite values: KM_ERR_INVALID_ARGUMENT, nothing sent). */
+km_status km_vmc_send(km_vmc_sender *sender, const km_skeleton_pose *pose, uint64_t now_ns);
+void km_vmc_sender_stats(const km_vmc_sender *sender, km_osc_sender_stats *out);
+/* Kinema world (right-handed, Y up) -> Unity (left-handed, Y up): x mirrored. */
+km_vec3 km_vmc_position_to_unity(km_vec3 p);
+km_quat km_vmc_rotation_to_unity(km_quat q);
 
 #ifdef __cplusplus
 }
