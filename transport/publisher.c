@@ -391,3 +391,19 @@ void km_publisher_stats_get(const km_publisher *pub, km_publisher_stats *out)
     out->rejected = atomic_load_explicit(&pub->rejected, memory_order_relaxed);
     out->status_sent = atomic_load_explicit(&pub->status_sent, memory_order_relaxed);
 }
+
+km_status km_publisher_send_gesture(km_publisher *pub, const km_gesture_event *event)
+{
+    if (!pub)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "publisher: NULL argument");
+    char line[512];
+    size_t length = km_gesture_event_json(event, line, sizeof line);
+    if (length == 0)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "publisher: invalid gesture event");
+    if (length >= sizeof line)
+        return km_error(KM_ERR_CAPACITY, "publisher: gesture event JSON longer than %zu bytes",
+                        sizeof line);
+    if (!pub->zmq)
+        return KM_OK;
+    return km_zmq_pub_send_text(pub->zmq, KM_WIRE_TOPIC_GESTURE, line, length);
+}

@@ -324,6 +324,57 @@ void km_vmc_sender_stats(const km_vmc_sender *sender, km_osc_sender_stats *out);
 km_vec3 km_vmc_position_to_unity(km_vec3 p);
 km_quat km_vmc_rotation_to_unity(km_quat q);
 
+/* ------------------------------------------------------- gesture events */
+
+typedef enum km_hand_side { KM_HAND_NONE = 0, KM_HAND_LEFT, KM_HAND_RIGHT } km_hand_side;
+
+/* "none", "left", "right" (NULL out of range); parse is exact. */
+const char *km_hand_side_name(km_hand_side hand);
+km_status km_hand_side_parse(const char *name, km_hand_side *out);
+
+/* A recognised gesture, as the gesture stage reports it. */
+typedef struct km_gesture_event {
+    uint64_t t_ns;                /* when it was recognised (CLOCK_MONOTONIC) */
+    uint64_t t_start_ns;          /* when the gesture began; 0 = unknown (not written) */
+    char name[64];                /* label, e.g. "swipe_left" (UTF-8, non-empty) */
+    int person;                   /* >= 0 */
+    km_hand_side hand;
+    double score;                 /* [0, 1] */
+} km_gesture_event;
+
+/* The event as one JSON Lines object (formats.md "Events"), without the newline:
+ * {"t_ns":123,"type":"gesture","name":"swipe_left","person":0,"hand":"right","score":0.93,
+ *  "t_start_ns":100}. The name is escaped with km_json_escape. Returns the length the whole
+ * text needs (like snprintf: >= size means it was cut), 0 for an invalid event (empty
+ * name, negative person, score outside [0,1] or not finite). No allocation. */
+size_t km_gesture_event_json(const km_gesture_event *event, char *out, size_t size);
+
+/* Gesture events as plain OSC messages for show control (QLab, TouchDesigner, Max, …):
+ *   /kinema/gesture ,sisf  name person hand score
+ * one message (not a bundle) per event, to every destination; never rate limited. */
+typedef struct km_event_sender_config {
+    bool enabled;                 /* for the daemon; default false */
+    km_osc_destination destinations[KM_OSC_MAX_DESTINATIONS];
+    int destination_count;        /* default 1: 127.0.0.1:9000 (the /kinema namespace port) */
+} km_event_sender_config;
+
+typedef struct km_event_sender km_event_sender;
+
+km_event_sender_config km_event_sender_config_default(void);
+/* The `transport.events` section; absent: defaults. */
+km_status km_event_sender_config_read(const km_config *cfg, const char *path,
+                                      km_event_sender_config *out);
+km_event_sender *km_event_sender_create(const km_event_sender_config *cfg, km_status *err);
+void km_event_sender_destroy(km_event_sender *sender);
+/* KM_ERR_INVALID_ARGUMENT for an invalid event (nothing sent); send failures are counted.
+ * No allocation. One thread at a time. */
+km_status km_event_send_gesture(km_event_sender *sender, const km_gesture_event *event);
+void km_event_sender_stats(const km_event_sender *sender, km_osc_sender_stats *out);
+
+/* The same event on the ZeroMQ `gesture` topic (its JSON line), when subscribed. Call from
+ * the thread that calls km_publisher_send. KM_ERR_INVALID_ARGUMENT for an invalid event. */
+km_status km_publisher_send_gesture(km_publisher *pub, const km_gesture_event *event);
+
 #ifdef __cplusplus
 }
 #endif
