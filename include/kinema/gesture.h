@@ -18,6 +18,8 @@
 #ifndef KINEMA_GESTURE_H
 #define KINEMA_GESTURE_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "kinema/core.h"
@@ -251,6 +253,378 @@ km_status km_gesture_parse_unified_json(km_gesture_set *set, const char *text, s
                                         double t_to_ns);
 km_status km_gesture_load_unified_json(km_gesture_set *set, const char *path,
                                        const char *path_key, double t_to_ns);
+
+
+/* ==================================================================== hands
+ * A tracked hand: at least a position (palm centre or wrist), and when the source gives
+ * them the 21 landmarks of the layout common hand trackers use (MediaPipe, Leap/Ultraleap
+ * exports, depth-based estimators): the wrist, then four points per finger from the palm
+ * outwards. Sources: skeleton hand joints, hand rigid bodies / finger markers, depth hands,
+ * external trackers sending landmarks over OSC/ZeroMQ (transport/ decodes those messages
+ * into this struct and calls km_hand_validate before use). Positions in metres, world frame
+ * (Y up) in the pipeline; any consistent frame offline. */
+
+#define KM_HAND_LANDMARK_COUNT 21
+
+typedef enum km_hand_landmark {
+    KM_HAND_WRIST = 0,
+    KM_HAND_THUMB_CMC, KM_HAND_THUMB_MCP, KM_HAND_THUMB_IP, KM_HAND_THUMB_TIP,
+    KM_HAND_INDEX_MCP, KM_HAND_INDEX_PIP, KM_HAND_INDEX_DIP, KM_HAND_INDEX_TIP,
+    KM_HAND_MIDDLE_MCP, KM_HAND_MIDDLE_PIP, KM_HAND_MIDDLE_DIP, KM_HAND_MIDDLE_TIP,
+    KM_HAND_RING_MCP, KM_HAND_RING_PIP, KM_HAND_RING_DIP, KM_HAND_RING_TIP,
+    KM_HAND_PINKY_MCP, KM_HAND_PINKY_PIP, KM_HAND_PINKY_DIP, KM_HAND_PINKY_TIP
+} km_hand_landmark;
+
+/* landmark_valid bit of landmark i; all 21 bits. */
+#define KM_HAND_LANDMARK_BIT(i) (1u << (i))
+#define KM_HAND_LANDMARKS_ALL 0x1FFFFFu
+
+typedef enum km_hand_side {
+    KM_HAND_SIDE_UNKNOWN = 0,
+    KM_HAND_SIDE_LEFT,
+    KM_HAND_SIDE_RIGHT,
+    KM_HAND_SIDE_COUNT
+} km_hand_side;
+
+typedef struct km_hand {
+    int64_t time_ns;        /* when the hand was at this pose (capture time) */
+    int person;             /* skeleton/person id, -1 when unknown */
+    km_hand_side side;
+    bool centre_valid;      /* centre_m holds a position */
+    km_vec3 centre_m;       /* palm centre (or the hand rigid body's origin) */
+    uint32_t landmark_valid;/* KM_HAND_LANDMARK_BIT(i) set when landmark_m[i] is valid */
+    km_vec3 landmark_m[KM_HAND_LANDMARK_COUNT];
+    double confidence;      /* source's confidence in [0,1]; 1 when it gives none */
+} km_hand;
+
+/* An empty hand (nothing valid, person -1, confidence 1). */
+km_hand km_hand_init(void);
+/* Checks what an outside source could get wrong: side in range, no bit above the 21
+ * landmarks, every valid position finite and within 1e4 m, confidence in [0,1], at least
+ * a centre or a wrist. KM_ERR_INVALID_ARGUMENT with a message naming the field. */
+km_status km_hand_validate(const km_hand *hand);
+/* The point a dynamic gesture follows: centre when valid, else the wrist, else the mean of
+ * the valid MCP joints. false when none is available. */
+bool km_hand_position(const km_hand *hand, km_vec3 *out);
+/* Landmark names ("wrist", "thumb_cmc", ..., "pinky_tip"); NULL out of range. */
+const char *km_hand_landmark_name(int landmark);
+/* "unknown", "left", "right" and parser (KM_ERR_INVALID_ARGUMENT otherwise). */
+const char *km_hand_side_name(km_hand_side side);
+km_status km_hand_side_parse(const char *name, km_hand_side *out);
+
+/* =================================================================== events
+ * What the gesture stage reports: hand poses (start/hold/end), dynamic gestures and
+ * hand-eye events, in one struct so one queue and one publisher serve them all. */
+
+typedef enum km_gesture_event_type {
+    KM_EVENT_POSE_START = 0,   /* a static hand pose began (after debounce) */
+    KM_EVENT_POSE_HOLD,        /* still held (every hold_interval) */
+    KM_EVENT_POSE_END,
+    KM_EVENT_GESTURE,          /* a dynamic gesture was recognised (t_start_ns..t_end_ns) */
+    KM_EVENT_GAZE_ENTER,       /* the gaze ray entered a target */
+    KM_EVENT_GAZE_LEAVE,
+    KM_EVENT_HAND_REACH,       /* the hand ray (or the hand itself) reached a target */
+    KM_EVENT_HAND_LEAVE,
+    KM_EVENT_SELECT,           /* look-and-pinch: pinch while looking at a target */
+    KM_EVENT_TYPE_COUNT
+} km_gesture_event_type;
+
+typedef struct km_gesture_event {
+    km_gesture_event_type type;
+    int64_t t_ns;              /* when the event was decided (time of the sample that
+                                  completed it) */
+    int64_t t_start_ns;        /* pose/gesture start; 0 when not applicable */
+    int64_t t_end_ns;          /* gesture end (last moving sample); 0 otherwise */
+    int person;
+    km_hand_side hand;
+    char name[KM_GESTURE_NAME_MAX];   /* pose or gesture name; "" for hand-eye events */
+    char target[KM_GESTURE_NAME_MAX]; /* hand-eye target; "" otherwise */
+    double score;              /* gesture score / pose confidence in [0,1] */
+    /* hand-eye measures (NAN when not defined for this event) */
+    double gaze_hand_angle_rad;/* angle at the eye between gaze and where the hand points */
+    double gaze_lead_ms;       /* hand reached the target this long after the gaze did
+                                  (negative: the hand was first) */
+    int same_target;           /* 1 gaze and hand on the same target, 0 not, -1 unknown */
+} km_gesture_event;
+
+/* "pose_start", "pose_hold", "pose_end", "gesture", "gaze_enter", "gaze_leave", "reach",
+ * "hand_leave", "select". */
+const char *km_gesture_event_type_name(km_gesture_event_type type);
+/* One JSON Lines object (docs/formats.md "Events"), without the newline:
+ *   {"t_ns":..,"type":"gesture","name":"swipe_left","person":0,"hand":"right","score":0.93,
+ *    "t_start_ns":..,"t_end_ns":..}
+ *   {"t_ns":..,"type":"hand_pose","event":"start","name":"pinch",...,"confidence":0.9}
+ *   {"t_ns":..,"type":"hand_eye","event":"select","person":0,"hand":"left",
+ *    "target":"panel-3","gaze_hand_angle_rad":0.04,"gaze_lead_ms":180,"same_target":true}
+ * Undefined (NAN) measures are left out. Returns the length the whole line needs (like
+ * snprintf: >= size means it was cut, and out holds a NUL-terminated prefix). No
+ * allocation; thread-safe. */
+size_t km_gesture_event_to_json(const km_gesture_event *event, char *out, size_t size);
+
+/* ============================================================== hand poses
+ * Static hand poses from the 21 landmarks: per-frame memberships in [0,1] from finger
+ * extensions and the thumb-index distance relative to the hand's size (so the same
+ * thresholds serve a child's hand and a large one, in any unit), then per hand a state
+ * machine with hysteresis (enter/exit thresholds) and debounce (min on/off times) that
+ * emits start, hold and end events. */
+
+typedef enum km_hand_pose {
+    KM_POSE_PINCH = 0,  /* thumb tip touching index tip */
+    KM_POSE_FIST,       /* all four fingers curled ("grab"), thumb not sticking out */
+    KM_POSE_POINT,      /* index extended, middle/ring/pinky curled */
+    KM_POSE_OPEN_PALM,  /* all five extended */
+    KM_POSE_THUMBS_UP,  /* four fingers curled, thumb extended along `up` */
+    KM_POSE_COUNT
+} km_hand_pose;
+
+/* "pinch", "fist", "point", "open_palm", "thumbs_up"; NULL out of range. */
+const char *km_hand_pose_name(km_hand_pose pose);
+
+typedef struct km_handpose_config {
+    km_vec3 up;                 /* world up for thumbs-up (default 0,1,0: formats.md Y up) */
+    double pinch_enter;         /* thumb-index tip distance / hand size to start a pinch
+                                   (default 0.25) */
+    double pinch_exit;          /* ... and to release it (default 0.40; > pinch_enter) */
+    double enter_score;         /* membership to start any other pose (default 0.6) */
+    double exit_score;          /* membership below which it ends (default 0.4) */
+    int64_t min_on_ns;          /* debounce: above enter this long before start (60 ms) */
+    int64_t min_off_ns;         /* below exit this long before end (80 ms) */
+    int64_t hold_interval_ns;   /* a hold event every this long while held (250 ms; 0 =
+                                   none) */
+    int64_t lost_timeout_ns;    /* a hand not seen this long ends its poses (300 ms) */
+    size_t max_hands;           /* tracked (person, side) pairs (default 8) */
+} km_handpose_config;
+
+km_handpose_config km_handpose_config_default(void);
+km_status km_handpose_config_check(const km_handpose_config *cfg);
+
+/* Per-frame evaluation of one hand, no state. */
+typedef struct km_handpose_features {
+    double hand_size_m;         /* mean wrist -> index/middle/ring/pinky MCP distance */
+    double extension[5];        /* thumb, index, middle, ring, pinky: 0 curled .. 1 straight */
+    double pinch_distance;      /* thumb tip - index tip / hand size */
+    double thumb_away;          /* thumb tip - nearest index/middle joint / hand size */
+    double thumb_up_cos;        /* cos of the angle between thumb (MCP->tip) and up */
+    double membership[KM_POSE_COUNT]; /* [0,1] per pose; pinch: 1 at distance 0, 0.5 at
+                                         pinch_enter... see docs/gestures.md */
+} km_handpose_features;
+
+/* KM_ERR_NOT_FOUND when the landmarks the poses need (wrist, the four MCPs, all tips and
+ * the thumb MCP) are not all valid; out is then zeroed. */
+km_status km_handpose_evaluate(const km_hand *hand, const km_handpose_config *cfg,
+                               km_handpose_features *out);
+
+typedef struct km_handpose_tracker km_handpose_tracker;
+
+/* Allocates max_hands states once. NULL + *err on bad config or no memory. */
+km_handpose_tracker *km_handpose_tracker_create(const km_handpose_config *cfg,
+                                                km_status *err);
+void km_handpose_tracker_destroy(km_handpose_tracker *tracker);
+/* Feed one hand observation (in time order per hand). Writes up to `capacity` events to
+ * `events` and their number to *count; KM_ERR_CAPACITY when more were due (the rest are
+ * dropped and logged) or when more than max_hands hands are tracked. A hand without the
+ * landmarks counts as showing no pose. No allocation. */
+km_status km_handpose_tracker_push(km_handpose_tracker *tracker, const km_hand *hand,
+                                   km_gesture_event *events, size_t capacity, size_t *count);
+/* Ends the poses of hands not seen for lost_timeout_ns before now_ns (call once per frame,
+ * also when no hand was seen). */
+km_status km_handpose_tracker_expire(km_handpose_tracker *tracker, int64_t now_ns,
+                                     km_gesture_event *events, size_t capacity, size_t *count);
+/* Is this pose currently held (after debounce) by (person, side)? */
+bool km_handpose_tracker_active(const km_handpose_tracker *tracker, int person,
+                                km_hand_side side, km_hand_pose pose);
+
+/* ================================================================ spotting
+ * Online spotting of dynamic gestures in the continuous stream of one point (a hand
+ * centre, a wrist): the stream is cut where the hand starts and stops moving (speed with
+ * hysteresis: onset above speed_on, end when the speed stays below max(speed_off,
+ * end_fraction x the segment's peak) for rest_ns), each segment is classified by a
+ * recognizer, and gestures that fail the rejection tests (score, margin to the second
+ * label, size, duration) are dropped. While the hand keeps moving longer than
+ * max_segment_ns, sliding windows ending at the current sample are classified every
+ * window_step samples instead (fallback). One spotter per tracked point; all memory is
+ * allocated at create. */
+
+typedef struct km_spotter_config {
+    double speed_on_mps;        /* motion onset (default 0.45 m/s) */
+    double speed_off_mps;       /* absolute rest speed (default 0.12 m/s) */
+    double end_fraction;        /* the segment ends below this x its peak speed (0.3) */
+    int64_t rest_ns;            /* low speed this long ends a segment (40 ms) */
+    int64_t speed_window_ns;    /* speed = displacement over this span (30 ms) */
+    int64_t min_segment_ns;     /* shorter segments are ignored (150 ms) */
+    int64_t max_segment_ns;     /* longer motion switches to sliding windows (3 s) */
+    double min_extent_m;        /* bounding-box diagonal a gesture must reach (0.12 m) */
+    double min_score;           /* rejection: recognizer score (default 0.55) */
+    double min_margin;          /* rejection: score - second label's score (0.03) */
+    size_t window_step;         /* sliding windows every this many samples (4) */
+    int64_t window_ns[4];       /* sliding window lengths, 0 = unused (0.6, 1.0, 1.6 s) */
+    int64_t history_ns;         /* stream history kept (default 4 s) */
+    size_t max_samples;         /* history capacity in samples (default 2048: 4 s at
+                                   500 Hz); the oldest are dropped */
+    km_vec3 forward;            /* the person's forward direction, horizontal (default
+                                   0,0,-1); points are turned into the person's frame
+                                   (x right, y up, z backwards) before matching, so
+                                   "swipe_left" means the person's left */
+    km_vec3 up;                 /* world up (default 0,1,0) */
+    int person;                 /* copied into the events */
+    km_hand_side hand;
+} km_spotter_config;
+
+km_spotter_config km_spotter_config_default(void);
+km_status km_spotter_config_check(const km_spotter_config *cfg);
+
+/* The built-in gesture set: swipe_left, swipe_right, swipe_up, swipe_down, push, pull,
+ * circle_cw, circle_ccw (as the person sees them), wave, raise_hand; generated
+ * procedurally in the person's frame (x right, y up, z backwards, metres),
+ * `variants` templates per gesture (speed profile, size, curvature and proportions vary
+ * deterministically). 10 x 5 = 50 templates by default. KM_ERR_CAPACITY when the
+ * recognizer is full. */
+#define KM_GESTURE_BUILTIN_COUNT 10
+const char *km_gesture_builtin_name(int index);
+km_status km_gesture_add_builtin(km_gesture_recognizer *rec, int variants);
+/* Writes builtin gesture `index`, variant `variant` (any int: same one every time) into
+ * pos/t_ns (capacity points; may be NULL for t_ns) and its point count in *count. */
+km_status km_gesture_builtin_generate(int index, int variant, km_vec3 *pos, int64_t *t_ns,
+                                      size_t capacity, size_t *count);
+
+typedef struct km_spotter km_spotter;
+
+/* The spotter borrows `rec` (it must outlive the spotter; one thread uses both). */
+km_spotter *km_spotter_create(const km_spotter_config *cfg, km_gesture_recognizer *rec,
+                              km_status *err);
+void km_spotter_destroy(km_spotter *spotter);
+/* Turn the person's frame (e.g. from the skeleton's hips each frame). */
+km_status km_spotter_set_forward(km_spotter *spotter, km_vec3 forward);
+/* Feed one sample (time order; a repeated or older time is ignored with KM_OK; a gap >
+ * 250 ms restarts the history). Recognised gestures come out as KM_EVENT_GESTURE events
+ * (up to capacity; *count set). No allocation. */
+km_status km_spotter_push(km_spotter *spotter, km_vec3 pos_m, int64_t t_ns,
+                          km_gesture_event *events, size_t capacity, size_t *count);
+/* Forget the history (e.g. the hand was lost). */
+void km_spotter_reset(km_spotter *spotter);
+
+/* Counters for tests and the status topic. */
+typedef struct km_spotter_stats {
+    uint64_t samples;
+    uint64_t segments;          /* onset/rest segments classified */
+    uint64_t windows;           /* sliding windows classified */
+    uint64_t rejected;          /* candidates that failed a rejection test */
+    uint64_t gestures;          /* events emitted */
+} km_spotter_stats;
+km_spotter_stats km_spotter_stats_get(const km_spotter *spotter);
+
+/* =============================================================== hand-eye
+ * Where a person looks and where the hand points, against named targets (boxes, plane
+ * rectangles, spheres in world metres): gaze enter/leave, hand reach/leave, look-and-pinch
+ * selection, and the measures (gaze-hand angle, gaze lead time, same target). */
+
+typedef struct km_ray {
+    km_vec3 origin_m;
+    km_vec3 direction;          /* unit */
+} km_ray;
+
+/* Gaze from a head pose (head rigid body or skeleton head): origin = head position +
+ * rotation * eye_offset_body, direction = rotation * forward_body (normalised).
+ * KM_ERR_INVALID_ARGUMENT when forward_body is zero or the quaternion is not finite. */
+km_status km_gaze_from_head_pose(km_vec3 head_pos_m, km_quat head_rotation,
+                                 km_vec3 forward_body, km_vec3 eye_offset_body,
+                                 km_ray *out);
+
+typedef enum km_hand_ray_mode {
+    KM_HAND_RAY_INDEX = 0,      /* wrist -> index tip (falls back to index MCP -> tip) */
+    KM_HAND_RAY_FOREARM,        /* elbow -> wrist: see km_hand_ray_from_points */
+    KM_HAND_RAY_MODE_COUNT
+} km_hand_ray_mode;
+
+/* Pointing ray of a hand with landmarks (INDEX mode): from the index tip, along wrist ->
+ * index tip. KM_ERR_NOT_FOUND when those landmarks are missing, KM_ERR_NUMERIC when they
+ * coincide. */
+km_status km_hand_pointing_ray(const km_hand *hand, km_ray *out);
+/* Ray from `from` through `to`, starting at `to` (e.g. elbow -> wrist for FOREARM). */
+km_status km_hand_ray_from_points(km_vec3 from, km_vec3 to, km_ray *out);
+
+typedef enum km_target_shape {
+    KM_TARGET_BOX = 0,
+    KM_TARGET_PLANE,            /* a rectangle */
+    KM_TARGET_SPHERE,
+    KM_TARGET_SHAPE_COUNT
+} km_target_shape;
+
+typedef struct km_target {
+    char name[KM_GESTURE_NAME_MAX];
+    km_target_shape shape;
+    km_vec3 centre_m;
+    km_quat rotation;           /* box/plane: body frame -> world (plane normal is body +z,
+                                   its width along body x, height along body y) */
+    km_vec3 size_m;             /* box: full sizes x,y,z; plane: width, height (z unused) */
+    double radius_m;            /* sphere */
+} km_target;
+
+/* Distance along the ray to its first hit of the target inflated by margin_m (the ray's
+ * origin inside counts as a hit at 0); false when missed. */
+bool km_target_hit(const km_target *target, const km_ray *ray, double margin_m,
+                   double *distance_m);
+/* Distance from a point to the target (0 inside). */
+double km_target_distance(const km_target *target, km_vec3 p);
+
+#define KM_HANDEYE_MAX_TARGETS 64
+
+typedef struct km_handeye_config {
+    km_vec3 head_forward;       /* head body axis along the gaze (default 0,0,-1) */
+    km_vec3 eye_offset_m;       /* eyes in the head body frame (default 0) */
+    km_hand_ray_mode hand_ray;  /* default index */
+    double gaze_margin_m;       /* targets are this much larger for the gaze (0.02) */
+    double hand_margin_m;       /* ... for the hand ray (0.02) */
+    double reach_distance_m;    /* the hand itself this close counts as reaching (0.05) */
+    int64_t gaze_dwell_ns;      /* gaze on a target this long before a pinch selects it
+                                   (100 ms) */
+    int64_t gaze_grace_ns;      /* a gaze leaving for less than this keeps the target
+                                   (blinks, saccades; 80 ms) */
+    bool select_requires_hand_on_target; /* false: pinch anywhere selects the gazed target
+                                   unless the hand points at ANOTHER target; true: the hand
+                                   must point at the gazed target too */
+    size_t target_count;
+    km_target targets[KM_HANDEYE_MAX_TARGETS];
+} km_handeye_config;
+
+km_handeye_config km_handeye_config_default(void);
+km_status km_handeye_config_check(const km_handeye_config *cfg);
+/* Reads the `handeye` section at `path` (docs/config.md "### handeye") into *out, over the
+ * defaults. KM_ERR_PARSE "file:line: key: why" on a bad value, unknown key or target. */
+km_status km_handeye_config_read(const km_config *config, const char *path,
+                                 km_handeye_config *out);
+/* Shape names "box", "plane", "sphere" and parser. */
+const char *km_target_shape_name(km_target_shape shape);
+
+/* What one person does at one instant. */
+typedef struct km_handeye_input {
+    int64_t time_ns;
+    int person;
+    bool gaze_valid;
+    km_ray gaze;                /* km_gaze_from_head_pose or an eye tracker */
+    struct {
+        bool valid;
+        km_ray ray;             /* pointing ray */
+        km_vec3 position_m;     /* the hand (for reach by touch) */
+        bool pinching;          /* pinch held (km_handpose_tracker_active or events) */
+    } hand[2];                  /* [0] left, [1] right */
+} km_handeye_input;
+
+/* Last measures of one hand. */
+typedef struct km_handeye_state {
+    int gaze_target;            /* index into targets, -1 none */
+    int hand_target[2];
+    double gaze_hand_angle_rad[2]; /* NAN when undefined */
+} km_handeye_state;
+
+typedef struct km_handeye km_handeye;
+/* One per person. Copies cfg. */
+km_handeye *km_handeye_create(const km_handeye_config *cfg, km_status *err);
+void km_handeye_destroy(km_handeye *he);
+/* One update per frame (time order). Events written as km_spotter_push does. */
+km_status km_handeye_update(km_handeye *he, const km_handeye_input *in,
+                            km_gesture_event *events, size_t capacity, size_t *count);
+km_handeye_state km_handeye_state_get(const km_handeye *he);
 
 #ifdef __cplusplus
 }
