@@ -176,4 +176,38 @@ typedef struct km_osc_counters {
 } km_osc_counters;
 void km_osc_counters_get(const km_osc_counters *c, km_osc_sender_stats *out);
 
+/* -------------------------------------------------------------- json_tokens.c */
+
+#define KM_JSON_MAX_DEPTH 16
+#define KM_JSON_MAX_BYTES 65536
+
+typedef enum km_jtok_type {
+    KM_JTOK_NULL, KM_JTOK_FALSE, KM_JTOK_TRUE, KM_JTOK_NUMBER, KM_JTOK_STRING,
+    KM_JTOK_ARRAY, KM_JTOK_OBJECT, KM_JTOK_KEY
+} km_jtok_type;
+
+/* Tokens in document order. An object's children are key, value, key, value...; an
+ * array's are its values. start/length: raw bytes (between the quotes for strings and
+ * keys). next: index of the token after this value's subtree (not set for keys). */
+typedef struct km_json_token {
+    km_jtok_type type;
+    uint32_t start, length;
+    uint32_t children;            /* values (array) or members (object) */
+    uint32_t next;
+    double number;
+} km_json_token;
+
+/* Strict parse of one JSON value (documented in json_tokens.c) into tokens[0..capacity).
+ * KM_ERR_PARSE "JSON: offset N: why" on malformed input, too many tokens, nesting deeper
+ * than KM_JSON_MAX_DEPTH, duplicate keys or more than KM_JSON_MAX_BYTES. No allocation. */
+km_status km_json_tokens_parse(const char *text, size_t length, km_json_token *tokens,
+                               int capacity, int *count);
+/* Index of the value of member `key` of object token `object`; -1 when absent. */
+int km_json_token_member(const char *text, const km_json_token *tokens, int object,
+                         const char *key);
+/* Decode a string/key token into out (NUL-terminated UTF-8); false when it does not fit or
+ * contains \u0000. */
+bool km_json_token_string(const char *text, const km_json_token *token, char *out,
+                          size_t size);
+
 #endif

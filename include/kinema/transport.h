@@ -375,6 +375,92 @@ void km_event_sender_stats(const km_event_sender *sender, km_osc_sender_stats *o
  * the thread that calls km_publisher_send. KM_ERR_INVALID_ARGUMENT for an invalid event. */
 km_status km_publisher_send_gesture(km_publisher *pub, const km_gesture_event *event);
 
+/* ------------------------------------------------------------ control socket */
+
+/* The local control socket (docs/protocol.md "Control"): ZeroMQ REP, default
+ * tcp://127.0.0.1:5556, one JSON request -> one JSON reply:
+ *   {"cmd":"status"} -> {"ok":true,"cmd":"status",...}   errors: {"ok":false,"error":"..."}
+ * Requests are validated strictly (unknown commands, unknown or mistyped members,
+ * malformed JSON are refused with a clear error and call nothing) before the handler the
+ * pipeline registered for the command runs. Polled without blocking from the solver
+ * thread (km_control_poll), so handlers run on that thread and need no locking. */
+typedef enum km_control_command {
+    KM_CONTROL_STATUS = 0,           /* no members */
+    KM_CONTROL_LIST_CAMERAS,         /* no members */
+    KM_CONTROL_START_RECORDING,      /* "path" (required), "duration_s" (optional, >= 0) */
+    KM_CONTROL_STOP_RECORDING,       /* no members */
+    KM_CONTROL_RELOAD_CALIBRATION,   /* "path" (optional: "" = the configured file) */
+    KM_CONTROL_DEFINE_RIGID,         /* "name" (required), "markers": 3..32 track ids */
+    KM_CONTROL_COMMAND_COUNT
+} km_control_command;
+
+#define KM_CONTROL_MAX_RIGID_MARKERS 32
+
+/* A validated request. Strings are NUL-terminated and fit their arrays. */
+typedef struct km_control_request {
+    km_control_command command;
+    char path[512];
+    double duration_s;               /* 0 = until stop_recording */
+    char name[64];                   /* define_rigid: 1..63 of [A-Za-z0-9_.-] */
+    uint32_t marker_ids[KM_CONTROL_MAX_RIGID_MARKERS];
+    int marker_count;
+} km_control_request;
+
+/* The reply being built: a handler adds members after "ok" and "cmd". */
+typedef struct km_control_reply km_control_reply;
+km_status km_control_reply_add_string(km_control_reply *reply, const char *key,
+                                      const char *value);
+km_status km_control_reply_add_int(km_control_reply *reply, const char *key, long long value);
+km_status km_control_reply_add_double(km_control_reply *reply, const char *key, double value);
+km_status km_control_reply_add_bool(km_control_reply *reply, const char *key, bool value);
+/* `json` must be one valid JSON value (an array, an object...); it is checked, and
+ * KM_ERR_INVALID_ARGUMENT returned (nothing added) when it is not. */
+km_status km_control_reply_add_json(km_control_reply *reply, const char *key,
+                                    const char *json);
+
+/* Return KM_OK to reply {"ok":true,...}; any other status replies
+ * {"ok":false,"error":km_last_error()} and drops what the handler added. */
+typedef km_status (*km_control_handler)(void *user, const km_control_request *request,
+                                        km_control_reply *reply);
+
+typedef struct km_control_config {
+    bool enabled;                    /* for the daemon; default true */
+    char endpoint[128];              /* default "tcp://127.0.0.1:5556" (bind) */
+    char curve_secret_key_file[512]; /* "": local endpoints only (see Security) */
+    int max_request_bytes;           /* default 65536 (larger requests: error reply) */
+} km_control_config;
+
+typedef struct km_control km_control;
+
+km_control_config km_control_config_default(void);
+/* The `transport.control` section; absent: defaults. A non-loopback endpoint without a
+ * key file is an error (file:line). */
+km_status km_control_config_read(const km_config *cfg, const char *path,
+                                 km_control_config *out);
+/* Binds the REP socket (non-loopback only with CurveZMQ keys: KM_ERR_INVALID_ARGUMENT
+ * otherwise). Caller destroys. */
+km_control *km_control_create(const km_control_config *cfg, km_status *err);
+void km_control_destroy(km_control *control);
+const char *km_control_endpoint(const km_control *control);
+/* Register (or with fn NULL remove) the handler of a command. Without a handler the reply
+ * is {"ok":false,"error":"... not available ..."} — except `status`, which then replies
+ * with the publisher's status when one was given (km_control_set_publisher). */
+void km_control_set_handler(km_control *control, km_control_command command,
+                            km_control_handler fn, void *user);
+/* Lets `status` include "status": <km_publisher_status_json> (borrowed, not owned). */
+void km_control_set_publisher(km_control *control, km_publisher *pub);
+/* Answer the requests waiting on the socket, at most 16 per call; never blocks. *handled
+ * (may be NULL) = requests answered. Call from the solver thread once per loop. */
+km_status km_control_poll(km_control *control, int *handled);
+/* The socket-free core: one request text -> its reply text in out (NUL-terminated).
+ * Used by km_control_poll, the tests and the fuzz target. */
+size_t km_control_handle(km_control *control, const char *request, size_t length, char *out,
+                         size_t size);
+/* Parse and validate a request without running it (tests, fuzzing). */
+km_status km_control_parse_request(const char *text, size_t length, km_control_request *out);
+/* "status", "list_cameras", ...; NULL out of range. */
+const char *km_control_command_name(km_control_command command);
+
 #ifdef __cplusplus
 }
 #endif
