@@ -7,6 +7,8 @@
 #ifndef KINEMA_CALIB_H
 #define KINEMA_CALIB_H
 
+#include <stdio.h>
+
 #include "kinema/core.h"
 
 #ifdef __cplusplus
@@ -205,6 +207,190 @@ km_status km_intrinsics_save(const km_intrinsics_result *result, const char *pat
 /* One-page PNG: per-view error bars, coverage map of all corners over the image frame with
  * their residuals, and the numbers (RMS, fx fy cx cy, distortion, rejected views). */
 km_status km_intrinsics_write_report(const km_intrinsics_result *result, const char *png_path);
+
+/* ===================================================== wand calibration ==================
+ * (calib/wand.c, extrinsics_init.c, bundle.c, ground.c, report.c; added by the wand
+ * calibration work of issue 4, separate from the above.)
+ * Extrinsics of N cameras with known intrinsics from a wand wave: the operator waves a wand
+ * with three collinear markers through the volume; from the 2D blobs alone (ghosts and
+ * dropouts included) the wand is identified in each view, the cameras are initialised from
+ * pairwise essential matrices chained along a spanning tree of the best pairs (scale from the
+ * wand length), then all camera poses and wand poses are bundle-adjusted (Levenberg-Marquardt,
+ * Huber cost, Schur complement on the camera block), optionally with the intrinsics. The
+ * ground plane (world frame: Y up, floor Y = 0) then comes from an L-frame on the floor.
+ * Offline (not the hot path): allocates as it collects frames. Single thread. */
+
+/* One 2D blob (an obs.csv row): camera index and raw (distorted) pixel position. */
+typedef struct km_calib_blob {
+    int camera;
+    double x_px, y_px;
+} km_calib_blob;
+
+typedef struct km_wand_config {
+    double marker_m[3];         /* marker positions along the wand, increasing; the middle
+                                   one must not be at the centre (0, 0.15, 0.5) */
+    double collinear_px;        /* middle blob's distance to the line of the ends, at most
+                                   this + 1% of the wand's image length (1.5 px) */
+    double ratio_tolerance;     /* relative tolerance of the middle marker's position along
+                                   the wand in the image (perspective changes it; 0.25) */
+    double min_length_px;       /* shorter wand images are ignored (15 px) */
+    int max_blobs_per_view;     /* views with more blobs are skipped as cluttered (32) */
+    int min_frames;             /* fewer frames seen by >= 2 cameras: error (30) */
+    int min_camera_frames;      /* a camera seeing the wand in fewer frames: error naming
+                                   it (15) */
+    int max_iterations;         /* Levenberg-Marquardt iterations per round (60) */
+    double huber_px;            /* Huber cost threshold (1.0 px) */
+    double outlier_px;          /* after a round, views with a residual above
+                                   max(outlier_px, 6 x robust sigma) are dropped (2.0 px) */
+    bool refine_intrinsics;     /* also solve fx fy cx cy k1 k2 per camera (false) */
+    int grid_columns, grid_rows;/* coverage grid over each image (16 x 12) */
+} km_wand_config;
+
+km_wand_config km_wand_config_default(void);
+/* Parse "0,0.15,0.5" (three increasing numbers, metres) into cfg->marker_m. KM_ERR_PARSE. */
+km_status km_wand_parse_geometry(const char *text, double marker_m[3]);
+
+/* Statistics of one camera after the solve. */
+typedef struct km_wand_camera_stats {
+    int blob_count;             /* blobs given to add_frame */
+    int view_count;             /* frames in which the wand was identified */
+    int ambiguous_count;        /* views with several wand candidates (skipped) */
+    int used_count;             /* views in the final adjustment */
+    double rms_px;              /* reprojection RMS over the markers of the used views */
+    double coverage_percent;    /* grid cells holding a wand marker, of all cells */
+} km_wand_camera_stats;
+
+typedef struct km_wand_result {
+    int camera_count;
+    km_wand_camera_stats cameras[KM_MAX_CAMERAS];
+    int frame_count;            /* frames given */
+    int frames_used;            /* frames with the wand in >= 2 cameras after outliers */
+    int root_camera;            /* camera held fixed (gauge) */
+    int iterations;             /* LM iterations over all rounds */
+    double rms_px;              /* final reprojection RMS, all used observations */
+    double initial_rms_px;      /* after the initialisation, before bundle adjustment */
+    /* Wand length (end to end) of each used frame triangulated freely (each marker on its
+     * own, not with the wand constraint) minus the true length, millimetres. */
+    double length_error_mean_mm, length_error_rms_mm, length_error_max_mm;
+    int length_error_count;
+    const double *length_error_mm; /* length_error_count values, borrowed */
+    int grid_columns, grid_rows;
+    /* Per camera grid_rows x grid_columns counts of wand markers (used views), borrowed. */
+    const int *coverage[KM_MAX_CAMERAS];
+    double solve_seconds;
+    /* Ground plane, when km_wand_calibration_set_ground succeeded. */
+    bool has_ground;
+    double ground_rms_mm;       /* L-frame markers vs the L-frame model after alignment */
+} km_wand_result;
+
+typedef struct km_wand_calibration km_wand_calibration;
+
+/* `intrinsics`: camera_count cameras with K, dist, width, height (poses ignored), e.g. from
+ * km_wand_load_intrinsics. NULL and *err on a bad config. Free with
+ * km_wand_calibration_destroy. */
+km_wand_calibration *km_wand_calibration_create(const km_wand_config *cfg,
+                                                const km_rig *intrinsics, km_status *err);
+void km_wand_calibration_destroy(km_wand_calibration *wc); /* accepts NULL */
+/* The blobs of one frame (all cameras, any order). Identifies the wand in each camera's
+ * view (three collinear blobs in the wand's order and spacing, ghosts rejected); ambiguous
+ * views are skipped. Blobs are copied. KM_ERR_INVALID_ARGUMENT for a camera index out of
+ * range; KM_ERR_NO_MEMORY. */
+km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
+                                        const km_calib_blob *blobs, int count);
+/* Identify the wand among the blobs of one view (the same test add_frame uses): blob
+ * indices of the markers in wand order into index[3]. false when there is no candidate or
+ * more than one. `camera` gives the intrinsics for undistortion. */
+bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
+                      int count, int index[3]);
+/* Initialise and bundle-adjust. *rig gets the calibrated cameras (names and intrinsics
+ * from the input, refined when asked) in a gauge where the root camera sits at the origin;
+ * call km_wand_calibration_set_ground for the world frame. Progress via km_log (info: one
+ * line per iteration with cost and RMS px). Errors name the cause: too few frames
+ * (KM_ERR_INVALID_ARGUMENT), a camera that never or too rarely sees the wand
+ * (KM_ERR_NOT_FOUND, naming the camera), cameras not connected through shared frames,
+ * degenerate motion such as all observations on one line (KM_ERR_NUMERIC). The result's
+ * borrowed pointers live until the calibration is destroyed or solved again. */
+km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
+                                    km_wand_result *result);
+
+/* The L-frame: corner marker, long arm along +X with markers at 0.3 and 0.5 m, short arm
+ * along +Z with a marker at 0.2 m, marker centres height_m above the floor. */
+typedef struct km_lframe {
+    double long_arm_m[2];       /* 0.3, 0.5 */
+    double short_arm_m;         /* 0.2 */
+    double height_m;            /* 0.007 */
+} km_lframe;
+
+km_lframe km_lframe_default(void);
+
+/* Ground plane from frames of a static L-frame seen by a calibrated rig. Blobs seen again
+ * at the same place in most frames of a camera are the L-frame's markers (ghosts move);
+ * they are matched across cameras, triangulated, identified by the L's geometry, and the
+ * world transform is computed: origin under the corner marker on the floor, +X along the
+ * long arm, +Z along the short arm (orthogonalised), Y = Z x X up. */
+typedef struct km_ground km_ground;
+km_ground *km_ground_create(const km_rig *rig, const km_lframe *lframe, km_status *err);
+void km_ground_destroy(km_ground *ground);
+km_status km_ground_add_frame(km_ground *ground, const km_calib_blob *blobs, int count);
+/* World transform X_world = R * X_rig + t, and the L-frame markers in the rig's frame
+ * (corner, long 1, long 2, short; may be NULL). rms_mm (may be NULL): distance RMS of the
+ * markers to the L-frame model after alignment. KM_ERR_NOT_FOUND when the L-frame is not
+ * found (naming what is missing). */
+km_status km_ground_solve(km_ground *ground, km_mat3 *R, km_vec3 *t, km_vec3 markers[4],
+                          double *rms_mm);
+/* Move a rig into a new world frame: X_new = R * X_old + t (R a rotation). */
+void km_rig_transform(km_rig *rig, km_mat3 R, km_vec3 t);
+/* Convenience for the wand calibration: solve the ground with `rig`, apply it to the rig and
+ * record it in the result (has_ground, ground_rms_mm). */
+km_status km_wand_calibration_set_ground(km_ground *ground, km_rig *rig,
+                                         km_wand_result *result);
+
+/* Intrinsics of N cameras: either one rig file with camera_count N whose cameras need no
+ * pose (rotation/translation may be absent), or a comma-separated list of single-camera
+ * intrinsics files (camera i = i-th file). Errors name file and line. */
+km_status km_wand_load_intrinsics(const char *paths, km_rig *rig);
+/* Write intrinsics of all cameras as one file (formats.md layout without poses). */
+km_status km_wand_save_intrinsics(const char *path, const km_rig *rig);
+/* Save the calibrated rig (km_rig_save) with the statistics as extra keys
+ * (rms_reprojection_error_px, wand length error, per-camera RMS and observation counts). */
+km_status km_wand_save_rig(const char *path, const km_rig *rig, const km_wand_result *result);
+
+/* Quality report: per-camera reprojection RMS, views and coverage, wand length error
+ * statistics, ground plane. Text to a stream; PNG: one page with per-camera coverage
+ * heat maps, a bar chart of per-camera RMS, a histogram of wand length errors and the
+ * numbers. */
+km_status km_wand_report_text(const km_wand_result *result, const km_rig *rig, FILE *out);
+km_status km_wand_report_png(const km_wand_result *result, const km_rig *rig,
+                             const char *png_path);
+
+/* Checking a rig against a recording: reconstructed 3D points (from any reconstruction with
+ * the rig) are projected into every camera and matched to that camera's nearest blob within
+ * match_px; per-camera error statistics show when a camera moved ("bumped"). */
+typedef struct km_rig_check_camera {
+    int matched;                /* observations matched to a 3D point */
+    double rms_px, median_px;
+    bool bumped;                /* median error well above the other cameras' */
+} km_rig_check_camera;
+
+typedef struct km_rig_check_result {
+    int camera_count;
+    int frame_count, point_count;
+    km_rig_check_camera cameras[KM_MAX_CAMERAS];
+    double median_px;           /* median over all cameras' medians */
+    int bumped_count;
+} km_rig_check_result;
+
+typedef struct km_rig_check km_rig_check;
+km_rig_check *km_rig_check_create(const km_rig *rig, double match_px, km_status *err);
+void km_rig_check_destroy(km_rig_check *check);
+km_status km_rig_check_add_frame(km_rig_check *check, const km_vec3 *points, int point_count,
+                                 const km_calib_blob *blobs, int blob_count);
+/* A camera is bumped when its median error exceeds max(bump_px, bump_factor x the median of
+ * the other cameras' medians) (0.5 px, 3). */
+km_status km_rig_check_result_get(const km_rig_check *check, double bump_px,
+                                  double bump_factor, km_rig_check_result *out);
+km_status km_rig_check_report_text(const km_rig_check_result *result, const km_rig *rig,
+                                   FILE *out);
 
 #ifdef __cplusplus
 }

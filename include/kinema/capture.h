@@ -297,7 +297,7 @@ km_status km_clock_sync_estimate(const km_clock_sync *cs, int camera, km_clock_e
  * 2D observations of a calibration wand waved through the volume of the synthetic rig, and
  * of an L-frame lying on the floor, for the wand calibration (calib/wand.c) and its tests.
  * The wand carries three collinear markers; its centre follows a smooth random path that
- * covers the volume (x, z within +-1.3 m, y in [0.35, 2.05] m) whatever the frame count (the
+ * covers the volume (x, z within +-1.3 m, y in [0.25, 2.05] m) whatever the frame count (the
  * path is a function of frame / frame_count), its direction turns smoothly through all
  * azimuths and +-55 deg of elevation. Per camera and frame: markers outside the image or
  * behind the camera are not seen, markers whose disks overlap merge into one blob, each
@@ -316,7 +316,7 @@ typedef struct km_synthetic_wand_config {
     double dropout_rate;      /* probability one marker is missed in one view, default 0.02 */
     double distortion;        /* lens distortion scale of the rig, default 1.0 */
     double marker_diameter_m; /* default 0.014 (decides when markers merge) */
-    int ground_frame_count;   /* frames of the static L-frame, default 100 */
+    int ground_frame_count;   /* frames of the static L-frame, default 2400 (20 s) */
     double lframe_height_m;   /* marker centres above the floor, default 0.007 */
     bool collinear_motion;    /* degenerate wave for tests: the wand slides along one fixed
                                  line (its own axis), default false */

@@ -102,6 +102,20 @@ km_status km_cv_draw_text(km_cv_canvas *canvas, double x, double y, const char *
 /* Width in pixels text would take at this scale and thickness. */
 int km_cv_text_width(const char *text, double scale, int thickness);
 
+/* ===================================================== wand calibration ==================
+ * (cv/geometry.cpp; added by the wand calibration work of issue 4.) */
+
+/* Relative pose of camera 1 with respect to camera 0 from count >= 5 correspondences in
+ * undistorted normalised coordinates (x = X/Z, y = Y/Z): cv::findEssentialMat (five-point
+ * algorithm in RANSAC, `threshold` in normalised units, e.g. 1 px / focal) then
+ * cv::recoverPose. x_cam1 = R * x_cam0 + t with |t| = 1 (scale unknown). inlier_mask (count
+ * bytes, may be NULL) gets 1 for the points RANSAC and the cheirality test kept; *inliers is
+ * their number. KM_ERR_NUMERIC when no pose is found (degenerate configuration). */
+km_status km_cv_relative_pose(const double *x0, const double *y0, const double *x1,
+                              const double *y1, int count, double threshold, km_mat3 *R,
+                              km_vec3 *t, uint8_t *inlier_mask, int *inliers);
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,741 @@
+/* Wand calibration: collecting the blobs of a wand wave, identifying the wand in each view,
+ * running the initialisation (extrinsics_init.c) and bundle adjustment (bundle.c) with
+ * outlier rounds, and the statistics of the result. Also the intrinsics file of N cameras
+ * the calibration starts from. See calib.h, "wand calibration". */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wand_internal.h"
+
+#define MAX_ROUNDS 4
+
+km_wand_config km_wand_config_default(void)
+{
+    km_wand_config c;
+    memset(&c, 0, sizeof c);
+    c.marker_m[0] = 0.0;
+    c.marker_m[1] = 0.15;
+    c.marker_m[2] = 0.5;
+    c.collinear_px = 1.5;
+    c.ratio_tolerance = 0.25;
+    c.min_length_px = 15.0;
+    c.max_blobs_per_view = 32;
+    c.min_frames = 30;
+    c.min_camera_frames = 15;
+    c.max_iterations = 60;
+    c.huber_px = 1.0;
+    c.outlier_px = 2.0;
+    c.refine_intrinsics = false;
+    c.grid_columns = 16;
+    c.grid_rows = 12;
+    return c;
+}
+
+km_status km_wand_parse_geometry(const char *text, double marker_m[3])
+{
+    if (text == NULL || marker_m == NULL)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand geometry: NULL argument");
+    double v[3];
+    const char *p = text;
+    for (int k = 0; k < 3; k++) {
+        char *end;
+        errno = 0;
+        v[k] = strtod(p, &end);
+        if (end == p || errno != 0 || !isfinite(v[k]))
+            return km_error(KM_ERR_PARSE,
+                            "wand geometry '%s': expected three numbers in metres like "
+                            "0,0.15,0.5", text);
+        p = end;
+        if (k < 2) {
+            if (*p != ',')
+                return km_error(KM_ERR_PARSE, "wand geometry '%s': expected ',' after the "
+                                "%s number", text, k == 0 ? "first" : "second");
+            p++;
+        }
+    }
+    if (*p != '\0')
+        return km_error(KM_ERR_PARSE, "wand geometry '%s': unexpected text after the third "
+                        "number", text);
+    if (!(v[0] < v[1] && v[1] < v[2]))
+        return km_error(KM_ERR_PARSE, "wand geometry '%s': positions must increase", text);
+    memcpy(marker_m, v, sizeof v);
+    return KM_OK;
+}
+
+static km_status check_config(const km_wand_config *c)
+{
+    const double *m = c->marker_m;
+    if (!(isfinite(m[0]) && isfinite(m[2]) && m[0] < m[1] && m[1] < m[2]) ||
+        !(m[2] - m[0] >= 0.05 && m[2] - m[0] <= 5.0))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand: marker positions %g %g %g must "
+                        "increase and span 0.05..5 m", m[0], m[1], m[2]);
+    double r0 = (m[1] - m[0]) / (m[2] - m[0]);
+    double near = fmin(r0, 1.0 - r0), far = fmax(r0, 1.0 - r0);
+    if (!(c->ratio_tolerance > 0.0 && c->ratio_tolerance < 0.9))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand: ratio_tolerance %g not in (0, 0.9)",
+                        c->ratio_tolerance);
+    if (near * (1.0 + c->ratio_tolerance) >= far * (1.0 - c->ratio_tolerance))
+        return km_error(KM_ERR_INVALID_ARGUMENT,
+                        "wand: the middle marker (%g m) is too close to the centre to tell the "
+                        "wand's ends apart", m[1]);
+    if (!(c->collinear_px > 0.0) || !(c->min_length_px >= 0.0) || c->max_blobs_per_view < 3 ||
+        c->max_blobs_per_view > 256 || c->min_frames < 5 || c->min_camera_frames < 3 ||
+        c->max_iterations < 1 || !(c->huber_px > 0.0) || !(c->outlier_px > 0.0) ||
+        c->grid_columns < 1 || c->grid_rows < 1 || c->grid_columns > 256 || c->grid_rows > 256)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand: config out of range (collinear_px > 0, "
+                        "max_blobs_per_view 3..256, min_frames >= 5, min_camera_frames >= 3, "
+                        "max_iterations >= 1, huber_px > 0, outlier_px > 0, grid 1..256)");
+    return KM_OK;
+}
+
+km_wand_calibration *km_wand_calibration_create(const km_wand_config *cfg,
+                                                const km_rig *intrinsics, km_status *err)
+{
+    km_status st = KM_OK;
+    if (cfg == NULL || intrinsics == NULL)
+        st = km_error(KM_ERR_INVALID_ARGUMENT, "wand: NULL argument");
+    else if ((st = check_config(cfg)) == KM_OK &&
+             (intrinsics->camera_count < 2 || intrinsics->camera_count > KM_MAX_CAMERAS))
+        st = km_error(KM_ERR_INVALID_ARGUMENT, "wand: %d cameras (need 2..%d)",
+                      intrinsics->camera_count, KM_MAX_CAMERAS);
+    if (st == KM_OK)
+        for (int i = 0; i < intrinsics->camera_count; i++) {
+            const km_camera *c = &intrinsics->cameras[i];
+            if (!(c->K[0] > 0.0 && c->K[4] > 0.0 && c->width > 0 && c->height > 0)) {
+                st = km_error(KM_ERR_INVALID_ARGUMENT,
+                              "wand: camera %d (%s): invalid intrinsics (focal length or "
+                              "image size)", i, c->name);
+                break;
+            }
+        }
+    km_wand_calibration *wc = NULL;
+    if (st == KM_OK && (wc = calloc(1, sizeof *wc)) == NULL)
+        st = km_error(KM_ERR_NO_MEMORY, "wand: out of memory");
+    if (st != KM_OK) {
+        if (err)
+            *err = st;
+        return NULL;
+    }
+    wc->cfg = *cfg;
+    wc->rig = *intrinsics;
+    wc->input = *intrinsics;
+    for (int i = 0; i < wc->rig.camera_count; i++) {
+        wc->rig.cameras[i].R = km_mat3_identity();
+        wc->rig.cameras[i].t = km_vec3_make(0, 0, 0);
+        wc->rig.cameras[i].has_pose = false;
+    }
+    for (int k = 0; k < 3; k++)
+        wc->offset_m[k] = cfg->marker_m[k] - cfg->marker_m[0];
+    if (err)
+        *err = KM_OK;
+    return wc;
+}
+
+void km_wand_calibration_destroy(km_wand_calibration *wc)
+{
+    if (wc == NULL)
+        return;
+    free(wc->views);
+    free(wc->frames);
+    free(wc->length_error_mm);
+    free(wc->coverage);
+    free(wc);
+}
+
+/* ------------------------------------------------------------ identification */
+
+bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
+                      int count, int index[3])
+{
+    if (wc == NULL || blobs == NULL || camera < 0 || camera >= wc->rig.camera_count ||
+        count < 3 || count > wc->cfg.max_blobs_per_view)
+        return false;
+    const km_camera *cam = &wc->input.cameras[camera];
+    /* Undistorted "ideal pixel" coordinates: straight lines stay straight and tolerances
+     * stay in pixels. */
+    double px[256], py[256];
+    for (int i = 0; i < count; i++) {
+        double xn, yn;
+        km_camera_undistort_point(cam, blobs[i].x_px, blobs[i].y_px, &xn, &yn);
+        px[i] = cam->K[0] * xn;
+        py[i] = cam->K[4] * yn;
+    }
+    const double *m = wc->cfg.marker_m;
+    const double r0 = (m[1] - m[0]) / (m[2] - m[0]);
+    const double tol = wc->cfg.ratio_tolerance;
+    int found = 0;
+    double best_score = INFINITY;
+    for (int i = 0; i < count; i++)
+        for (int k = i + 1; k < count; k++) {
+            double dx = px[k] - px[i], dy = py[k] - py[i];
+            double len2 = dx * dx + dy * dy, len = sqrt(len2);
+            if (len < wc->cfg.min_length_px || len < 1e-9)
+                continue;
+            for (int j = 0; j < count; j++) {
+                if (j == i || j == k)
+                    continue;
+                double ex = px[j] - px[i], ey = py[j] - py[i];
+                double t = (ex * dx + ey * dy) / len2;
+                if (t <= 0.0 || t >= 1.0)
+                    continue;
+                double off = fabs(ex * dy - ey * dx) / len;
+                double off_tol = wc->cfg.collinear_px + 0.01 * len;
+                if (off > off_tol)
+                    continue;
+                /* Perspective moves the middle marker along the line by the ratio of the
+                 * depths of the far end and the middle (|t/r0 - 1| small), never across
+                 * the centre: the end nearer the middle marker is marker 0. */
+                int first, last;
+                double rel;
+                if (fabs(t / r0 - 1.0) <= tol) {
+                    first = i, last = k, rel = fabs(t / r0 - 1.0);
+                } else if (fabs((1.0 - t) / r0 - 1.0) <= tol) {
+                    first = k, last = i, rel = fabs((1.0 - t) / r0 - 1.0);
+                } else {
+                    continue;
+                }
+                double score = off / off_tol + rel / tol;
+                found++;
+                if (score < best_score) {
+                    best_score = score;
+                    index[0] = first;
+                    index[1] = j;
+                    index[2] = last;
+                }
+            }
+        }
+    /* Several candidates (a ghost on the wand's line, two wands): no way to tell which is
+     * right from this view alone; the view is skipped. */
+    return found == 1;
+}
+
+static km_status grow(void **items, int *capacity, int need, size_t size)
+{
+    if (need <= *capacity)
+        return KM_OK;
+    int cap = *capacity ? *capacity : 256;
+    while (cap < need)
+        cap *= 2;
+    void *p = realloc(*items, (size_t)cap * size);
+    if (p == NULL)
+        return km_error(KM_ERR_NO_MEMORY, "wand: out of memory");
+    *items = p;
+    *capacity = cap;
+    return KM_OK;
+}
+
+km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
+                                        const km_calib_blob *blobs, int count)
+{
+    if (wc == NULL || (blobs == NULL && count > 0) || count < 0)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand add frame: bad arguments");
+    const int ncam = wc->rig.camera_count;
+    for (int i = 0; i < count; i++)
+        if (blobs[i].camera < 0 || blobs[i].camera >= ncam)
+            return km_error(KM_ERR_INVALID_ARGUMENT,
+                            "wand add frame %llu: camera %d out of range (rig has %d)",
+                            (unsigned long long)frame, blobs[i].camera, ncam);
+    wc->frames_given++;
+    km_calib_blob view[256];
+    wand_view found[KM_MAX_CAMERAS];
+    int found_count = 0;
+    for (int c = 0; c < ncam; c++) {
+        int n = 0;
+        bool cluttered = false;
+        for (int i = 0; i < count; i++) {
+            if (blobs[i].camera != c)
+                continue;
+            wc->stats[c].blob_count++;
+            if (n < wc->cfg.max_blobs_per_view)
+                view[n++] = blobs[i];
+            else
+                cluttered = true;
+        }
+        if (cluttered || n < 3)
+            continue;
+        int index[3];
+        if (!km_wand_identify(wc, c, view, n, index)) {
+            /* Count genuinely ambiguous views (several candidates) for the report. */
+            continue;
+        }
+        wand_view *w = &found[found_count++];
+        memset(w, 0, sizeof *w);
+        w->camera = c;
+        w->frame = wc->frame_count;
+        w->used = true;
+        for (int k = 0; k < 3; k++) {
+            w->u[k] = view[index[k]].x_px;
+            w->v[k] = view[index[k]].y_px;
+            km_camera_undistort_point(&wc->input.cameras[c], w->u[k], w->v[k], &w->xn[k],
+                                      &w->yn[k]);
+        }
+        wc->stats[c].view_count++;
+    }
+    if (found_count == 0)
+        return KM_OK;
+    km_status st = grow((void **)&wc->views, &wc->view_capacity,
+                        wc->view_count + found_count, sizeof *wc->views);
+    if (st == KM_OK)
+        st = grow((void **)&wc->frames, &wc->frame_capacity, wc->frame_count + 1,
+                  sizeof *wc->frames);
+    if (st != KM_OK)
+        return st;
+    wand_frame *f = &wc->frames[wc->frame_count++];
+    memset(f, 0, sizeof *f);
+    f->frame = frame;
+    f->first_view = wc->view_count;
+    f->view_count = found_count;
+    memcpy(wc->views + wc->view_count, found, (size_t)found_count * sizeof *found);
+    wc->view_count += found_count;
+    return KM_OK;
+}
+
+/* ------------------------------------------------------------------- solve */
+
+/* Every camera must see the wand often enough, and not always on one image line. */
+static km_status check_input(const km_wand_calibration *wc)
+{
+    const int ncam = wc->rig.camera_count;
+    int multi = 0;
+    for (int f = 0; f < wc->frame_count; f++)
+        if (wc->frames[f].view_count >= 2)
+            multi++;
+    for (int c = 0; c < ncam; c++)
+        if (wc->stats[c].view_count < wc->cfg.min_camera_frames)
+            return km_error(KM_ERR_NOT_FOUND,
+                            "wand: camera %d (%s) saw the wand in %d frames (needs at least %d;"
+                            " %d blobs in all): check that it is connected, unobstructed and "
+                            "sees the volume", c, wc->rig.cameras[c].name,
+                            wc->stats[c].view_count, wc->cfg.min_camera_frames,
+                            wc->stats[c].blob_count);
+    if (multi < wc->cfg.min_frames)
+        return km_error(KM_ERR_INVALID_ARGUMENT,
+                        "wand: only %d of %d frames show the wand in two or more cameras "
+                        "(needs at least %d): record a longer wave", multi, wc->frames_given,
+                        wc->cfg.min_frames);
+    /* Degenerate motion: all of a camera's wand markers on one image line (the wand slid
+     * along one line, or never left a plane through the camera). */
+    for (int c = 0; c < ncam; c++) {
+        double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+        int n = 0;
+        for (int v = 0; v < wc->view_count; v++) {
+            const wand_view *w = &wc->views[v];
+            if (w->camera != c)
+                continue;
+            for (int k = 0; k < 3; k++) {
+                sx += w->xn[k], sy += w->yn[k];
+                sxx += w->xn[k] * w->xn[k], syy += w->yn[k] * w->yn[k];
+                sxy += w->xn[k] * w->yn[k];
+                n++;
+            }
+        }
+        double mx = sx / n, my = sy / n;
+        double a = sxx / n - mx * mx, b = sxy / n - mx * my, d = syy / n - my * my;
+        double tr = a + d, det = a * d - b * b;
+        double disc = sqrt(fmax(tr * tr / 4.0 - det, 0.0));
+        double lmax = tr / 2.0 + disc, lmin = tr / 2.0 - disc;
+        if (!(lmax > 0.0) || sqrt(fmax(lmin, 0.0) / lmax) < 0.03)
+            return km_error(KM_ERR_NUMERIC,
+                            "wand: degenerate motion: every wand observation of camera %d (%s)"
+                            " lies on one image line; wave the wand through the whole volume "
+                            "in varied directions", c, wc->rig.cameras[c].name);
+    }
+    return KM_OK;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Reprojection errors of one view (3 markers) with the current rig and wand pose. */
+static void view_errors(const km_wand_calibration *wc, const wand_view *w, double err[3])
+{
+    const wand_frame *f = &wc->frames[w->frame];
+    const km_camera *cam = &wc->rig.cameras[w->camera];
+    for (int k = 0; k < 3; k++) {
+        km_vec3 X = km_vec3_add(f->a, km_vec3_scale(f->d, wc->offset_m[k]));
+        double u, v;
+        if (!wand_project_camera_frame(cam, km_camera_to_camera_frame(cam, X), &u, &v))
+            err[k] = INFINITY;
+        else
+            err[k] = hypot(u - w->u[k], v - w->v[k]);
+    }
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Drop views whose worst marker error exceeds max(outlier_px, 6 robust sigma); frames left
+ * with fewer than two views leave the adjustment. Returns the number of views dropped, or
+ * -1 when out of memory. */
+static int drop_outliers(km_wand_calibration *wc)
+{
+    double *e = malloc(((size_t)wc->view_count * 3 + 1) * sizeof *e);
+    if (e == NULL)
+        return -1;
+    int n = 0;
+    for (int v = 0; v < wc->view_count; v++) {
+        const wand_view *w = &wc->views[v];
+        if (!w->used || !wc->frames[w->frame].used)
+            continue;
+        double err[3];
+        view_errors(wc, w, err);
+        for (int k = 0; k < 3; k++)
+            e[n++] = err[k];
+    }
+    double limit = wc->cfg.outlier_px;
+    if (n > 0) {
+        qsort(e, (size_t)n, sizeof *e, compare_double);
+        /* The median of the error's length is 1.1774 sigma of one axis (Rayleigh). */
+        double sigma = e[n / 2] / 1.1774;
+        limit = fmax(limit, 6.0 * sigma);
+    }
+    free(e);
+    int dropped = 0;
+    for (int v = 0; v < wc->view_count; v++) {
+        wand_view *w = &wc->views[v];
+        if (!w->used || !wc->frames[w->frame].used)
+            continue;
+        double err[3];
+        view_errors(wc, w, err);
+        if (fmax(err[0], fmax(err[1], err[2])) > limit) {
+            w->used = false;
+            dropped++;
+        }
+    }
+    for (int f = 0; f < wc->frame_count; f++) {
+        wand_frame *fr = &wc->frames[f];
+        int used = 0;
+        for (int v = 0; v < fr->view_count; v++)
+            used += wc->views[fr->first_view + v].used;
+        if (used < 2)
+            fr->used = false;
+    }
+    if (dropped > 0)
+        km_log(KM_LOG_INFO, "wand", "dropped %d outlier views (error above %.2f px)", dropped,
+               limit);
+    return dropped;
+}
+
+/* Statistics of the solved calibration into the result. */
+static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
+{
+    const int ncam = wc->rig.camera_count;
+    const int cols = wc->cfg.grid_columns, rows = wc->cfg.grid_rows;
+    free(wc->coverage);
+    free(wc->length_error_mm);
+    wc->coverage = calloc((size_t)ncam * (size_t)rows * (size_t)cols, sizeof *wc->coverage);
+    wc->length_error_mm = malloc(((size_t)wc->frame_count + 1) * sizeof *wc->length_error_mm);
+    if (wc->coverage == NULL || wc->length_error_mm == NULL)
+        return km_error(KM_ERR_NO_MEMORY, "wand: out of memory");
+    double sq[KM_MAX_CAMERAS] = {0}, sq_all = 0.0;
+    int obs[KM_MAX_CAMERAS] = {0}, obs_all = 0;
+    for (int c = 0; c < ncam; c++)
+        wc->stats[c].used_count = 0;
+    for (int v = 0; v < wc->view_count; v++) {
+        const wand_view *w = &wc->views[v];
+        if (!w->used || !wc->frames[w->frame].used)
+            continue;
+        double err[3];
+        view_errors(wc, w, err);
+        const km_camera *cam = &wc->rig.cameras[w->camera];
+        int *grid = wc->coverage + (size_t)w->camera * (size_t)rows * (size_t)cols;
+        for (int k = 0; k < 3; k++) {
+            sq[w->camera] += err[k] * err[k];
+            obs[w->camera]++;
+            int gx = (int)(w->u[k] * cols / cam->width), gy = (int)(w->v[k] * rows / cam->height);
+            if (gx >= 0 && gx < cols && gy >= 0 && gy < rows)
+                grid[gy * cols + gx]++;
+        }
+        wc->stats[w->camera].used_count++;
+    }
+    r->camera_count = ncam;
+    for (int c = 0; c < ncam; c++) {
+        r->cameras[c] = wc->stats[c];
+        r->cameras[c].rms_px = obs[c] ? sqrt(sq[c] / obs[c]) : 0.0;
+        sq_all += sq[c];
+        obs_all += obs[c];
+        const int *grid = wc->coverage + (size_t)c * (size_t)rows * (size_t)cols;
+        int filled = 0;
+        for (int g = 0; g < rows * cols; g++)
+            filled += grid[g] > 0;
+        r->cameras[c].coverage_percent = 100.0 * filled / (rows * cols);
+        r->coverage[c] = grid;
+    }
+    r->rms_px = obs_all ? sqrt(sq_all / obs_all) : 0.0;
+    r->grid_columns = cols;
+    r->grid_rows = rows;
+
+    /* Wand length from markers 0 and 2 triangulated on their own (no wand constraint): the
+     * figure an operator compares between systems. */
+    const double length_m = wc->offset_m[2];
+    int n = 0, used_frames = 0;
+    double sum = 0.0, sum2 = 0.0, worst = 0.0;
+    for (int f = 0; f < wc->frame_count; f++) {
+        const wand_frame *fr = &wc->frames[f];
+        if (!fr->used)
+            continue;
+        used_frames++;
+        int cams[KM_MAX_CAMERAS];
+        double xa[KM_MAX_CAMERAS], ya[KM_MAX_CAMERAS], xc[KM_MAX_CAMERAS], yc[KM_MAX_CAMERAS];
+        int m = 0;
+        for (int v = 0; v < fr->view_count; v++) {
+            const wand_view *w = &wc->views[fr->first_view + v];
+            if (!w->used)
+                continue;
+            const km_camera *cam = &wc->rig.cameras[w->camera];
+            cams[m] = w->camera;
+            km_camera_undistort_point(cam, w->u[0], w->v[0], &xa[m], &ya[m]);
+            km_camera_undistort_point(cam, w->u[2], w->v[2], &xc[m], &yc[m]);
+            m++;
+        }
+        km_vec3 A, C;
+        if (m < 2 || wand_triangulate(&wc->rig, cams, xa, ya, m, &A) != KM_OK ||
+            wand_triangulate(&wc->rig, cams, xc, yc, m, &C) != KM_OK)
+            continue;
+        double e = 1000.0 * (km_vec3_dist(A, C) - length_m);
+        wc->length_error_mm[n++] = e;
+        sum += e;
+        sum2 += e * e;
+        worst = fmax(worst, fabs(e));
+    }
+    r->frames_used = used_frames;
+    r->length_error_count = n;
+    r->length_error_mm = wc->length_error_mm;
+    r->length_error_mean_mm = n ? sum / n : 0.0;
+    r->length_error_rms_mm = n ? sqrt(sum2 / n) : 0.0;
+    r->length_error_max_mm = worst;
+    return KM_OK;
+}
+
+km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
+                                    km_wand_result *result)
+{
+    if (wc == NULL || rig == NULL || result == NULL)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand solve: NULL argument");
+    memset(result, 0, sizeof *result);
+    result->frame_count = wc->frames_given;
+    double t0 = now_seconds();
+    km_status st = check_input(wc);
+    if (st != KM_OK)
+        return st;
+    for (int v = 0; v < wc->view_count; v++)
+        wc->views[v].used = true;
+    wc->rig = wc->input;
+    int root = 0;
+    if ((st = wand_initialise(wc, &root)) != KM_OK)
+        return st;
+    result->root_camera = root;
+    double rms = 0.0;
+    {
+        km_wand_result tmp;
+        memset(&tmp, 0, sizeof tmp);
+        if ((st = fill_result(wc, &tmp)) != KM_OK)
+            return st;
+        result->initial_rms_px = tmp.rms_px;
+    }
+    km_log(KM_LOG_INFO, "wand", "initial poses: RMS %.3f px over %d views",
+           result->initial_rms_px, wc->view_count);
+    int iterations = 0;
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        if ((st = wand_bundle_adjust(wc, root, &iterations, &rms)) != KM_OK)
+            return st;
+        int dropped = drop_outliers(wc);
+        if (dropped < 0)
+            return km_error(KM_ERR_NO_MEMORY, "wand: out of memory");
+        if (dropped == 0)
+            break;
+    }
+    result->iterations = iterations;
+    if ((st = fill_result(wc, result)) != KM_OK)
+        return st;
+    result->root_camera = root;
+    result->frame_count = wc->frames_given;
+    result->solve_seconds = now_seconds() - t0;
+    *rig = wc->rig;
+    km_log(KM_LOG_INFO, "wand", "solved %d cameras from %d frames: RMS %.3f px, wand length "
+           "error RMS %.3f mm, %.2f s", rig->camera_count, result->frames_used, result->rms_px,
+           result->length_error_rms_mm, result->solve_seconds);
+    return KM_OK;
+}
+
+/* ------------------------------------------------------------- rig files */
+
+km_status km_wand_save_rig(const char *path, const km_rig *rig, const km_wand_result *r)
+{
+    if (path == NULL || rig == NULL || r == NULL)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand save rig: NULL argument");
+    size_t size = 1024 + (size_t)rig->camera_count * 256;
+    char *extra = malloc(size);
+    if (extra == NULL)
+        return km_error(KM_ERR_NO_MEMORY, "wand save rig: out of memory");
+    size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(extra + n, n < size ? size - n : 0, __VA_ARGS__)
+    ADD("rms_reprojection_error_px: %.6f\n", r->rms_px);
+    ADD("calibration_method: \"wand\"\n");
+    ADD("wand_frames_used: %d\n", r->frames_used);
+    ADD("wand_length_error_mean_mm: %.6f\n", r->length_error_mean_mm);
+    ADD("wand_length_error_rms_mm: %.6f\n", r->length_error_rms_mm);
+    ADD("wand_length_error_max_mm: %.6f\n", r->length_error_max_mm);
+    if (r->has_ground)
+        ADD("ground_lframe_rms_mm: %.6f\n", r->ground_rms_mm);
+    ADD("camera_rms_reprojection_error_px: [");
+    for (int c = 0; c < r->camera_count; c++)
+        ADD("%s%.6f", c ? ", " : "", r->cameras[c].rms_px);
+    ADD("]\ncamera_wand_observations: [");
+    for (int c = 0; c < r->camera_count; c++)
+        ADD("%s%d", c ? ", " : "", r->cameras[c].used_count);
+    ADD("]\n");
+#undef ADD
+    km_status st = n < size ? km_rig_save(path, rig, extra)
+                            : km_error(KM_ERR_INTERNAL, "wand save rig: statistics too long");
+    free(extra);
+    return st;
+}
+
+static km_status load_one_file_intrinsics(const char *path, km_rig *rig, bool *multi)
+{
+    km_status st = KM_OK;
+    km_config *cfg = km_config_load(path, &st);
+    if (cfg == NULL)
+        return st != KM_OK ? st : KM_ERR_PARSE;
+    long count = 0;
+    st = km_config_get_int(cfg, "camera_count", 0, 1, KM_MAX_CAMERAS, &count);
+    if (st != KM_OK) {
+        km_config_destroy(cfg);
+        return st == KM_ERR_NOT_FOUND ? km_error(KM_ERR_PARSE, "%s: camera_count: not found",
+                                                 path)
+                                      : st;
+    }
+    *multi = count > 1;
+    memset(rig, 0, sizeof *rig);
+    km_config_get_string(cfg, "rig_name", "wand", rig->name, sizeof rig->name);
+    rig->camera_count = (int)count;
+    for (int i = 0; i < count && st == KM_OK; i++) {
+        km_camera *c = &rig->cameras[i];
+        char key[96];
+        long v;
+        snprintf(key, sizeof key, "camera_%d.name", i);
+        if (km_config_get_string(cfg, key, "", c->name, sizeof c->name) != KM_OK ||
+            c->name[0] == '\0')
+            snprintf(c->name, sizeof c->name, "cam%d", i);
+        snprintf(key, sizeof key, "camera_%d.image_width", i);
+        if ((st = km_config_get_int(cfg, key, 0, 1, 100000, &v)) != KM_OK)
+            break;
+        c->width = (int)v;
+        snprintf(key, sizeof key, "camera_%d.image_height", i);
+        if ((st = km_config_get_int(cfg, key, 0, 1, 100000, &v)) != KM_OK)
+            break;
+        c->height = (int)v;
+        size_t n = 0;
+        snprintf(key, sizeof key, "camera_%d.camera_matrix.data", i);
+        if ((st = km_config_get_doubles(cfg, key, c->K, 9, &n)) != KM_OK)
+            break;
+        if (n != 9 || !(c->K[0] > 0.0 && c->K[4] > 0.0) || c->K[3] != 0.0 || c->K[6] != 0.0 ||
+            c->K[7] != 0.0 || c->K[8] != 1.0) {
+            st = km_error(KM_ERR_PARSE, "%s:%d: camera_%d.camera_matrix: expected 9 numbers "
+                          "[fx 0 cx 0 fy cy 0 0 1] with fx, fy > 0", path,
+                          km_config_line(cfg, key), i);
+            break;
+        }
+        double d[8] = {0};
+        snprintf(key, sizeof key, "camera_%d.distortion_coefficients.data", i);
+        if ((st = km_config_get_doubles(cfg, key, d, 8, &n)) != KM_OK)
+            break;
+        if (n != 4 && n != 5) {
+            st = km_error(KM_ERR_PARSE, "%s:%d: camera_%d.distortion_coefficients: expected "
+                          "4 or 5 numbers (k1 k2 p1 p2 [k3])", path, km_config_line(cfg, key),
+                          i);
+            break;
+        }
+        memcpy(c->dist, d, 5 * sizeof *d);
+        c->R = km_mat3_identity();
+        c->has_pose = false;
+    }
+    if (st == KM_ERR_NOT_FOUND)
+        st = km_error(KM_ERR_PARSE, "%s", km_last_error());
+    km_config_destroy(cfg);
+    return st;
+}
+
+km_status km_wand_load_intrinsics(const char *paths, km_rig *rig)
+{
+    if (paths == NULL || rig == NULL || paths[0] == '\0')
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand intrinsics: no file given");
+    memset(rig, 0, sizeof *rig);
+    if (strchr(paths, ',') == NULL) {
+        bool multi = false;
+        return load_one_file_intrinsics(paths, rig, &multi);
+    }
+    snprintf(rig->name, sizeof rig->name, "wand");
+    const char *p = paths;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char path[4096];
+        if (len == 0 || len >= sizeof path)
+            return km_error(KM_ERR_INVALID_ARGUMENT, "wand intrinsics: empty or too long file "
+                            "name in '%s'", paths);
+        memcpy(path, p, len);
+        path[len] = '\0';
+        if (rig->camera_count >= KM_MAX_CAMERAS)
+            return km_error(KM_ERR_CAPACITY, "wand intrinsics: more than %d files",
+                            KM_MAX_CAMERAS);
+        km_rig one;
+        bool multi = false;
+        km_status st = load_one_file_intrinsics(path, &one, &multi);
+        if (st != KM_OK)
+            return st;
+        if (multi)
+            return km_error(KM_ERR_INVALID_ARGUMENT, "%s: has %d cameras; a list of files "
+                            "takes single-camera files", path, one.camera_count);
+        rig->cameras[rig->camera_count] = one.cameras[0];
+        snprintf(rig->cameras[rig->camera_count].name, KM_NAME_MAX, "cam%d", rig->camera_count);
+        rig->camera_count++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return KM_OK;
+}
+
+static void write_matrix(FILE *f, const char *key, int rows, int cols, const double *data)
+{
+    fprintf(f, "   %s: !!opencv-matrix {rows: %d, cols: %d, dt: d, data: [", key, rows, cols);
+    for (int i = 0; i < rows * cols; i++)
+        fprintf(f, "%s%.17g", i ? ", " : "", data[i]);
+    fprintf(f, "]}\n");
+}
+
+km_status km_wand_save_intrinsics(const char *path, const km_rig *rig)
+{
+    if (path == NULL || rig == NULL || rig->camera_count < 1 ||
+        rig->camera_count > KM_MAX_CAMERAS)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand save intrinsics: bad arguments");
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return km_error(KM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    fprintf(f, "%%YAML:1.0\n---\n");
+    fprintf(f, "rig_name: \"%s\"\n", rig->name[0] ? rig->name : "intrinsics");
+    fprintf(f, "camera_count: %d\n", rig->camera_count);
+    for (int i = 0; i < rig->camera_count; i++) {
+        const km_camera *c = &rig->cameras[i];
+        fprintf(f, "camera_%d:\n   name: \"%s\"\n   image_width: %d\n   image_height: %d\n", i,
+                c->name, c->width, c->height);
+        write_matrix(f, "camera_matrix", 3, 3, c->K);
+        write_matrix(f, "distortion_coefficients", 1, 5, c->dist);
+    }
+    bool failed = ferror(f) != 0;
+    if (fclose(f) != 0)
+        failed = true;
+    return failed ? km_error(KM_ERR_IO, "%s: write failed", path) : KM_OK;
+}

@@ -1,0 +1,59 @@
+/* Private to calib/: the state of the wand calibration shared by wand.c (collection and
+ * identification, statistics), extrinsics_init.c (initial poses), bundle.c (bundle
+ * adjustment) and ground.c / report.c. */
+#ifndef KINEMA_CALIB_WAND_INTERNAL_H
+#define KINEMA_CALIB_WAND_INTERNAL_H
+
+#include "kinema/calib.h"
+
+/* The wand identified in one camera's view of one frame. */
+typedef struct wand_view {
+    int camera;
+    int frame;              /* index into km_wand_calibration.frames */
+    double u[3], v[3];      /* raw (distorted) pixels, wand marker order */
+    double xn[3], yn[3];    /* undistorted normalised coordinates (with the input intrinsics) */
+    bool used;              /* in the adjustment (not dropped as an outlier) */
+} wand_view;
+
+/* A frame with at least one identified view; its views are contiguous. */
+typedef struct wand_frame {
+    uint64_t frame;
+    int first_view, view_count;
+    km_vec3 a;              /* wand pose: position of marker 0 (world / rig gauge) */
+    km_vec3 d;              /* unit direction from marker 0 to marker 2 */
+    bool used;              /* >= 2 used views and a valid initial pose */
+} wand_frame;
+
+struct km_wand_calibration {
+    km_wand_config cfg;
+    km_rig rig;             /* intrinsics in; poses after the initialisation */
+    km_rig input;           /* the intrinsics as given (undistortion of the views) */
+    wand_view *views;
+    int view_count, view_capacity;
+    wand_frame *frames;
+    int frame_count, frame_capacity;
+    int frames_given;
+    km_wand_camera_stats stats[KM_MAX_CAMERAS];
+    double *length_error_mm;    /* result storage */
+    int *coverage;              /* camera_count x rows x columns */
+    double offset_m[3];     /* marker positions relative to marker 0 */
+};
+
+/* extrinsics_init.c: pairwise relative poses, spanning tree, chaining, scale from the wand,
+ * initial wand poses. Sets rig poses, frames' a/d/used; *root = camera at the origin. */
+km_status wand_initialise(km_wand_calibration *wc, int *root);
+
+/* bundle.c: Levenberg-Marquardt over cameras (root fixed) and wand poses of used frames,
+ * on used views. Updates rig and frames. *iterations added to, *rms_px final RMS. */
+km_status wand_bundle_adjust(km_wand_calibration *wc, int root, int *iterations,
+                             double *rms_px);
+
+/* Project a camera-frame point with the camera's intrinsics; false when z <= 0. */
+bool wand_project_camera_frame(const km_camera *cam, km_vec3 pc, double *u, double *v);
+
+/* Triangulate one point from n >= 2 views given in undistorted normalised coordinates
+ * (iteratively reweighted linear least squares ~ minimum reprojection error). */
+km_status wand_triangulate(const km_rig *rig, const int *cameras, const double *xn,
+                           const double *yn, int n, km_vec3 *out);
+
+#endif /* KINEMA_CALIB_WAND_INTERNAL_H */

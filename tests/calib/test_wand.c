@@ -1,0 +1,300 @@
+/* Tests of the wand calibration (calib/wand.c + extrinsics_init.c + bundle.c + ground.c) on
+ * the synthetic wand wave (capture/synthetic_wand.c: 0.15 px noise, ghost blobs, dropouts,
+ * merged blobs): camera centres within 1 mm and rotations within 0.05 deg of the truth after
+ * the L-frame alignment, wand length error below 0.5 mm RMS, world origin within 1 mm; the
+ * identification of the wand among ghosts; and clear errors for degenerate input. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kinema/calib.h"
+#include "kinema/capture.h"
+#include "kinema/tracking.h"
+#include "wand_fixture.h"
+
+/* Calibrate a synthetic wave end to end (wand + ground); returns the solve status. */
+static km_status calibrate(const km_synthetic_wand_config *scfg, const km_wand_config *wcfg,
+                           int hide, km_rig *rig, km_wand_result *result,
+                           km_synthetic_wand **out_wand)
+{
+    km_status st;
+    km_synthetic_wand *w = km_synthetic_wand_create(scfg, &st);
+    assert_non_null(w);
+    km_wand_calibration *wc = km_wand_calibration_create(wcfg, km_synthetic_wand_rig(w), &st);
+    assert_non_null(wc);
+    assert_int_equal(wand_fixture_feed(wc, w, hide), KM_OK);
+    st = km_wand_calibration_solve(wc, rig, result);
+    if (st == KM_OK) {
+        km_lframe lf = km_lframe_default();
+        km_ground *g = km_ground_create(rig, &lf, &st);
+        assert_non_null(g);
+        assert_int_equal(wand_fixture_ground(g, w), KM_OK);
+        st = km_wand_calibration_set_ground(g, rig, result);
+        if (st != KM_OK)
+            fprintf(stderr, "ground: %s\n", km_last_error());
+        km_ground_destroy(g);
+    }
+    /* The result's borrowed arrays die with wc: the tests below only read numbers. */
+    result->length_error_mm = NULL;
+    for (int c = 0; c < KM_MAX_CAMERAS; c++)
+        result->coverage[c] = NULL;
+    km_wand_calibration_destroy(wc);
+    if (out_wand)
+        *out_wand = w;
+    else
+        km_synthetic_wand_destroy(w);
+    return st;
+}
+
+/* RMS of the wand's end-to-end length error over all frames of the wave, markers 0 and 2
+ * identified with km_wand_identify and triangulated on their own with `rig`
+ * (km_triangulate: DLT + Gauss-Newton). With the true rig this is the noise floor the
+ * observation noise alone gives. */
+static double length_rms_mm(const km_synthetic_wand *w, const km_wand_calibration *wc,
+                            const km_rig *rig)
+{
+    const km_synthetic_wand_config *cfg = km_synthetic_wand_get_config(w);
+    const double length = cfg->wand_marker_m[2] - cfg->wand_marker_m[0];
+    km_synthetic_blob sb[64 * KM_MAX_CAMERAS];
+    double sq = 0.0;
+    int n = 0;
+    for (int f = 0; f < cfg->frame_count; f++) {
+        int count = km_synthetic_wand_observe(w, f, sb, 64 * KM_MAX_CAMERAS);
+        int cams[KM_MAX_CAMERAS], m = 0;
+        double ua[KM_MAX_CAMERAS], va[KM_MAX_CAMERAS], uc[KM_MAX_CAMERAS], vc[KM_MAX_CAMERAS];
+        for (int c = 0; c < cfg->camera_count; c++) {
+            km_calib_blob view[64];
+            int k = 0, idx[3];
+            for (int i = 0; i < count && k < 64; i++)
+                if (sb[i].camera == c)
+                    view[k++] = (km_calib_blob){c, sb[i].x, sb[i].y};
+            if (!km_wand_identify(wc, c, view, k, idx))
+                continue;
+            cams[m] = c;
+            ua[m] = view[idx[0]].x_px, va[m] = view[idx[0]].y_px;
+            uc[m] = view[idx[2]].x_px, vc[m] = view[idx[2]].y_px;
+            m++;
+        }
+        km_vec3 A, C;
+        if (m < 2 || km_triangulate(rig, cams, ua, va, m, &A, NULL) != KM_OK ||
+            km_triangulate(rig, cams, uc, vc, m, &C, NULL) != KM_OK)
+            continue;
+        double e = 1000.0 * (km_vec3_dist(A, C) - length);
+        if (fabs(e) < 5.0) { /* a misidentified view would dominate: the solve drops those */
+            sq += e * e;
+            n++;
+        }
+    }
+    return n ? sqrt(sq / n) : INFINITY;
+}
+
+static void accuracy(int cameras, int frames, uint64_t seed)
+{
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.camera_count = cameras;
+    scfg.frame_count = frames;
+    scfg.seed = seed;
+    km_wand_config wcfg = km_wand_config_default();
+    km_rig rig;
+    km_wand_result r;
+    km_synthetic_wand *w = NULL;
+    km_status st = calibrate(&scfg, &wcfg, -1, &rig, &r, &w);
+    if (st != KM_OK)
+        fail_msg("calibration failed: %s", km_last_error());
+    wand_accuracy a = wand_fixture_compare(&rig, km_synthetic_wand_rig(w));
+    printf("  %d cameras, %d frames (%d used): RMS %.3f px (initial %.2f), %d iterations, "
+           "%.2f s\n", cameras, frames, r.frames_used, r.rms_px, r.initial_rms_px, r.iterations,
+           r.solve_seconds);
+    printf("  camera centres: max %.3f mm, RMS %.3f mm; rotations max %.4f deg\n",
+           a.centre_max_mm, a.centre_rms_mm, a.rotation_max_deg);
+    printf("  wand length error: mean %+.3f mm, RMS %.3f mm, max %.3f mm; world origin %.3f mm;"
+           " L-frame fit %.3f mm\n", r.length_error_mean_mm, r.length_error_rms_mm,
+           r.length_error_max_mm, a.origin_mm, r.ground_rms_mm);
+    /* The wand length error of single frames is dominated by the 0.15 px noise: compare
+     * with the same figure computed with the true rig (the floor no calibration can beat). */
+    km_status st2;
+    km_wand_calibration *wc = km_wand_calibration_create(&wcfg, km_synthetic_wand_rig(w), &st2);
+    assert_non_null(wc);
+    double floor_mm = length_rms_mm(w, wc, km_synthetic_wand_rig(w));
+    double ours_mm = length_rms_mm(w, wc, &rig);
+    km_wand_calibration_destroy(wc);
+    printf("  wand length RMS with km_triangulate: solved rig %.3f mm, true rig %.3f mm "
+           "(noise floor)\n", ours_mm, floor_mm);
+    assert_true(r.has_ground);
+    assert_true(a.centre_max_mm < 1.0);
+    assert_true(a.rotation_max_deg < 0.05);
+    assert_true(fabs(r.length_error_mean_mm) < 0.05);
+    assert_true(ours_mm < floor_mm * 1.03 + 0.005);
+    if (cameras >= 8)
+        assert_true(r.length_error_rms_mm < 0.5);
+    else
+        assert_true(r.length_error_rms_mm < 0.55); /* 6 cameras: floor ~0.5 mm, see above */
+    assert_true(a.origin_mm < 1.0);
+    assert_true(r.rms_px < 0.3);
+    for (int c = 0; c < cameras; c++) {
+        assert_true(r.cameras[c].used_count > 20);
+        assert_true(r.cameras[c].rms_px < 0.3);
+    }
+    km_synthetic_wand_destroy(w);
+}
+
+static void test_eight_cameras(void **state)
+{
+    (void)state;
+    accuracy(8, 3000, 1);
+}
+
+static void test_six_cameras(void **state)
+{
+    (void)state;
+    accuracy(6, 3000, 7);
+}
+
+/* Identification: on every frame of a wave, the views the identifier accepts are the true
+ * wand markers in the right order (ghosts never taken), and most clean views are found. */
+static void test_identify(void **state)
+{
+    (void)state;
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.frame_count = 300;
+    scfg.ghost_rate = 2.0; /* many ghosts */
+    km_status st;
+    km_synthetic_wand *w = km_synthetic_wand_create(&scfg, &st);
+    assert_non_null(w);
+    km_wand_config wcfg = km_wand_config_default();
+    km_wand_calibration *wc = km_wand_calibration_create(&wcfg, km_synthetic_wand_rig(w), &st);
+    assert_non_null(wc);
+    km_synthetic_blob sb[64 * 8];
+    int clean = 0, found_clean = 0, wrong = 0, found = 0;
+    for (int f = 0; f < scfg.frame_count; f++) {
+        int n = km_synthetic_wand_observe(w, f, sb, 64 * 8);
+        for (int c = 0; c < scfg.camera_count; c++) {
+            km_calib_blob view[64];
+            int truth[64], m = 0, markers = 0;
+            for (int i = 0; i < n; i++)
+                if (sb[i].camera == c) {
+                    view[m] = (km_calib_blob){c, sb[i].x, sb[i].y};
+                    truth[m] = sb[i].marker;
+                    markers += sb[i].marker >= 0;
+                    m++;
+                }
+            int idx[3];
+            bool ok = km_wand_identify(wc, c, view, m, idx);
+            bool is_clean = markers == 3;
+            clean += is_clean;
+            if (ok) {
+                found++;
+                found_clean += is_clean;
+                if (truth[idx[0]] != 0 || truth[idx[1]] != 1 || truth[idx[2]] != 2)
+                    wrong++;
+            }
+        }
+    }
+    printf("  views with all 3 markers: %d, identified: %d (%.1f%%), wrong: %d of %d "
+           "identified\n", clean, found_clean, 100.0 * found_clean / clean, wrong, found);
+    assert_true(found_clean > 0.9 * clean);
+    assert_true(wrong <= found / 200);
+    km_wand_calibration_destroy(wc);
+    km_synthetic_wand_destroy(w);
+}
+
+static void test_too_few_frames(void **state)
+{
+    (void)state;
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.frame_count = 12;
+    km_wand_config wcfg = km_wand_config_default();
+    wcfg.min_camera_frames = 3;
+    km_rig rig;
+    km_wand_result r;
+    km_status st = calibrate(&scfg, &wcfg, -1, &rig, &r, NULL);
+    printf("  -> %s: %s\n", km_status_name(st), km_last_error());
+    assert_int_equal(st, KM_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(km_last_error(), "frames"));
+}
+
+static void test_camera_never_sees_wand(void **state)
+{
+    (void)state;
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.frame_count = 200;
+    km_wand_config wcfg = km_wand_config_default();
+    km_rig rig;
+    km_wand_result r;
+    km_status st = calibrate(&scfg, &wcfg, 5, &rig, &r, NULL);
+    printf("  -> %s: %s\n", km_status_name(st), km_last_error());
+    assert_int_equal(st, KM_ERR_NOT_FOUND);
+    assert_non_null(strstr(km_last_error(), "camera 5 (synthetic5)"));
+}
+
+static void test_collinear_motion(void **state)
+{
+    (void)state;
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.frame_count = 200;
+    scfg.collinear_motion = true;
+    scfg.ghost_rate = 0.0;
+    km_wand_config wcfg = km_wand_config_default();
+    km_rig rig;
+    km_wand_result r;
+    km_status st = calibrate(&scfg, &wcfg, -1, &rig, &r, NULL);
+    printf("  -> %s: %s\n", km_status_name(st), km_last_error());
+    assert_int_not_equal(st, KM_OK);
+    assert_non_null(strstr(km_last_error(), "degenerate"));
+}
+
+static void test_config_and_arguments(void **state)
+{
+    (void)state;
+    double m[3];
+    assert_int_equal(km_wand_parse_geometry("0,0.15,0.5", m), KM_OK);
+    assert_true(m[0] == 0.0 && m[1] == 0.15 && m[2] == 0.5);
+    assert_int_equal(km_wand_parse_geometry("0,0.5,0.15", m), KM_ERR_PARSE);
+    assert_int_equal(km_wand_parse_geometry("0,0.15", m), KM_ERR_PARSE);
+    assert_int_equal(km_wand_parse_geometry("0,0.15,0.5x", m), KM_ERR_PARSE);
+    assert_int_equal(km_wand_parse_geometry("", m), KM_ERR_PARSE);
+
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    km_status st;
+    km_synthetic_wand *w = km_synthetic_wand_create(&scfg, &st);
+    assert_non_null(w);
+    km_wand_config wcfg = km_wand_config_default();
+    wcfg.marker_m[1] = 0.25; /* middle marker at the centre: ends indistinguishable */
+    assert_null(km_wand_calibration_create(&wcfg, km_synthetic_wand_rig(w), &st));
+    assert_int_equal(st, KM_ERR_INVALID_ARGUMENT);
+    wcfg = km_wand_config_default();
+    km_rig one = *km_synthetic_wand_rig(w);
+    one.camera_count = 1;
+    assert_null(km_wand_calibration_create(&wcfg, &one, &st));
+    km_wand_calibration *wc = km_wand_calibration_create(&wcfg, km_synthetic_wand_rig(w), &st);
+    assert_non_null(wc);
+    km_calib_blob bad = {9, 1.0, 1.0};
+    assert_int_equal(km_wand_calibration_add_frame(wc, 0, &bad, 1), KM_ERR_INVALID_ARGUMENT);
+    km_rig out;
+    km_wand_result r;
+    assert_int_equal(km_wand_calibration_solve(wc, &out, &r), KM_ERR_NOT_FOUND); /* no data */
+    km_wand_calibration_destroy(wc);
+    km_wand_calibration_destroy(NULL);
+    km_synthetic_wand_destroy(w);
+}
+
+int main(void)
+{
+    km_log_set_level(KM_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eight_cameras),
+        cmocka_unit_test(test_six_cameras),
+        cmocka_unit_test(test_identify),
+        cmocka_unit_test(test_too_few_frames),
+        cmocka_unit_test(test_camera_never_sees_wand),
+        cmocka_unit_test(test_collinear_motion),
+        cmocka_unit_test(test_config_and_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
