@@ -284,12 +284,14 @@ static km_status append_record(km_recorder *rec, uint16_t type, uint16_t stream,
         if (st) return st;
     }
     size_t total = HDR + payload;
-    if (total > rec->cfg.buffer_bytes - rec->buffered) {
+    /* Large records (camera images) skip the buffer: one writev from the caller's memory
+     * saves a copy of every pixel; small ones are gathered into few large writes. */
+    bool direct = total > rec->cfg.buffer_bytes / 4;
+    if (direct || total > rec->cfg.buffer_bytes - rec->buffered) {
         km_status st = flush_buffer(rec);
         if (st) return st;
     }
-    if (total > rec->cfg.buffer_bytes) {
-        /* Bigger than the whole buffer: one writev from the caller's memory. */
+    if (direct) {
         struct iovec v[3] = {{head, HDR}, {(void *)a, a_len}, {(void *)b, b_len}};
         km_status st = write_all(rec, v, 3);
         if (st) return st;
