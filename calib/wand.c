@@ -147,12 +147,13 @@ void km_wand_calibration_destroy(km_wand_calibration *wc)
 
 /* ------------------------------------------------------------ identification */
 
-bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
-                      int count, int index[3])
+/* Number of wand candidates among the blobs; the best one in index[]. */
+static int identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
+                    int count, int index[3])
 {
     if (wc == NULL || blobs == NULL || camera < 0 || camera >= wc->rig.camera_count ||
         count < 3 || count > wc->cfg.max_blobs_per_view)
-        return false;
+        return 0;
     const km_camera *cam = &wc->input.cameras[camera];
     /* Undistorted "ideal pixel" coordinates: straight lines stay straight and tolerances
      * stay in pixels. */
@@ -207,9 +208,15 @@ bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_
                 }
             }
         }
+    return found;
+}
+
+bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
+                      int count, int index[3])
+{
     /* Several candidates (a ghost on the wand's line, two wands): no way to tell which is
      * right from this view alone; the view is skipped. */
-    return found == 1;
+    return identify(wc, camera, blobs, count, index) == 1;
 }
 
 static km_status grow(void **items, int *capacity, int need, size_t size)
@@ -257,8 +264,9 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
         if (cluttered || n < 3)
             continue;
         int index[3];
-        if (!km_wand_identify(wc, c, view, n, index)) {
-            /* Count genuinely ambiguous views (several candidates) for the report. */
+        int candidates = identify(wc, c, view, n, index);
+        if (candidates != 1) {
+            wc->stats[c].ambiguous_count += candidates > 1;
             continue;
         }
         wand_view *w = &found[found_count++];

@@ -137,6 +137,7 @@ static void accuracy(int cameras, int frames, uint64_t seed)
         assert_true(r.length_error_rms_mm < 0.55); /* 6 cameras: floor ~0.5 mm, see above */
     assert_true(a.origin_mm < 1.0);
     assert_true(r.rms_px < 0.3);
+    assert_true(r.initial_rms_px > 2.0 * r.rms_px); /* the bundle adjustment did work */
     for (int c = 0; c < cameras; c++) {
         assert_true(r.cameras[c].used_count > 20);
         assert_true(r.cameras[c].rms_px < 0.3);
