@@ -1,4 +1,4 @@
-/* Fuzz target: km_wire_decode_frame on arbitrary bytes (wire v1, docs/protocol.md).
+/* Fuzz target: km_wire_decode_frame and km_wire_decode on arbitrary bytes (wire v1, docs/protocol.md).
  * Any input must give KM_OK or an error status, never a crash or an out-of-bounds read;
  * an accepted message must re-encode to a message that decodes to the same values. */
 #include <math.h>
@@ -22,7 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static km_marker storage[STORAGE], again[STORAGE];
     static uint8_t encoded[1u << 16];
+    static km_observation observations[STORAGE];
     km_wire_frame w, w2;
+    /* With 2D observation storage too (the obs2d/frame topics' OBSERVATIONS_2D section). */
+    km_wire_storage all = {storage, STORAGE, observations, STORAGE};
+    if (km_wire_decode(data, size, &all, &w) == KM_OK &&
+        (w.observation_total < 0 || w.observation_total > STORAGE ||
+         (w.observation_total > 0 && !w.has_observations)))
+        abort();
     if (km_wire_decode_frame(data, size, storage, STORAGE, &w) != KM_OK)
         return 0;
     if (w.marker_count < 0 || w.marker_count > STORAGE || w.camera_count < 0 ||

@@ -367,7 +367,8 @@ bool km_json_token_string(const char *text, const km_json_token *t, char *out, s
     size_t at = 0;
     const char *s = text + t->start, *end = s + t->length;
     while (s < end) {
-        if (size - at < 5) /* room for the longest sequence and the NUL */
+        /* Room for the next byte and the NUL; a \u escape checks its own length below. */
+        if (size - at < 2)
             return false;
         if (*s != '\\') {
             out[at++] = *s++;
@@ -391,6 +392,9 @@ bool km_json_token_string(const char *text, const km_json_token *t, char *out, s
             }
             if (cp == 0)
                 return false; /* a NUL would cut the C string */
+            size_t bytes = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+            if (size - at < bytes + 1)
+                return false;
             put_utf8(out, &at, cp);
             break;
         }

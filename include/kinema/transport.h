@@ -461,6 +461,81 @@ km_status km_control_parse_request(const char *text, size_t length, km_control_r
 /* "status", "list_cameras", ...; NULL out of range. */
 const char *km_control_command_name(km_control_command command);
 
+/* ------------------------------------------------------------------ input */
+
+/* Hand landmarks and eye-tracker gaze from outside trackers (MediaPipe, Ultraleap, Tobii,
+ * Pupil, ...) for the gesture stage, over OSC or ZeroMQ (docs/protocol.md "Input").
+ * Every message is validated (types, counts, finite values, ranges); a malformed one is
+ * refused whole with an error sent back to its sender and changes nothing. */
+#define KM_HAND_LANDMARK_COUNT 21 /* MediaPipe order: 0 wrist, 1-4 thumb CMC..tip,
+                                     5-8 index MCP..tip, 9-12 middle, 13-16 ring,
+                                     17-20 little */
+
+typedef struct km_hand_input {
+    int person;                   /* 0..1023 */
+    km_hand_side hand;            /* left or right */
+    uint64_t time_ns;             /* sender's time on our CLOCK_MONOTONIC; 0 = receive time */
+    double confidence;            /* [0, 1] */
+    km_vec3 landmarks_m[KM_HAND_LANDMARK_COUNT]; /* world frame, metres, |v| <= 100 */
+} km_hand_input;
+
+typedef struct km_gaze_input {
+    int person;
+    uint64_t time_ns;             /* as above */
+    km_vec3 origin_m;             /* eye (or between the eyes), world frame */
+    km_vec3 direction;            /* unit vector (normalised on decode; zero refused) */
+    double confidence;
+} km_gaze_input;
+
+typedef enum km_input_kind { KM_INPUT_HAND = 1, KM_INPUT_GAZE = 2 } km_input_kind;
+
+typedef struct km_input_message {
+    km_input_kind kind;
+    km_hand_input hand;           /* when kind == KM_INPUT_HAND */
+    km_gaze_input gaze;           /* when kind == KM_INPUT_GAZE */
+} km_input_message;
+
+/* Decode one OSC packet (a message or a bundle of them) of /kinema/input/hand and
+ * /kinema/input/gaze messages into out[0..capacity); *count = messages. now_ns replaces a
+ * time of 0. All or nothing: KM_ERR_FORMAT / KM_ERR_INVALID_ARGUMENT (message says which
+ * message and why) and *count = 0 when any message is malformed or unknown;
+ * KM_ERR_CAPACITY when more than capacity. No allocation. */
+km_status km_input_decode_osc(const uint8_t *buf, size_t length, uint64_t now_ns,
+                              km_input_message *out, int capacity, int *count);
+/* Decode one JSON input object ({"type":"hand",...} or {"type":"gaze",...}). */
+km_status km_input_decode_json(const char *text, size_t length, uint64_t now_ns,
+                               km_input_message *out);
+
+typedef struct km_input_config {
+    bool enabled;                 /* for the daemon; default false */
+    char osc_host[128];           /* UDP bind address, default "127.0.0.1" ("" = no OSC) */
+    char osc_port[16];            /* default "9100" */
+    char zmq_endpoint[128];       /* ROUTER bind, default "tcp://127.0.0.1:5557" ("" = none) */
+    char curve_secret_key_file[512]; /* for a non-loopback zmq_endpoint */
+} km_input_config;
+
+typedef struct km_input_receiver km_input_receiver;
+
+km_input_config km_input_config_default(void);
+km_status km_input_config_read(const km_config *cfg, const char *path, km_input_config *out);
+km_input_receiver *km_input_receiver_create(const km_input_config *cfg, km_status *err);
+void km_input_receiver_destroy(km_input_receiver *receiver);
+/* The bound OSC port ("0" in the config picks a free one) and ZeroMQ endpoint. */
+int km_input_receiver_osc_port(const km_input_receiver *receiver);
+const char *km_input_receiver_zmq_endpoint(const km_input_receiver *receiver);
+/* Take what arrived on both sockets, never blocking: up to capacity decoded messages into
+ * out, *count of them. Malformed packets are answered (OSC: /kinema/input/error ,ss
+ * <address> <why> to the sender; ZeroMQ: {"ok":false,"error":...}) and counted.
+ * Call from the thread that consumes the input (the solver thread). */
+km_status km_input_poll(km_input_receiver *receiver, km_input_message *out, int capacity,
+                        int *count);
+
+typedef struct km_input_stats {
+    uint64_t accepted;            /* messages decoded */
+    uint64_t rejected;            /* packets / messages refused */
+} km_input_stats;
+void km_input_receiver_stats(const km_input_receiver *receiver, km_input_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

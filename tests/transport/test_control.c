@@ -46,6 +46,18 @@ static void test_json_reader(void **state)
     assert_int_equal(parse(nul, t, 64), 1);
     assert_false(km_json_token_string(nul, &t[0], out, sizeof out));
     assert_false(km_json_token_string(doc, &t[c], out, 4)); /* does not fit */
+    assert_false(km_json_token_string(doc, &t[c], out, 7)); /* x, e-acute 2, emoji 4, NUL */
+    assert_true(km_json_token_string(doc, &t[c], out, 8));
+    /* A 63-character rigid name fits name[64] exactly; 64 characters do not. */
+    km_control_request r;
+    char req[256];
+    snprintf(req, sizeof req, "{\"cmd\":\"define_rigid\",\"name\":\"%s\",\"markers\":[1,2,3]}",
+             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk");
+    assert_int_equal(km_control_parse_request(req, strlen(req), &r), KM_OK);
+    assert_int_equal(strlen(r.name), 63);
+    snprintf(req, sizeof req, "{\"cmd\":\"define_rigid\",\"name\":\"%s\",\"markers\":[1,2,3]}",
+             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl");
+    assert_int_not_equal(km_control_parse_request(req, strlen(req), &r), KM_OK);
 
     static const char *const bad[] = {
         "", " ", "{", "{\"a\":1,}", "[1,]", "[01]", "[1.]", "[.5]", "[-]", "[1e]", "NaN",
