@@ -358,6 +358,7 @@ typedef struct km_uvc_assembler {
     bool in_frame;
     int fid;                     /* -1 before the first payload */
     bool damaged, overlong, finished, damage_next;
+    bool lost;                   /* packets lost while this frame was open */
     bool has_pts;
     uint32_t pts;
     uint64_t sequence;           /* frames started so far */

@@ -87,7 +87,7 @@ void km_uvc_assembler_lost(km_uvc_assembler *a, unsigned packets)
 {
     a->stats.lost_packets += packets;
     if (a->in_frame)
-        a->damaged = true;
+        a->lost = true;
     else if (a->config.frame_bytes == 0)
         /* Between frames the lost packet may have been the start of the next one; an
          * uncompressed frame's size check would catch that, a compressed one cannot. */
@@ -115,7 +115,10 @@ static bool finish(km_uvc_assembler *a, km_uvc_frame_result *r)
         a->stats.dropped_overlong++;
         return false; /* the buffer stays ours for the next frame */
     }
-    bool damaged = a->damaged;
+    /* A packet lost while this frame was open may have belonged to the next one (a camera
+     * without EOF): an uncompressed frame that has every byte is whole regardless. */
+    bool damaged = a->damaged || (a->lost && (a->config.frame_bytes == 0 ||
+                                              a->size != a->config.frame_bytes));
     if (a->config.frame_bytes && a->size != a->config.frame_bytes)
         damaged = true;
     if (a->size == 0)
@@ -154,6 +157,7 @@ static void start(km_uvc_assembler *a, int fid)
     a->size = 0;
     a->damaged = a->damage_next;
     a->damage_next = false;
+    a->lost = false;
     a->overlong = false;
     a->has_pts = false;
     a->pts = 0;

@@ -358,6 +358,110 @@ int km_synthetic_wand_observe_ground(const km_synthetic_wand *wand, int frame,
 km_status km_synthetic_wand_write_csv(const km_synthetic_wand *wand, const char *wand_path,
                                       const char *ground_path);
 
+/* ------------------------------------------------------------- USB Video Class (uvc) */
+
+/* Our own USB Video Class driver on libusb (capture/uvc*.c; docs/capture.md says why not
+ * libuvc). A km_uvc_context owns the libusb context, ONE event thread that runs every
+ * transfer callback (payload reassembly, clock mapping) and the hot-plug callbacks, and the
+ * isochronous bandwidth booked on each bus. Sources are made from it, one per camera; a
+ * camera that is unplugged makes its source report KM_ERR_DEVICE, and it is reattached when
+ * it comes back (same serial, or same USB socket when it has none). A stream that delivers no
+ * complete frame for `watchdog_periods` frame periods is restarted. */
+typedef struct km_uvc_context km_uvc_context;
+typedef struct km_uvc_camera km_uvc_camera;
+
+#define KM_UVC_MAX_MODES 64
+#define KM_UVC_PATH_MAX 32
+
+/* One format x frame size a camera offers. */
+typedef struct km_uvc_mode {
+    km_pixel_format format;  /* KM_PIXEL_FORMAT_COUNT: one Kinema cannot take (H264, UYVY) */
+    char fourcc[5];          /* "YUY2", "Y800", "MJPG", ... */
+    int width, height;
+    double min_rate_hz, max_rate_hz;
+} km_uvc_mode;
+
+typedef struct km_uvc_device_info {
+    uint16_t vendor_id, product_id;
+    uint8_t bus;
+    char path[KM_UVC_PATH_MAX]; /* "bus-port.port...", e.g. "1-2.3": stays with the socket */
+    char serial[KM_NAME_MAX];   /* "" when the camera has none or could not be opened */
+    char product[KM_NAME_MAX];
+    int speed;               /* 1 low, 2 full, 3 high, 4 super, 5 super+ (libusb numbers) */
+    bool opened;             /* it could be opened (permissions): serial and modes known */
+    uint16_t uvc_version;    /* bcdUVC, 0x0100 = 1.0 */
+    int mode_count;          /* modes beyond KM_UVC_MAX_MODES are left out */
+    km_uvc_mode modes[KM_UVC_MAX_MODES];
+} km_uvc_device_info;
+
+/* Starts the event thread. Caller frees with km_uvc_context_destroy after destroying every
+ * source made from it. */
+km_uvc_context *km_uvc_context_create(km_status *err);
+void km_uvc_context_destroy(km_uvc_context *ctx); /* accepts NULL */
+/* UVC cameras on the machine (opens each briefly to read its serial and descriptors).
+ * *count = entries written; KM_ERR_CAPACITY when there were more than capacity. */
+km_status km_uvc_list(km_uvc_context *ctx, km_uvc_device_info *out, int capacity, int *count);
+
+typedef struct km_uvc_config {
+    char serial[KM_NAME_MAX];   /* open the camera with this serial, */
+    char path[KM_UVC_PATH_MAX]; /* or the one in this USB socket; both "": the first camera */
+    uint16_t vendor_id, product_id; /* 0 = any */
+    int camera;              /* rig index stamped on the frames (default 0) */
+    char name[KM_NAME_MAX];  /* "" = the product string */
+    km_pixel_format format;  /* KM_PIXEL_FORMAT_COUNT (default): GRAY8, GRAY16, YUYV, MJPEG,
+                                the first the camera offers */
+    int width, height;       /* 0 = the format's default frame size */
+    double rate_hz;          /* 0 = the frame's default; else the nearest supported */
+    double exposure_us;      /* > 0: manual exposure in us (auto exposure off); 0 = leave */
+    int gain;                /* >= 0: processing-unit gain; -1 (default) = leave */
+    bool deliver_incomplete; /* false (default): frames with lost data are dropped;
+                                true: delivered with KM_FRAME_FLAG_INCOMPLETE */
+    int transfers;           /* transfers in flight (default 4) */
+    int packets_per_transfer;/* isochronous packets per transfer (default 32) */
+    double watchdog_periods; /* restart after this many frame periods without a complete
+                                frame (default 10, at least 200 ms; 0 = no watchdog) */
+    double clock_hz;         /* device clock of PTS/SCR; 0 (default) = dwClockFrequency */
+} km_uvc_config;
+
+km_uvc_config km_uvc_config_default(void);
+/* Read the keys of one `sources.N` entry of type uvc (docs/capture.md); absent keys keep
+ * the defaults, unknown keys are an error. */
+km_status km_uvc_config_read(const km_config *cfg, const char *path, km_uvc_config *out);
+
+/* Find and open the camera, negotiate the mode (probe/commit), choose the alternate setting
+ * and book its bandwidth on the bus: a mode the camera or the bus cannot carry is refused
+ * here with KM_ERR_UNSUPPORTED naming the bytes per microframe needed and available.
+ * KM_ERR_NOT_FOUND when no camera matches. When `camera` is not NULL it receives a handle
+ * for controls and statistics, valid until the source is destroyed. The context must outlive
+ * the source. */
+km_source *km_uvc_source_create(km_uvc_context *ctx, const km_uvc_config *cfg,
+                                km_uvc_camera **camera, km_status *err);
+/* Controls; any thread but the context's event thread. Exposure in us (UVC resolution is
+ * 100 us; auto exposure is switched to manual); KM_ERR_UNSUPPORTED when the camera lacks the
+ * control, KM_ERR_INVALID_ARGUMENT outside the camera's range (the message gives it). */
+km_status km_uvc_camera_set_exposure(km_uvc_camera *camera, double exposure_us);
+km_status km_uvc_camera_set_gain(km_uvc_camera *camera, int gain);
+/* New frame rate by renegotiating (the stream restarts when running). */
+km_status km_uvc_camera_set_rate(km_uvc_camera *camera, double rate_hz);
+
+typedef struct km_uvc_stats {
+    uint64_t frames;             /* delivered */
+    uint64_t incomplete;         /* delivered flagged KM_FRAME_FLAG_INCOMPLETE */
+    uint64_t dropped_incomplete; /* damaged and dropped */
+    uint64_t dropped_overlong;
+    uint64_t dropped_no_buffer;  /* the consumer was not keeping up */
+    uint64_t lost_packets;
+    uint64_t header_errors;
+    uint64_t transfer_errors;
+    uint64_t restarts;           /* by the watchdog or a rate change */
+    uint64_t disconnects, reattaches;
+    bool connected;
+    double clock_ppm;            /* device clock rate against its nominal frequency */
+    bool clock_valid;
+} km_uvc_stats;
+
+void km_uvc_camera_stats(km_uvc_camera *camera, km_uvc_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -184,8 +184,9 @@ static void test_lost_packets_drop_or_flag(void **state)
     assert_int_equal(log.frames, 2);
     assert_int_equal(log.last.flags, KM_FRAME_FLAG_INCOMPLETE);
     assert_int_equal(a.stats.incomplete, 2);
-    /* a lost EOF payload: the frame ends at the next FID toggle, complete in size (the lost
-     * payload was header only here), still flagged since a packet was lost */
+    /* a packet lost after the last data of a frame without EOF: the frame ends at the FID
+     * toggle with all its bytes, so it is whole (the lost packet was the next frame's or
+     * carried no data) */
     uint8_t p[64];
     for (int i = 0; i < 4; i++) {
         size_t n = payload(p, false, false, false, 0, 0, 0, 32, 9);
@@ -194,8 +195,20 @@ static void test_lost_packets_drop_or_flag(void **state)
     km_uvc_assembler_lost(&a, 1);
     send_frame(&a, true, true, -1, false, 6, &log, buf, sizeof buf);
     assert_int_equal(log.frames, 4);
-    assert_int_equal(a.stats.incomplete, 3);
+    assert_int_equal(a.stats.incomplete, 2);
     assert_int_equal(log.last.flags, 0);
+    /* a packet lost in the middle of an uncompressed frame: short, flagged */
+    for (int i = 0; i < 4; i++) {
+        if (i == 2) {
+            km_uvc_assembler_lost(&a, 1);
+            continue;
+        }
+        size_t n = payload(p, false, i == 3, false, 0, 0, 0, 32, 9);
+        feed(&a, p, n, &log, buf, sizeof buf);
+    }
+    assert_int_equal(log.frames, 5);
+    assert_int_equal(log.last.flags, KM_FRAME_FLAG_INCOMPLETE);
+    assert_int_equal(log.last.bytes, 96);
 }
 
 static void test_overlong_and_sizes(void **state)
