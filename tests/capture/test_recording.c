@@ -114,7 +114,7 @@ static void write_fixture(fixture *fx, const char *name, bool with_rig)
     fx->desc[5].rate_hz = 120.0;
     assert_int_equal(km_recorder_add_stream(w, &fx->desc[5], &fx->ids[5]), KM_OK);
 
-    uint8_t pixels[32 * 2 * 24 + 64];
+    uint8_t pixels[(32 * 2 + 8) * 24]; /* widest: gray16 with padded rows */
     uint8_t mjpeg[9000];
     for (int k = 0; k < N_FRAMES; k++) {
         uint64_t t = 1000000000ull + (uint64_t)k * 8333333ull;
