@@ -9,7 +9,7 @@ PACKAGES=(
   # libraries Kinema links
   libopencv-dev libusb-1.0-0-dev libzmq3-dev liblo-dev libyaml-dev libfreenect-dev
   # tests: unit test framework, OSC command-line peers, Python peers (pyzmq, liblo)
-  libcmocka-dev liblo-tools python3 python3-zmq python3-liblo
+  libcmocka-dev liblo-tools python3 python3-zmq python3-liblo nodejs npm
   # sanitizer runtime for the ASan/UBSan build (gcc's own) and clang for the fuzz engine
   libasan8 libubsan1
 )
