@@ -107,6 +107,8 @@ typedef struct km_reconstruct_config {
     int min_views;           /* default 2 */
     int max_markers;         /* default 512 */
     int max_observations;    /* per frame set, all cameras (default 8192) */
+    double prior_gate_m;     /* with a prior (km_reconstructor_set_prior): a two-view point
+                              * needs a predicted marker this near (default 0.03) */
 } km_reconstruct_config;
 
 typedef struct km_reconstructor km_reconstructor;
@@ -120,6 +122,14 @@ void km_reconstructor_destroy(km_reconstructor *rec);
  * when exceeded). No allocation. */
 km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *obs,
                                km_marker_set *out);
+/* Optional prior for the next km_reconstructor_run only: the predicted marker positions of
+ * that frame (e.g. the tracker's predictions, or simply the previous frame's markers). A
+ * point seen by two cameras only cannot be checked by a third; with a prior it is accepted
+ * only within prior_gate_m of a predicted position that no other marker of the frame is
+ * nearer to, which removes the two-view ghosts that reflections make. Points seen by >= 3
+ * cameras do not need it. The positions are copied (ids ignored; at most max_markers, the
+ * rest dropped with KM_ERR_CAPACITY); NULL or an empty set clears it. No allocation. */
+km_status km_reconstructor_set_prior(km_reconstructor *rec, const km_marker_set *predicted);
 
 /* Triangulate one point from n >= 2 views (linear DLT on undistorted rays, then
  * Gauss–Newton on reprojection error). residual_px may be NULL. */
