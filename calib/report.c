@@ -315,16 +315,21 @@ km_status km_rig_check_result_get(const km_rig_check *k, double bump_px, double 
         km_rig_check_camera *cc = &out->cameras[c];
         if (cc->matched == 0)
             continue;
-        double others[KM_MAX_CAMERAS];
+        double others[KM_MAX_CAMERAS], matched[KM_MAX_CAMERAS];
         int m = 0;
         for (int o = 0; o < n; o++)
-            if (o != c && out->cameras[o].matched > 0)
-                others[m++] = out->cameras[o].median_px;
+            if (o != c && out->cameras[o].matched > 0) {
+                others[m] = out->cameras[o].median_px;
+                matched[m++] = out->cameras[o].matched;
+            }
         if (m == 0)
             continue;
         qsort(others, (size_t)m, sizeof *others, compare_double);
+        qsort(matched, (size_t)m, sizeof *matched, compare_double);
         double ref = others[m / 2];
-        cc->bumped = cc->median_px > fmax(bump_px, bump_factor * ref);
+        /* A camera moved by more than match_px keeps only chance matches: few of them. */
+        cc->bumped = cc->median_px > fmax(bump_px, bump_factor * ref) ||
+                     cc->matched < 0.5 * matched[m / 2];
         out->bumped_count += cc->bumped;
     }
     return KM_OK;

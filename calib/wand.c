@@ -610,12 +610,10 @@ km_status km_wand_save_rig(const char *path, const km_rig *rig, const km_wand_re
     return st;
 }
 
-static km_status load_one_file_intrinsics(const char *path, km_rig *rig, bool *multi)
+static km_status intrinsics_from_config(km_config *cfg, const char *path, km_rig *rig,
+                                        bool *multi)
 {
     km_status st = KM_OK;
-    km_config *cfg = km_config_load(path, &st);
-    if (cfg == NULL)
-        return st != KM_OK ? st : KM_ERR_PARSE;
     long count = 0;
     st = km_config_get_int(cfg, "camera_count", 0, 1, KM_MAX_CAMERAS, &count);
     if (st != KM_OK) {
@@ -672,6 +670,35 @@ static km_status load_one_file_intrinsics(const char *path, km_rig *rig, bool *m
     if (st == KM_ERR_NOT_FOUND)
         st = km_error(KM_ERR_PARSE, "%s", km_last_error());
     km_config_destroy(cfg);
+    return st;
+}
+
+static km_status load_one_file_intrinsics(const char *path, km_rig *rig, bool *multi)
+{
+    km_status st = KM_OK;
+    km_config *cfg = km_config_load(path, &st);
+    if (cfg == NULL)
+        return st != KM_OK ? st : KM_ERR_PARSE;
+    return intrinsics_from_config(cfg, path, rig, multi);
+}
+
+km_status km_wand_parse_intrinsics(const char *text, size_t length, const char *name,
+                                   km_rig *rig)
+{
+    if ((text == NULL && length > 0) || rig == NULL)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand intrinsics: NULL argument");
+    if (name == NULL)
+        name = "(intrinsics)";
+    km_status st = KM_OK;
+    km_config *cfg = km_config_parse(text != NULL ? text : "", length, name, &st);
+    if (cfg == NULL) {
+        memset(rig, 0, sizeof *rig);
+        return st != KM_OK ? st : KM_ERR_PARSE;
+    }
+    bool multi = false;
+    st = intrinsics_from_config(cfg, name, rig, &multi);
+    if (st != KM_OK)
+        memset(rig, 0, sizeof *rig);
     return st;
 }
 

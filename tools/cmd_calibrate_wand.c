@@ -185,7 +185,8 @@ static const char CHECK_USAGE[] =
     "Reconstructs the recording's markers with the rig (as `kinema reconstruct`), projects\n"
     "them into every camera and matches the nearest blob within --match-px: per-camera\n"
     "reprojection RMS and median. A camera whose median exceeds max(bump-px, bump-factor x\n"
-    "the other cameras' median) is flagged as moved (\"bumped\"). Exit status 0 when all\n"
+    "the other cameras' median), or that matches fewer than half as many points as the\n"
+    "others, is flagged as moved (\"bumped\"). Exit status 0 when all\n"
     "cameras are fine, 1 when one is flagged or on error.\n";
 
 typedef struct check_ctx {

@@ -349,6 +349,9 @@ km_status km_wand_calibration_set_ground(km_ground *ground, km_rig *rig,
  * pose (rotation/translation may be absent), or a comma-separated list of single-camera
  * intrinsics files (camera i = i-th file). Errors name file and line. */
 km_status km_wand_load_intrinsics(const char *paths, km_rig *rig);
+/* One such file's text held in memory; `name` stands for the file name in messages. */
+km_status km_wand_parse_intrinsics(const char *text, size_t length, const char *name,
+                                   km_rig *rig);
 /* Write intrinsics of all cameras as one file (formats.md layout without poses). */
 km_status km_wand_save_intrinsics(const char *path, const km_rig *rig);
 /* Save the calibrated rig (km_rig_save) with the statistics as extra keys
@@ -386,7 +389,8 @@ void km_rig_check_destroy(km_rig_check *check);
 km_status km_rig_check_add_frame(km_rig_check *check, const km_vec3 *points, int point_count,
                                  const km_calib_blob *blobs, int blob_count);
 /* A camera is bumped when its median error exceeds max(bump_px, bump_factor x the median of
- * the other cameras' medians) (0.5 px, 3). */
+ * the other cameras' medians) (0.5 px, 3), or when it matched fewer than half as many
+ * points as the median camera (it moved by more than match_px). */
 km_status km_rig_check_result_get(const km_rig_check *check, double bump_px,
                                   double bump_factor, km_rig_check_result *out);
 km_status km_rig_check_report_text(const km_rig_check_result *result, const km_rig *rig,
