@@ -448,13 +448,15 @@ bool km_handpose_tracker_active(const km_handpose_tracker *tracker, int person,
 typedef struct km_spotter_config {
     double speed_on_mps;        /* motion onset (default 0.45 m/s) */
     double speed_off_mps;       /* absolute rest speed (default 0.12 m/s) */
-    double end_fraction;        /* the segment ends below this x its peak speed (0.3) */
-    int64_t rest_ns;            /* low speed this long ends a segment (40 ms) */
-    int64_t speed_window_ns;    /* speed = displacement over this span (30 ms) */
-    int64_t min_segment_ns;     /* shorter segments are ignored (150 ms) */
+    double end_fraction;        /* the segment ends below this x its peak speed (0.2) */
+    int64_t rest_ns;            /* low speed this long ends a segment (50 ms) */
+    int64_t speed_window_ns;    /* speed = displacement of the low-passed position over
+                                   this span (60 ms) */
+    int64_t min_segment_ns;     /* shorter segments are ignored (100 ms) */
     int64_t max_segment_ns;     /* longer motion switches to sliding windows (3 s) */
     double min_extent_m;        /* bounding-box diagonal a gesture must reach (0.12 m) */
-    double min_score;           /* rejection: recognizer score (default 0.55) */
+    double min_score;           /* rejection: recognizer score (default 0.55; sliding
+                                   windows need 0.15 more) */
     double min_margin;          /* rejection: score - second label's score (0.03) */
     size_t window_step;         /* sliding windows every this many samples (4) */
     int64_t window_ns[4];       /* sliding window lengths, 0 = unused (0.6, 1.0, 1.6 s) */
@@ -487,6 +489,10 @@ km_status km_gesture_add_builtin(km_gesture_recognizer *rec, int variants);
 km_status km_gesture_builtin_generate(int index, int variant, km_vec3 *pos, int64_t *t_ns,
                                       size_t capacity, size_t *count);
 
+/* The range of durations the spotter accepts for builtin gesture `index` (half the
+ * shortest to twice the longest the generator makes); 0/0 out of range. */
+void km_gesture_builtin_duration(int index, int64_t *min_ns, int64_t *max_ns);
+
 typedef struct km_spotter km_spotter;
 
 /* The spotter borrows `rec` (it must outlive the spotter; one thread uses both). */
@@ -500,6 +506,14 @@ km_status km_spotter_set_forward(km_spotter *spotter, km_vec3 forward);
  * (up to capacity; *count set). No allocation. */
 km_status km_spotter_push(km_spotter *spotter, km_vec3 pos_m, int64_t t_ns,
                           km_gesture_event *events, size_t capacity, size_t *count);
+/* A segment classified as `label` is rejected when it lasted less than min_ns or more than
+ * max_ns (0 = no limit). Per label of the recognizer (KM_ERR_NOT_FOUND for unknown labels).
+ * A swipe takes well under a second: a slow drift of the same shape (a hand lowered after
+ * a raise) is not one. */
+km_status km_spotter_set_duration_limits(km_spotter *spotter, const char *label, int64_t min_ns,
+                                         int64_t max_ns);
+/* km_gesture_builtin_duration's limits for every builtin label the recognizer has. */
+km_status km_spotter_use_builtin_limits(km_spotter *spotter);
 /* Forget the history (e.g. the hand was lost). */
 void km_spotter_reset(km_spotter *spotter);
 
