@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fabs(km_vec3_norm(m.gaze.direction) - 1.0) > 1e-9)
             abort();
     } else if (m.kind == KM_INPUT_HAND) {
-        if (m.hand.hand != KM_HAND_LEFT && m.hand.hand != KM_HAND_RIGHT)
+        if (m.hand.hand != KM_HAND_SIDE_LEFT && m.hand.hand != KM_HAND_SIDE_RIGHT)
             abort();
         for (int k = 0; k < KM_HAND_LANDMARK_COUNT; k++)
             if (!(fabs(m.hand.landmarks_m[k].x) <= 100))

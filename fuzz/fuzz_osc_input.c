@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < count; i++) {
         if (out[i].kind == KM_INPUT_HAND) {
             const km_hand_input *h = &out[i].hand;
-            if (h->hand != KM_HAND_LEFT && h->hand != KM_HAND_RIGHT)
+            if (h->hand != KM_HAND_SIDE_LEFT && h->hand != KM_HAND_SIDE_RIGHT)
                 abort();
             if (!(h->confidence >= 0 && h->confidence <= 1) || h->person < 0 || !h->time_ns)
                 abort();

@@ -8,29 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const hand_names[] = {"none", "left", "right"};
-
-const char *km_hand_side_name(km_hand_side hand)
-{
-    return (unsigned)hand < 3u ? hand_names[hand] : NULL;
-}
-
-km_status km_hand_side_parse(const char *name, km_hand_side *out)
-{
-    for (int h = 0; name && h < 3; h++)
-        if (strcmp(name, hand_names[h]) == 0) {
-            *out = (km_hand_side)h;
-            return KM_OK;
-        }
-    return km_error(KM_ERR_INVALID_ARGUMENT, "hand '%s': expected left, right or none",
-                    name ? name : "(null)");
-}
-
 static bool event_valid(const km_gesture_event *e)
 {
-    return e && e->name[0] && memchr(e->name, 0, sizeof e->name) && e->person >= 0 &&
-           km_hand_side_name(e->hand) && isfinite(e->score) && e->score >= 0.0 &&
-           e->score <= 1.0;
+    bool needs_name = e && (e->type == KM_EVENT_GESTURE || e->type <= KM_EVENT_POSE_END);
+    return e && (unsigned)e->type < KM_EVENT_TYPE_COUNT && memchr(e->name, 0, sizeof e->name) &&
+           memchr(e->target, 0, sizeof e->target) && (e->name[0] || !needs_name) &&
+           e->person >= 0 && (unsigned)e->hand < KM_HAND_SIDE_COUNT && isfinite(e->score) &&
+           e->score >= 0.0 && e->score <= 1.0;
 }
 
 static km_status invalid(const km_gesture_event *e)
@@ -44,16 +28,7 @@ size_t km_gesture_event_json(const km_gesture_event *e, char *out, size_t size)
 {
     if (!event_valid(e) || (!out && size))
         return 0;
-    char name[6 * sizeof e->name + 1]; /* worst case: every byte a \u escape */
-    km_json_escape(name, sizeof name, e->name);
-    char start[48] = "";
-    if (e->t_start_ns)
-        snprintf(start, sizeof start, ",\"t_start_ns\":%llu", (unsigned long long)e->t_start_ns);
-    int n = snprintf(out, size, "{\"t_ns\":%llu,\"type\":\"gesture\",\"name\":\"%s\","
-                     "\"person\":%d,\"hand\":\"%s\",\"score\":%.4g%s}",
-                     (unsigned long long)e->t_ns, name, e->person, hand_names[e->hand],
-                     e->score, start);
-    return n < 0 ? 0 : (size_t)n;
+    return km_gesture_event_to_json(e, out, size);
 }
 
 km_event_sender_config km_event_sender_config_default(void)
@@ -156,7 +131,7 @@ km_status km_event_send_gesture(km_event_sender *s, const km_gesture_event *e)
     km_osc_write_string(&w, ",sisf");
     km_osc_write_string(&w, e->name);
     km_osc_write_int32(&w, e->person);
-    km_osc_write_string(&w, hand_names[e->hand]);
+    km_osc_write_string(&w, km_hand_side_name(e->hand));
     km_osc_write_float(&w, e->score);
     if (w.overflow) /* cannot happen: name < 64 bytes */
         return km_error(KM_ERR_INTERNAL, "events: message does not fit");

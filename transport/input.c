@@ -67,7 +67,7 @@ static km_status finish_hand(km_hand_input *h)
     km_status st = check_common(h->person, h->confidence);
     if (st)
         return st;
-    if (h->hand != KM_HAND_LEFT && h->hand != KM_HAND_RIGHT)
+    if (h->hand != KM_HAND_SIDE_LEFT && h->hand != KM_HAND_SIDE_RIGHT)
         return km_error(KM_ERR_INVALID_ARGUMENT, "input: hand must be \"left\" or \"right\"");
     for (int i = 0; i < KM_HAND_LANDMARK_COUNT; i++)
         if ((st = check_vec(h->landmarks_m[i], "hand landmark", i)))
@@ -127,9 +127,9 @@ static km_status on_osc_message(void *user, const km_osc_message *m)
         out->kind = KM_INPUT_HAND;
         h->person = m->args[0].i;
         if (strcmp(m->args[1].s, "left") == 0)
-            h->hand = KM_HAND_LEFT;
+            h->hand = KM_HAND_SIDE_LEFT;
         else if (strcmp(m->args[1].s, "right") == 0)
-            h->hand = KM_HAND_RIGHT;
+            h->hand = KM_HAND_SIDE_RIGHT;
         else
             return km_error(KM_ERR_INVALID_ARGUMENT, "input: hand must be \"left\" or "
                             "\"right\"");
@@ -292,7 +292,7 @@ km_status km_input_decode_json(const char *text, size_t length, uint64_t now_ns,
             (strcmp(name, "left") != 0 && strcmp(name, "right") != 0))
             return km_error(KM_ERR_INVALID_ARGUMENT, "input: \"hand\" must be \"left\" or "
                             "\"right\"");
-        h->hand = strcmp(name, "left") == 0 ? KM_HAND_LEFT : KM_HAND_RIGHT;
+        h->hand = strcmp(name, "left") == 0 ? KM_HAND_SIDE_LEFT : KM_HAND_SIDE_RIGHT;
         int lm = km_json_token_member(text, tokens, 0, "landmarks");
         if (lm < 0 || tokens[lm].type != KM_JTOK_ARRAY ||
             tokens[lm].children != KM_HAND_LANDMARK_COUNT)

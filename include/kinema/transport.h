@@ -10,6 +10,7 @@
 #define KINEMA_TRANSPORT_H
 
 #include "kinema/core.h"
+#include "kinema/gesture.h"
 #include "kinema/tracking.h"
 
 #ifdef __cplusplus
@@ -326,27 +327,15 @@ km_quat km_vmc_rotation_to_unity(km_quat q);
 
 /* ------------------------------------------------------- gesture events */
 
-typedef enum km_hand_side { KM_HAND_NONE = 0, KM_HAND_LEFT, KM_HAND_RIGHT } km_hand_side;
+/* Gesture events (km_gesture_event, km_hand_side) are the gesture stage's types
+ * (include/kinema/gesture.h); transport only encodes and sends them. */
 
-/* "none", "left", "right" (NULL out of range); parse is exact. */
-const char *km_hand_side_name(km_hand_side hand);
-km_status km_hand_side_parse(const char *name, km_hand_side *out);
 
-/* A recognised gesture, as the gesture stage reports it. */
-typedef struct km_gesture_event {
-    uint64_t t_ns;                /* when it was recognised (CLOCK_MONOTONIC) */
-    uint64_t t_start_ns;          /* when the gesture began; 0 = unknown (not written) */
-    char name[64];                /* label, e.g. "swipe_left" (UTF-8, non-empty) */
-    int person;                   /* >= 0 */
-    km_hand_side hand;
-    double score;                 /* [0, 1] */
-} km_gesture_event;
-
-/* The event as one JSON Lines object (formats.md "Events"), without the newline:
- * {"t_ns":123,"type":"gesture","name":"swipe_left","person":0,"hand":"right","score":0.93,
- *  "t_start_ns":100}. The name is escaped with km_json_escape. Returns the length the whole
- * text needs (like snprintf: >= size means it was cut), 0 for an invalid event (empty
- * name, negative person, score outside [0,1] or not finite). No allocation. */
+/* The event as one JSON Lines object (formats.md "Events", km_gesture_event_to_json),
+ * without the newline, after checking what a receiver relies on. Returns the length the
+ * whole text needs (like snprintf: >= size means it was cut), 0 for an invalid event (a
+ * gesture or pose with an empty name, negative person, unknown hand, score outside [0,1] or
+ * not finite). No allocation. */
 size_t km_gesture_event_json(const km_gesture_event *event, char *out, size_t size);
 
 /* Gesture events as plain OSC messages for show control (QLab, TouchDesigner, Max, …):

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         e.t_ns = km_time_now_ns();
         snprintf(e.name, sizeof e.name, "swipe_left");
         e.person = k % 2;
-        e.hand = KM_HAND_RIGHT;
+        e.hand = KM_HAND_SIDE_RIGHT;
         e.score = 0.5;
         if (km_event_send_gesture(events, &e) != KM_OK)
             return 1;

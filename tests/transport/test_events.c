@@ -18,11 +18,12 @@ static km_gesture_event make_event(void)
 {
     km_gesture_event e;
     memset(&e, 0, sizeof e);
+    e.type = KM_EVENT_GESTURE;
     e.t_ns = 123;
     e.t_start_ns = 100;
     snprintf(e.name, sizeof e.name, "swipe_left");
     e.person = 0;
-    e.hand = KM_HAND_RIGHT;
+    e.hand = KM_HAND_SIDE_RIGHT;
     e.score = 0.93;
     return e;
 }
@@ -33,20 +34,21 @@ static void test_json(void **state)
     km_gesture_event e = make_event();
     char out[512];
     size_t n = km_gesture_event_json(&e, out, sizeof out);
-    /* The example line of formats.md "Events", byte for byte. */
+    /* The example line of formats.md "Events" (plus t_end_ns), byte for byte. */
     assert_string_equal(out, "{\"t_ns\":123,\"type\":\"gesture\",\"name\":\"swipe_left\","
                              "\"person\":0,\"hand\":\"right\",\"score\":0.93,"
-                             "\"t_start_ns\":100}");
+                             "\"t_start_ns\":100,\"t_end_ns\":0}");
     assert_int_equal(n, strlen(out));
     /* Cut output reports the needed length like snprintf. */
     assert_int_equal(km_gesture_event_json(&e, out, 10), n);
     assert_int_equal(strlen(out), 9);
     e.t_start_ns = 0;
     snprintf(e.name, sizeof e.name, "a\"b\\c\n");
-    e.hand = KM_HAND_NONE;
+    e.hand = KM_HAND_SIDE_UNKNOWN;
     km_gesture_event_json(&e, out, sizeof out);
     assert_string_equal(out, "{\"t_ns\":123,\"type\":\"gesture\",\"name\":\"a\\\"b\\\\c\\n\","
-                             "\"person\":0,\"hand\":\"none\",\"score\":0.93}");
+                             "\"person\":0,\"hand\":\"unknown\",\"score\":0.93,"
+                             "\"t_start_ns\":0,\"t_end_ns\":0}");
     km_gesture_event bad = make_event();
     bad.score = 1.5;
     assert_int_equal(km_gesture_event_json(&bad, out, sizeof out), 0);
@@ -64,7 +66,7 @@ static void test_json(void **state)
     assert_int_equal(km_gesture_event_json(&bad, out, sizeof out), 0);
     km_hand_side h;
     assert_int_equal(km_hand_side_parse("left", &h), KM_OK);
-    assert_int_equal(h, KM_HAND_LEFT);
+    assert_int_equal(h, KM_HAND_SIDE_LEFT);
     assert_int_equal(km_hand_side_parse("Left", &h), KM_ERR_INVALID_ARGUMENT);
 }
 

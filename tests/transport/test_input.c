@@ -72,7 +72,7 @@ static void test_osc_decode(void **state)
     assert_int_equal(count, 1);
     assert_int_equal(out[0].kind, KM_INPUT_HAND);
     assert_int_equal(out[0].hand.person, 2);
-    assert_int_equal(out[0].hand.hand, KM_HAND_LEFT);
+    assert_int_equal(out[0].hand.hand, KM_HAND_SIDE_LEFT);
     assert_true(out[0].hand.time_ns == 123456789012345ull);
     assert_true(fabs(out[0].hand.confidence - 0.9) < 1e-6);
     assert_true(fabs(out[0].hand.landmarks_m[20].x - 0.2) < 1e-6);
@@ -95,7 +95,7 @@ static void test_osc_decode(void **state)
     assert_int_equal(decode(buf, length, out, &count), KM_OK);
     assert_int_equal(count, 2);
     assert_int_equal(out[1].kind, KM_INPUT_HAND);
-    assert_int_equal(out[1].hand.hand, KM_HAND_RIGHT);
+    assert_int_equal(out[1].hand.hand, KM_HAND_SIDE_RIGHT);
 
     /* All or nothing: one bad message in the bundle refuses both. */
     b = lo_bundle_new(LO_TT_IMMEDIATE);
@@ -163,7 +163,7 @@ static void test_json_decode(void **state)
     char text[2048];
     assert_int_equal(json(json_hand(text, sizeof text, ""), &m), KM_OK);
     assert_int_equal(m.kind, KM_INPUT_HAND);
-    assert_int_equal(m.hand.hand, KM_HAND_RIGHT);
+    assert_int_equal(m.hand.hand, KM_HAND_SIDE_RIGHT);
     assert_true(m.hand.time_ns == 99);
     assert_true(m.hand.landmarks_m[20].x == 20.0 && m.hand.landmarks_m[20].z == -0.25);
     assert_int_equal(json("{\"type\":\"gaze\",\"origin\":[0,1.6,0],\"direction\":[0,0,-3]}",
