@@ -100,6 +100,16 @@ static const double sin_beta_class[SIN_BETA_CLASS_COUNT] = {0.5, 0.2, EPIPOLE_SI
  * leftover views of one marker). */
 #define TWO_VIEW_UNIQUE_GATE 2.0
 #define MIN_SEPARATION_M 0.01
+/* Without a prior, a two-view point must also lie on a body: at least
+ * TWO_VIEW_MIN_NEIGHBOURS markers of the frame seen by >= 3 cameras within
+ * TWO_VIEW_NEIGHBOUR_RADIUS_M. Markers come in constellations (a suit, a rigid body); a
+ * chance epipolar match of two reflections lands anywhere in the volume. */
+#define TWO_VIEW_NEIGHBOUR_RADIUS_M 0.3
+/* A point with fewer views than this is also checked against MIN_SEPARATION_M (a few views
+ * split off a marker that was built already); well-seen points are not (the check is a scan
+ * of the frame's markers). */
+#define DUPLICATE_CHECK_VIEWS 6
+#define TWO_VIEW_MIN_NEIGHBOURS 2
 /* Height of the rows of the per-camera observation index, undistorted pixels. */
 #define ROW_HEIGHT_PX 4.0
 #define MAX_ROWS_PER_CAMERA 4096
@@ -1344,7 +1354,9 @@ static int compact_unused(km_reconstructor *rec, int c)
  *   the two is wrong and nothing tells which);
  * - no marker of the frame is within MIN_SEPARATION_M (leftover views of one marker);
  * - with a prior: some predicted position within prior_gate_m that no marker of the frame
- *   is nearer to than the gate either (a marker that was tracked and lost views). */
+ *   is nearer to (a marker that was tracked and lost views);
+ * - without a prior: TWO_VIEW_MIN_NEIGHBOURS well-seen markers nearby (on a body), when the
+ *   frame has that many well-seen markers at all. */
 static bool accept_two_view(const km_reconstructor *rec, const rec_pair *pair, int a, int b,
                             km_vec3 X, const km_marker_set *out)
 {
@@ -1370,9 +1382,18 @@ static bool accept_two_view(const km_reconstructor *rec, const rec_pair *pair, i
             return false;
     }
     const double sep2 = MIN_SEPARATION_M * MIN_SEPARATION_M;
-    for (int m = 0; m < out->count; m++)
-        if (dist2(out->items[m].pos_m, X) < sep2)
+    const double near2 = TWO_VIEW_NEIGHBOUR_RADIUS_M * TWO_VIEW_NEIGHBOUR_RADIUS_M;
+    int neighbours = 0, well_seen = 0;
+    for (int m = 0; m < out->count; m++) {
+        const double d2 = dist2(out->items[m].pos_m, X);
+        if (d2 < sep2)
             return false;
+        if (out->items[m].views >= 3) {
+            well_seen++;
+            if (d2 < near2)
+                neighbours++;
+        }
+    }
     if (rec->prior_count > 0) {
         const double gate = rec->cfg.prior_gate_m, gate2 = gate * gate;
         for (int p = 0; p < rec->prior_count; p++) {
@@ -1388,7 +1409,19 @@ static bool accept_two_view(const km_reconstructor *rec, const rec_pair *pair, i
         }
         return false;
     }
-    return true;
+    /* A frame without well-seen markers (a stereo pair, a sparse rig) has nothing to hold
+     * a two-view point against: uniqueness must do. */
+    return neighbours >= TWO_VIEW_MIN_NEIGHBOURS || well_seen < TWO_VIEW_MIN_NEIGHBOURS;
+}
+
+/* Is an accepted marker within MIN_SEPARATION_M of X? */
+static bool near_marker(const km_marker_set *out, km_vec3 X)
+{
+    const double sep2 = MIN_SEPARATION_M * MIN_SEPARATION_M;
+    for (int m = 0; m < out->count; m++)
+        if (dist2(out->items[m].pos_m, X) < sep2)
+            return true;
+    return false;
 }
 
 /* All epipolar matches between unused observations of the pair, then candidates, then
@@ -1536,6 +1569,13 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
             continue;
         if (n == 2 && !accept_two_view(rec, pair, cand->seed_a, cand->seed_b, X, st->out))
             continue;
+        if (n > 2 && n < DUPLICATE_CHECK_VIEWS && near_marker(st->out, X)) {
+            /* Views split off a marker already built (two blobs merged in some camera):
+             * they are explained, not a new marker. */
+            for (int k = 0; k < n; k++)
+                rec->used[views[k]] = 1;
+            continue;
+        }
         emit_marker(rec, st, views, n, X, residual);
     }
 }

@@ -142,7 +142,7 @@ static void test_fixture_reflections(void **state)
     run_result r = run_fixture(8, 45, 300, 0.1, 0.15, 1.0, "reflections");
     assert_true(rms_mm(&r.score) < 1.0);
     assert_true(recall(&r.score) >= 0.99);
-    assert_true((double)r.score.ghosts / r.score.frames < 0.1);
+    assert_true((double)r.score.ghosts / r.score.frames < 0.05);
 }
 
 static void test_dense_many_cameras(void **state)
@@ -150,15 +150,18 @@ static void test_dense_many_cameras(void **state)
     (void)state;
     /* 24 cameras x 200 markers: the scale issue 5 asks for; prints the time per frame. */
     run_result r = run_fixture(24, 200, 30, 0.1, 0.15, 1.0, "dense");
-    assert_true(rms_mm(&r.score) < 1.0);
-    assert_true(recall(&r.score) >= 0.98);
+    assert_true(rms_mm(&r.score) < 0.5);
+    assert_true(recall(&r.score) >= 0.99);
+    /* Random points in a small box: pairs closer than a marker and blobs that coincide in
+     * some camera leave a few split or displaced points. */
+    assert_true((double)r.score.ghosts / r.score.frames < 1.0);
 }
 
 /* The acceptance figures of issue 2 on the embedded default: the synthetic scene's 8-camera
  * rig, its actor(s), 0.1 px noise on the exact projections (km_synthetic_scene_observe),
  * its reflections; >= 300 frames. Truth: every marker a camera reports is "seen" there. */
 static run_result run_synthetic(int frames, int actors, double reflection_rate,
-                                const char *label)
+                                double dropout, bool use_prior, const char *label)
 {
     km_synthetic_config scfg = km_synthetic_config_default();
     scfg.actor_count = actors;
@@ -180,6 +183,11 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
     km_marker_set out = {.capacity = 512, .items = marker_items};
     static km_vec3 truth[KM_SYNTHETIC_MAX_MARKERS];
     static int views[KM_SYNTHETIC_MAX_MARKERS];
+    static km_marker previous_items[512];
+    km_marker_set previous = {.capacity = 512, .items = previous_items};
+    /* Dropouts: each observation of a marker is deleted with probability `dropout`, from a
+     * seeded generator (the scene's own occlusion comes on top). */
+    fix_scene dropout_rng = {.rng = 0x5DEECE66Dull};
     run_result res;
     memset(&res, 0, sizeof res);
     double elapsed = 0.0, residual_sum = 0.0;
@@ -198,6 +206,9 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
         for (int c = 0; c < rig->camera_count; c++) {
             int n = km_synthetic_scene_observe(scene, c, (uint64_t)f, 0.1, 42, sobs, 1024);
             for (int k = 0; k < n; k++) {
+                if (sobs[k].marker_id != KM_SYNTHETIC_REFLECTION_ID && dropout > 0.0 &&
+                    fix_uniform(&dropout_rng) < dropout)
+                    continue;
                 obs.items[obs.count++] =
                     (km_observation){.x = sobs[k].x, .y = sobs[k].y, .camera = c};
                 if (sobs[k].marker_id == KM_SYNTHETIC_REFLECTION_ID) {
@@ -210,12 +221,16 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
             }
         }
         double t0 = seconds_now();
+        if (use_prior && f > 0)
+            assert_int_equal(km_reconstructor_set_prior(rec, &previous), KM_OK);
         assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
         elapsed += seconds_now() - t0;
         for (int k = 0; k < out.count; k++) {
             residual_sum += out.items[k].residual_px;
             residual_n++;
+            previous.items[k] = out.items[k];
         }
+        previous.count = out.count;
         fix_score_frame(&res.score, truth, views, nt, &out);
     }
     const int camera_count = rig->camera_count;
@@ -224,10 +239,11 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
     res.ms_per_frame = 1000.0 * elapsed / frames;
     res.mean_residual_px = residual_n ? residual_sum / residual_n : 0.0;
     const fix_score *s = &res.score;
-    printf("%s: synthetic default rig, %d actor(s), %d frames, 0.1 px noise, %.2f reflections/"
-           "camera frame: RMS %.4f mm, recall %.3f%% (%ld/%ld), ghosts %ld (%.3f/frame), "
-           "mean residual %.3f px, %.3f ms/frame\n",
-           label, actors, frames, (double)reflections / frames / camera_count,
+    printf("%s: synthetic default rig, %d actor(s), %d frames, 0.1 px noise, %.0f%% dropouts, "
+           "%.2f reflections/camera frame%s: RMS %.4f mm, recall %.3f%% (%ld/%ld), ghosts %ld "
+           "(%.3f/frame), mean residual %.3f px, %.3f ms/frame\n",
+           label, actors, frames, 100.0 * dropout, (double)reflections / frames / camera_count,
+           use_prior ? ", prior = previous frame" : "",
            s->matched ? 1000.0 * sqrt(s->sum_sq_m / s->matched) : 0.0,
            s->expected ? 100.0 * s->found / s->expected : 100.0, s->found, s->expected,
            s->ghosts, (double)s->ghosts / frames, res.mean_residual_px, res.ms_per_frame);
@@ -237,7 +253,7 @@ static run_result run_synthetic(int frames, int actors, double reflection_rate,
 static void test_synthetic_default(void **state)
 {
     (void)state;
-    run_result r = run_synthetic(300, 1, -1.0, "synthetic");
+    run_result r = run_synthetic(300, 1, -1.0, 0.0, false, "synthetic");
     assert_true(rms_mm(&r.score) < 1.0);
     assert_true(recall(&r.score) >= 0.99);
     assert_true((double)r.score.ghosts / r.score.frames < 0.1);
@@ -246,11 +262,86 @@ static void test_synthetic_default(void **state)
 static void test_synthetic_reflections_two_actors(void **state)
 {
     (void)state;
-    /* Toward issue 5: two actors, one reflection per camera per frame. */
-    run_result r = run_synthetic(300, 2, 1.0, "synthetic-hard");
-    assert_true(rms_mm(&r.score) < 1.0);
-    assert_true(recall(&r.score) >= 0.98);
-    assert_true((double)r.score.ghosts / r.score.frames < 0.5);
+    /* Two actors, one reflection per camera per frame, no dropouts. */
+    run_result r = run_synthetic(300, 2, 1.0, 0.0, false, "synthetic-hard");
+    assert_true(rms_mm(&r.score) < 0.5);
+    assert_true(recall(&r.score) >= 0.99);
+    assert_true((double)r.score.ghosts / r.score.frames < 0.05);
+}
+
+/* Issue 5's acceptance scene: 8 cameras, 0.1 px noise, 10% dropouts, one reflection per
+ * camera per frame, two actors walking around each other. */
+static void test_issue5_acceptance(void **state)
+{
+    (void)state;
+    /* Without a prior: two-view points must be unique epipolar matches on a body. */
+    run_result r = run_synthetic(300, 2, 1.0, 0.10, false, "issue5");
+    assert_true(rms_mm(&r.score) < 0.5);
+    assert_true(recall(&r.score) >= 0.99);
+    assert_true((double)r.score.ghosts / r.score.frames < 0.05);
+    /* With the previous frame's markers as the prior (what the tracker's predictions give). */
+    run_result p = run_synthetic(300, 2, 1.0, 0.10, true, "issue5-prior");
+    assert_true(rms_mm(&p.score) < 0.5);
+    assert_true(recall(&p.score) >= 0.99);
+    assert_true((double)p.score.ghosts / p.score.frames < 0.05);
+}
+
+/* km_reconstructor_set_prior: a stereo pair (every point is a two-view point) with the
+ * truth as the prior keeps what it finds without one, a prior 10 cm off removes them all,
+ * and the prior is used for one run only. */
+static void test_prior(void **state)
+{
+    (void)state;
+    static fix_scene scene;
+    /* Two cameras of a ring of four: 90 degrees apart (a ring of two would face each other). */
+    fix_scene_init(&scene, 4, 6, 0.0, 0.0, 0.0, 21);
+    scene.rig.camera_count = 2;
+    km_reconstruct_config cfg = km_reconstruct_config_default();
+    km_status err;
+    km_reconstructor *rec = km_reconstructor_create(&cfg, &scene.rig, &err);
+    assert_non_null(rec);
+    km_observation obs_items[64];
+    km_marker marker_items[64], prior_items[64];
+    km_observation_set obs = {.capacity = 64, .items = obs_items};
+    km_marker_set out = {.capacity = 64, .items = marker_items};
+    km_marker_set prior = {.capacity = 64, .items = prior_items};
+    km_vec3 truth[FIX_MAX_MARKERS];
+    int views[FIX_MAX_MARKERS];
+    fix_scene_truth(&scene, 0, truth);
+    fix_scene_observe(&scene, 0, truth, &obs, views);
+
+    assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+    const int plain = out.count;
+    printf("stereo pair: %d of 6 markers without a prior\n", plain);
+    assert_true(plain >= 3);
+
+    prior.count = 6;
+    for (int m = 0; m < 6; m++)
+        prior_items[m] = (km_marker){.id = (uint32_t)m, .pos_m = truth[m], .views = 2};
+    assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_OK);
+    assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+    assert_int_equal(out.count, plain);
+
+    for (int m = 0; m < 6; m++)
+        prior_items[m].pos_m = km_vec3_add(truth[m], km_vec3_make(0.0, 0.1, 0.0));
+    assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_OK);
+    assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+    assert_int_equal(out.count, 0);
+    /* Consumed: the next run has none. */
+    assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+    assert_int_equal(out.count, plain);
+
+    /* Errors: NULL reconstructor, items missing, more than max_markers. */
+    assert_int_equal(km_reconstructor_set_prior(NULL, &prior), KM_ERR_INVALID_ARGUMENT);
+    km_marker_set broken = {.count = 3, .capacity = 3, .items = NULL};
+    assert_int_equal(km_reconstructor_set_prior(rec, &broken), KM_ERR_INVALID_ARGUMENT);
+    assert_int_equal(km_reconstructor_set_prior(rec, NULL), KM_OK);
+    km_reconstructor_destroy(rec);
+    cfg.max_markers = 4;
+    rec = km_reconstructor_create(&cfg, &scene.rig, &err);
+    assert_non_null(rec);
+    assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_ERR_CAPACITY);
+    km_reconstructor_destroy(rec);
 }
 
 static void test_no_allocation_per_frame(void **state)
@@ -367,6 +458,8 @@ int main(void)
         cmocka_unit_test(test_dense_many_cameras),
         cmocka_unit_test(test_synthetic_default),
         cmocka_unit_test(test_synthetic_reflections_two_actors),
+        cmocka_unit_test(test_issue5_acceptance),
+        cmocka_unit_test(test_prior),
         cmocka_unit_test(test_no_allocation_per_frame),
         cmocka_unit_test(test_errors),
     };
