@@ -471,6 +471,7 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     }
     out.frame = obs->frame;
     out.markers = &p->markers;
+    out.observations = obs;
     out.solved_time_ns = km_time_now_ns();
     if (p->publisher) {
         st = km_publisher_send(p->publisher, &out);
