@@ -1,12 +1,16 @@
 /* Classification time per gesture with 50 templates: the Kinema recognizer (each matcher)
  * beside the $1 baseline in the same process, as a ratio. Synthetic 3D gestures (10 classes
  * x 5 templates, 40-160 points each) so the figure needs no data set.
+ * Then the per-frame cost of online spotting with the 50 built-in templates on a continuous
+ * synthetic hand stream (tests/gesture/synth_stream.h), beside the naive alternative of
+ * classifying a 1 s window every frame.
  * Usage: bench_gesture [queries]   (default 2000) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "kinema/gesture.h"
+#include "synth_stream.h"
 
 #define TEMPLATES 50
 #define CLASSES 10
@@ -32,6 +36,70 @@ static size_t make(int c, km_vec3 *p)
                             s * 0.3 * cos(u) + noise(0.01));
     }
     return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench_spotting(void)
+{
+    stream_params sp = {60, 0.002, 0.08, true, 4.0};
+    synth_stream s;
+    synth_stream_make(&s, &sp, 11);
+    uint64_t *ns = malloc(s.count * sizeof *ns);
+    if (!ns)
+        return 1;
+    printf("spotting: %zu samples (%.1f min at 60 Hz, %zu gestures), 50 built-in templates\n",
+           s.count, s.t_ns[s.count - 1] * 1e-9 / 60.0, s.truth_count);
+    double naive_us = 0.0;
+    const size_t resamples[2] = {64, 32};
+    for (int k = 0; k < 2; k++) {
+        km_gesture_config cfg = km_gesture_config_default();
+        cfg.max_templates = 64;
+        cfg.resample_count = resamples[k];
+        km_gesture_recognizer *rec = km_gesture_recognizer_create(&cfg, NULL);
+        km_gesture_add_builtin(rec, 5);
+        km_spotter_config sc = km_spotter_config_default();
+        km_spotter *spot = km_spotter_create(&sc, rec, NULL);
+        km_spotter_use_builtin_limits(spot);
+        size_t events = 0;
+        for (size_t i = 0; i < s.count; i++) {
+            km_gesture_event ev[4];
+            size_t n;
+            uint64_t t0 = km_time_now_ns();
+            km_spotter_push(spot, s.pos[i], s.t_ns[i], ev, 4, &n);
+            ns[i] = km_time_now_ns() - t0;
+            events += n;
+        }
+        double sum = 0.0;
+        for (size_t i = 0; i < s.count; i++)
+            sum += (double)ns[i];
+        qsort(ns, s.count, sizeof *ns, cmp_u64);
+        km_spotter_stats st = km_spotter_stats_get(spot);
+        if (k == 0) {
+            /* naive peer: classify the last 60 samples (1 s) every frame, 300 frames */
+            km_gesture_result r;
+            uint64_t t0 = km_time_now_ns();
+            for (size_t i = 60; i < 360; i++)
+                km_gesture_classify(rec, s.pos + i - 60, 60, &r);
+            naive_us = (double)(km_time_now_ns() - t0) / 1e3 / 300;
+            printf("  naive: classify a 1 s window every frame (N=64)   %8.2f us/frame\n", naive_us);
+        }
+        double mean_us = sum / s.count / 1e3;
+        printf("  kinema spotter N=%-3zu  mean %6.2f us/frame  median %5.2f  p99 %6.2f  max %7.1f us"
+               "  (%llu segments + %llu windows classified, %zu events)  ratio to naive %.4f\n",
+               resamples[k], mean_us, ns[s.count / 2] / 1e3, ns[s.count * 99 / 100] / 1e3,
+               ns[s.count - 1] / 1e3, (unsigned long long)st.segments,
+               (unsigned long long)st.windows, events, mean_us / naive_us);
+        km_spotter_destroy(spot);
+        km_gesture_recognizer_destroy(rec);
+    }
+    free(ns);
+    stream_free(&s);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -94,5 +162,5 @@ int main(int argc, char **argv)
                (double)correct / n, us / d1_us);
         km_gesture_recognizer_destroy(rec);
     }
-    return 0;
+    return bench_spotting();
 }

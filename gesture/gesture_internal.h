@@ -26,6 +26,16 @@ double km_gesture_path_cost_search(const km_vec3 *a, const km_vec3 *b, size_t n,
  * (pass DBL_MAX to always compute it). */
 double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
                            double *rows, double abandon_above);
+/* The same with tail[i] (i in 0..n, tail[n] = 0) a lower bound of the cost rows i..n-1
+ * add (unnormalised), for earlier abandoning; tail NULL = none. */
+double km_gesture_dtw_cost_bounded(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
+                                   double *rows, double abandon_above, const double *tail);
+/* Per point i, the bounding box of b[i-band .. i+band] (LB_Keogh's envelope, in 3D). */
+void km_gesture_envelope(const km_vec3 *b, size_t n, size_t band, km_vec3 *lo, km_vec3 *hi);
+/* LB_Keogh lower bound of the DTW cost (normalised like it); tail (n+1 doubles, may be
+ * NULL) receives the suffix sums for km_gesture_dtw_cost_bounded. */
+double km_gesture_lb_keogh(const km_vec3 *a, const km_vec3 *lo, const km_vec3 *hi, size_t n,
+                           double *tail);
 /* matched must hold n bools. */
 double km_gesture_cloud_cost(const km_vec3 *a, const km_vec3 *b, size_t n, bool *matched);
 

@@ -18,9 +18,24 @@ struct km_gesture_recognizer {
     km_vec3 *candidate;   /* resample_count */
     double *dtw_rows;     /* 2 * resample_count */
     bool *matched;        /* resample_count */
-    double *order_cost;   /* max_templates: cheap path cost used to order the DTW search */
+    double *order_cost;   /* max_templates: LB_Keogh bound used to order/prune the DTW search */
     size_t *order;        /* max_templates */
+    km_vec3 *env_lo, *env_hi; /* max_templates * resample_count: DTW envelopes of templates */
+    double *tail;         /* resample_count + 1: LB suffix sums of the template being matched */
 };
+
+static size_t dtw_band(const km_gesture_config *cfg)
+{
+    return (size_t)ceil(cfg->dtw_band * (double)cfg->resample_count);
+}
+
+/* Envelope of template t, computed when it is added (templates are immutable after). */
+static void make_envelope(km_gesture_recognizer *rec, size_t t)
+{
+    size_t n = rec->cfg.resample_count;
+    km_gesture_envelope(rec->templates + t * n, n, dtw_band(&rec->cfg), rec->env_lo + t * n,
+                        rec->env_hi + t * n);
+}
 
 km_gesture_config km_gesture_config_default(void)
 {
@@ -89,9 +104,12 @@ km_gesture_recognizer *km_gesture_recognizer_create(const km_gesture_config *cfg
         rec->matched = malloc(n * sizeof *rec->matched);
         rec->order_cost = malloc(t * sizeof *rec->order_cost);
         rec->order = malloc(t * sizeof *rec->order);
+        rec->env_lo = malloc(t * n * sizeof *rec->env_lo);
+        rec->env_hi = malloc(t * n * sizeof *rec->env_hi);
+        rec->tail = malloc((n + 1) * sizeof *rec->tail);
         if (rec->templates && rec->template_label && rec->labels && rec->candidate &&
-            rec->dtw_rows && rec->matched &&
-            rec->order_cost && rec->order) {
+            rec->dtw_rows && rec->matched && rec->order_cost && rec->order && rec->env_lo &&
+            rec->env_hi && rec->tail) {
             if (err)
                 *err = KM_OK;
             return rec;
@@ -117,6 +135,9 @@ void km_gesture_recognizer_destroy(km_gesture_recognizer *rec)
     free(rec->matched);
     free(rec->order_cost);
     free(rec->order);
+    free(rec->env_lo);
+    free(rec->env_hi);
+    free(rec->tail);
     free(rec);
 }
 
@@ -165,6 +186,7 @@ km_status km_gesture_recognizer_add(km_gesture_recognizer *rec, const char *labe
     if (st)
         return km_error(st, "gesture template '%s': %s", label, km_last_error());
     rec->template_label[rec->template_count] = find_or_add_label(rec, label);
+    make_envelope(rec, rec->template_count);
     rec->template_count++;
     return KM_OK;
 }
@@ -185,6 +207,7 @@ km_status km_gesture_recognizer_add_normalized(km_gesture_recognizer *rec, const
                             label, i);
     memcpy(rec->templates + rec->template_count * n, pts, n * sizeof *pts);
     rec->template_label[rec->template_count] = find_or_add_label(rec, label);
+    make_envelope(rec, rec->template_count);
     rec->template_count++;
     return KM_OK;
 }
@@ -229,10 +252,10 @@ static double match(km_gesture_recognizer *rec, const km_vec3 *tmpl, double aban
     const km_gesture_config *cfg = &rec->cfg;
     size_t n = cfg->resample_count;
     switch (cfg->matcher) {
-    case KM_GESTURE_MATCH_DTW: {
-        size_t band = (size_t)ceil(cfg->dtw_band * (double)n);
-        return km_gesture_dtw_cost(rec->candidate, tmpl, n, band, rec->dtw_rows, abandon_above);
-    }
+    case KM_GESTURE_MATCH_DTW:
+        /* rec->tail holds this template's LB_Keogh suffix sums (classify computed them) */
+        return km_gesture_dtw_cost_bounded(rec->candidate, tmpl, n, dtw_band(cfg), rec->dtw_rows,
+                                           abandon_above, rec->tail);
     case KM_GESTURE_MATCH_CLOUD:
         return km_gesture_cloud_cost(rec->candidate, tmpl, n, rec->matched);
     case KM_GESTURE_MATCH_PATH:
@@ -277,13 +300,15 @@ km_status km_gesture_classify(km_gesture_recognizer *rec, const km_vec3 *pos, si
     size_t count_t = rec->template_count;
     for (size_t t = 0; t < count_t; t++)
         rec->order[t] = t;
-    if (rec->cfg.matcher == KM_GESTURE_MATCH_DTW) {
-        /* The identity alignment is one of DTW's paths, so the plain path cost is an upper
-         * bound of the DTW cost and a good guess of the order: visiting templates from the
-         * cheapest finds the best two early and lets the others be abandoned early. Shell
-         * sort: in place, no allocation (qsort may allocate). */
+    bool dtw = rec->cfg.matcher == KM_GESTURE_MATCH_DTW;
+    if (dtw) {
+        /* LB_Keogh bounds the DTW cost from below: visiting templates from the lowest bound
+         * finds the best two early, and a template whose bound already exceeds the second
+         * best cost is skipped without running DTW (the result is exactly the full search's).
+         * Shell sort: in place, no allocation (qsort may allocate). */
         for (size_t t = 0; t < count_t; t++)
-            rec->order_cost[t] = km_gesture_path_cost(rec->candidate, rec->templates + t * n, n);
+            rec->order_cost[t] = km_gesture_lb_keogh(rec->candidate, rec->env_lo + t * n,
+                                                     rec->env_hi + t * n, n, NULL);
         for (size_t gap = count_t / 2; gap > 0; gap /= 2)
             for (size_t i = gap; i < count_t; i++) {
                 size_t v = rec->order[i];
@@ -296,6 +321,12 @@ km_status km_gesture_classify(km_gesture_recognizer *rec, const km_vec3 *pos, si
     for (size_t k = 0; k < count_t; k++) {
         size_t t = rec->order[k];
         int l = rec->template_label[t];
+        if (dtw) {
+            if (rec->order_cost[t] >= second)
+                break; /* sorted: every template left is bounded above `second` too */
+            km_gesture_lb_keogh(rec->candidate, rec->env_lo + t * n, rec->env_hi + t * n, n,
+                                rec->tail);
+        }
         double cost = match(rec, rec->templates + t * n, second);
         if (cost >= second)
             continue;

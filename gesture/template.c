@@ -81,22 +81,24 @@ static double dist3(km_vec3 a, km_vec3 b)
     return sqrt(dx * dx + dy * dy + dz * dz);
 }
 
-/* Classic DTW restricted to |i - j| <= band; two rolling rows. The accumulated cost is
- * divided by n so that the identity alignment gives the path cost. Costs only grow along a
- * row, so once a whole row exceeds `abandon_above` the template cannot win: stop early
- * (returns DBL_MAX). */
-double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
-                           double *rows, double abandon_above)
+/* Classic DTW restricted to |i - j| <= band; two rolling rows, only the band's cells
+ * touched (O(n * band)). The accumulated cost is divided by n so that the identity
+ * alignment gives the path cost. Costs only grow along a row, so once a whole row exceeds
+ * `abandon_above` the template cannot win: stop early (returns DBL_MAX). With `tail`
+ * (tail[i] = a lower bound of what rows i..n-1 still add, e.g. LB_Keogh's), the row minimum
+ * plus the bound of the rows left is compared instead: earlier abandoning, same result. */
+double km_gesture_dtw_cost_bounded(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
+                                   double *rows, double abandon_above, const double *tail)
 {
     double limit = abandon_above < DBL_MAX / (double)(n + 1) ? abandon_above * (double)n : DBL_MAX;
     double *prev = rows, *cur = rows + n;
     for (size_t j = 0; j < n; j++)
-        prev[j] = DBL_MAX;
+        prev[j] = cur[j] = DBL_MAX;
     for (size_t i = 0; i < n; i++) {
         size_t j_lo = i > band ? i - band : 0;
         size_t j_hi = i + band < n - 1 ? i + band : n - 1;
-        for (size_t j = 0; j < n; j++)
-            cur[j] = DBL_MAX;
+        if (j_lo > 0)
+            cur[j_lo - 1] = DBL_MAX;
         double row_min = DBL_MAX;
         for (size_t j = j_lo; j <= j_hi; j++) {
             double best;
@@ -115,13 +117,58 @@ double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t 
             if (cur[j] < row_min)
                 row_min = cur[j];
         }
-        if (row_min > limit)
+        /* the next row reads prev[j_hi + 1]: outside this row's band, so unreachable */
+        if (j_hi + 1 < n)
+            cur[j_hi + 1] = DBL_MAX;
+        double rest = tail && i + 1 < n ? tail[i + 1] : 0.0;
+        if (row_min > limit || (row_min != DBL_MAX && row_min + rest > limit))
             return DBL_MAX;
         double *t = prev;
         prev = cur;
         cur = t;
     }
     return prev[n - 1] / (double)n;
+}
+
+double km_gesture_dtw_cost(const km_vec3 *a, const km_vec3 *b, size_t n, size_t band,
+                           double *rows, double abandon_above)
+{
+    return km_gesture_dtw_cost_bounded(a, b, n, band, rows, abandon_above, NULL);
+}
+
+void km_gesture_envelope(const km_vec3 *b, size_t n, size_t band, km_vec3 *lo, km_vec3 *hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j_lo = i > band ? i - band : 0;
+        size_t j_hi = i + band < n - 1 ? i + band : n - 1;
+        km_vec3 l = b[j_lo], h = b[j_lo];
+        for (size_t j = j_lo + 1; j <= j_hi; j++) {
+            l = km_vec3_make(fmin(l.x, b[j].x), fmin(l.y, b[j].y), fmin(l.z, b[j].z));
+            h = km_vec3_make(fmax(h.x, b[j].x), fmax(h.y, b[j].y), fmax(h.z, b[j].z));
+        }
+        lo[i] = l;
+        hi[i] = h;
+    }
+}
+
+/* Every point a[i] is matched by some b[j] with |i - j| <= band, at least as far as the
+ * distance from a[i] to the box of those b[j]: the sum of those distances bounds DTW from
+ * below (LB_Keogh, Keogh & Ratanamahatana 2005, with boxes for 3D points). */
+double km_gesture_lb_keogh(const km_vec3 *a, const km_vec3 *lo, const km_vec3 *hi, size_t n,
+                           double *tail)
+{
+    double sum = 0.0;
+    if (tail)
+        tail[n] = 0.0;
+    for (size_t k = n; k-- > 0;) {
+        double dx = a[k].x < lo[k].x ? lo[k].x - a[k].x : (a[k].x > hi[k].x ? a[k].x - hi[k].x : 0.0);
+        double dy = a[k].y < lo[k].y ? lo[k].y - a[k].y : (a[k].y > hi[k].y ? a[k].y - hi[k].y : 0.0);
+        double dz = a[k].z < lo[k].z ? lo[k].z - a[k].z : (a[k].z > hi[k].z ? a[k].z - hi[k].z : 0.0);
+        sum += sqrt(dx * dx + dy * dy + dz * dz);
+        if (tail)
+            tail[k] = sum;
+    }
+    return sum / (double)n;
 }
 
 /* $P's greedy cloud distance (Vatavu, Anthony & Wobbrock 2012) from start index `start`:
