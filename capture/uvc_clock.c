@@ -23,8 +23,10 @@
 #define LATE_RESET_COUNT 8
 /* A pause in the samples longer than this restarts the fit (the counter stays unwrapped). */
 #define STALE_GAP_NS 1000000000ull
-/* The fitted slope is used once the window spans this; before, the nominal rate. */
-#define SLOPE_MIN_SPAN_NS 200000000.0
+/* The fitted slope is used once the window holds this many points spanning this long;
+ * before, the nominal rate (a slope from a few jittery points is worse than the nominal). */
+#define SLOPE_MIN_SPAN_NS 300000000.0
+#define SLOPE_MIN_POINTS 12
 
 void km_uvc_clock_init(km_uvc_clock *c, double device_hz, uint32_t window)
 {
@@ -82,7 +84,7 @@ static void fit(km_uvc_clock *c)
         n++;
     }
     double slope = 0; /* correction to the nominal ns per tick */
-    if (n >= 4 && (xmax - xmin) * nominal >= SLOPE_MIN_SPAN_NS) {
+    if (n >= SLOPE_MIN_POINTS && (xmax - xmin) * nominal >= SLOPE_MIN_SPAN_NS) {
         /* Least squares, then again over the lower half of the residuals: late samples are
          * the ones that would bend the line. */
         bool use[KM_UVC_CLOCK_WINDOW + 1];

@@ -462,6 +462,55 @@ typedef struct km_uvc_stats {
 
 void km_uvc_camera_stats(km_uvc_camera *camera, km_uvc_stats *out);
 
+/* ------------------------------------------------------------- Kinect v1 (freenect) */
+
+/* Kinect v1 through libfreenect (capture/freenect.c; docs/capture.md). A km_freenect_context
+ * owns the freenect context and the thread that runs freenect_process_events; each source is
+ * ONE stream of one Kinect (depth, IR or colour), so a Kinect giving depth and IR is two
+ * sources (the device is opened once and shared). Frame time stamps come from the Kinect's
+ * 60 MHz frame counter mapped onto CLOCK_MONOTONIC (the same fit as the UVC clock). Built
+ * without libfreenect, the functions exist and return KM_ERR_UNSUPPORTED. */
+typedef struct km_freenect_context km_freenect_context;
+
+typedef enum km_freenect_stream {
+    KM_FREENECT_DEPTH_11BIT = 0, /* raw 11-bit disparity, GRAY16 640x480 (2047 = none) */
+    KM_FREENECT_DEPTH_REGISTERED,/* millimetres aligned to the colour camera, DEPTH16 */
+    KM_FREENECT_DEPTH_MM,        /* millimetres, not aligned, DEPTH16 */
+    KM_FREENECT_IR_8BIT,         /* infrared, GRAY8 640x488 (or 1280x1024 high resolution) */
+    KM_FREENECT_IR_10BIT,        /* infrared, GRAY16 */
+    KM_FREENECT_VIDEO_RGB,       /* colour, RGB24 640x480 (or 1280x1024) */
+    KM_FREENECT_STREAM_COUNT
+} km_freenect_stream;
+
+typedef struct km_freenect_config {
+    char serial[KM_NAME_MAX];    /* camera serial; "" = by index */
+    int index;                   /* device index when no serial (default 0) */
+    km_freenect_stream stream;   /* default KM_FREENECT_DEPTH_11BIT */
+    bool high_resolution;        /* IR/colour 1280x1024 (default false: 640x480/488) */
+    int camera;                  /* rig index stamped on frames (default 0) */
+    bool led_off;                /* switch the LED off (default true: no stray light) */
+    bool set_tilt;               /* move the tilt motor to tilt_deg (default false) */
+    double tilt_deg;             /* -27..27 */
+    double watchdog_s;           /* restart the stream after this long without a frame
+                                    (default 1, 0 = never) */
+} km_freenect_config;
+
+km_freenect_context *km_freenect_context_create(km_status *err);
+void km_freenect_context_destroy(km_freenect_context *ctx); /* after its sources; NULL ok */
+/* Serials of the connected Kinects, in index order. *count = entries written;
+ * KM_ERR_CAPACITY when there are more. */
+km_status km_freenect_list(km_freenect_context *ctx, char (*serials)[KM_NAME_MAX], int capacity,
+                           int *count);
+km_freenect_config km_freenect_config_default(void);
+/* Keys of one `sources.N` entry of type freenect (docs/capture.md). */
+km_status km_freenect_config_read(const km_config *cfg, const char *path,
+                                  km_freenect_config *out);
+/* Open (or share) the Kinect and set up the stream. KM_ERR_NOT_FOUND when no Kinect matches,
+ * KM_ERR_UNSUPPORTED for a stream the device cannot give (or two video streams of one
+ * Kinect: IR and colour share its video endpoint). The context must outlive the source. */
+km_source *km_freenect_source_create(km_freenect_context *ctx, const km_freenect_config *cfg,
+                                     km_status *err);
+
 #ifdef __cplusplus
 }
 #endif

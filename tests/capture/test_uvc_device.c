@@ -946,7 +946,7 @@ static void test_streaming_and_timestamps(void **state)
     uint64_t last_seq = 0;
     int checked_time = 0;
     uint64_t t_start = now_ns();
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 500; i++) {
         assert_int_equal(next(src, &b), KM_OK);
         check_pixels(&b.f);
         /* one stream, no restart: the sequence counts the camera's frames from 0 */
@@ -969,9 +969,10 @@ static void test_streaming_and_timestamps(void **state)
     }
     km_uvc_stats s;
     km_uvc_camera_stats(cam, &s);
-    print_message("200 frames, %d time-checked; clock %+.1f ppm (fake: +30)\n", checked_time,
+    print_message("500 frames, %d time-checked; clock %+.1f ppm (fake: +30)\n", checked_time,
                   s.clock_ppm);
-    assert_true(s.frames >= 200);
+    assert_true(s.frames >= 500);
+    assert_true(s.clock_ppm > -200 && s.clock_ppm < 260);
     assert_true(s.connected);
     assert_true(s.clock_valid);
     assert_true(checked_time > 20);
