@@ -116,6 +116,18 @@ km_status km_cv_relative_pose(const double *x0, const double *y0, const double *
                               km_vec3 *t, uint8_t *inlier_mask, int *inliers);
 
 
+/* ===================================================== MJPEG (UVC cameras) ================
+ * (cv/mjpeg.cpp; added with the UVC driver of issue 3.) */
+
+/* Decode one MJPEG frame of a UVC camera (km_frame of format KM_PIXEL_MJPEG: `size` bytes)
+ * to 8-bit grey into out (height rows of stride bytes). Frames without Huffman tables (the
+ * "AVI1" MJPEG many webcams send) get the standard tables of ITU-T T.81 K.3. Decodes straight
+ * into out when the frame is width x height; KM_ERR_FORMAT (offset or reason in the message)
+ * when it is not a JPEG, does not decode or has another size. Allocates (OpenCV, libjpeg):
+ * call it off the capture hot path. */
+km_status km_cv_mjpeg_to_gray(const uint8_t *jpeg, size_t size, uint8_t *out, int width,
+                              int height, int stride);
+
 #ifdef __cplusplus
 }
 #endif
