@@ -49,7 +49,7 @@ static void duration_range(int g, double *lo, double *hi)
     switch (g) {
     case 6: case 7: *lo = 0.7; *hi = 1.3; break;
     case 8: *lo = 1.0; *hi = 1.8; break;
-    case 9: *lo = 0.8; *hi = 1.5; break;
+    case 9: *lo = 0.45; *hi = 1.2; break;
     default: *lo = 0.3; *hi = 0.6; break;
     }
 }
@@ -123,34 +123,31 @@ km_status km_gesture_builtin_generate(int g, int v, km_vec3 *pos, int64_t *t_ns,
             break;
         }
         case 8: { /* wave: side to side, the hand swinging about the elbow (lower at the
-                     ends), 2-3.5 cycles */
-            /* the cycle count matters most to DTW: the templates (variants 1-4) take 2, 2.5,
-               3 and 3.5 cycles, the canonical one 2.75, later variants any in between */
-            double cycles = v == 0 ? 2.75 : v < 5 ? 2.0 + 0.5 * (v - 1) : lerp(2.0, 3.5, c);
-            double amp = lerp(0.07, 0.14, b);
+                     ends). The cycle count and the first direction matter most to DTW:
+                     templates 0-4 take (2, out), (2.5, in), (3, out), (3.5, in), (2, in)
+                     cycles; later variants anything in between */
+            double cycles = v < 5 ? 2.0 + 0.5 * (v % 4) : lerp(2.0, 3.5, c);
+            double dir = v < 5 ? (v % 2 || v == 4 ? -1.0 : 1.0) : (d < 0.5 ? -1.0 : 1.0);
+            double amp = lerp(0.07, 0.18, b);
             double ph = 2 * M_PI * cycles * tau;
             double env = fmin(1.0, fmin(tau, 1.0 - tau) * 8.0);
-            p.x = amp * env * sin(ph);
+            p.x = dir * amp * env * sin(ph);
             p.y = -0.4 * amp * env * env * sin(ph) * sin(ph);
-            p.z = 0.1 * amp * sin(ph);
+            /* the forearm pivots about the elbow: swinging out also swings back a little */
+            p.z = 0.2 * amp * env * sin(ph);
             break;
         }
-        default: { /* raise hand: the straight arm swings up about the shoulder, forward
-                      (sagittal) or sideways (lateral) depending on the variant */
-            double r = lerp(0.5, 0.65, b);
-            double from = lerp(-75.0, -55.0, c) * M_PI / 180, to = lerp(70.0, 90.0, d) * M_PI / 180;
-            double al = from + (to - from) * s;
-            if (v % 2 == 1) {
-                /* lateral raise (variants 1, 5, 9.. right hand, 3, 7, .. left hand): the hand
-                   moves out then up */
-                p.x = (v % 4 == 1 ? 1 : -1) * r * cos(al);
-                p.y = r * sin(al);
-                p.z = -0.15 * r * cos(al);
-            } else {
-                p.z = -r * cos(al);
-                p.y = r * sin(al);
-                p.x = 0.1 * r * cos(al);
-            }
+        default: { /* raise hand: from below the chest to above the head, bulging forward
+                      (the arm swings up in front of the body) — longer, slower and curved
+                      forward where a swipe up is short and straight; every other variant
+                      swings out sideways instead (lateral raise, right or left) */
+            double h = lerp(0.5, 0.8, b), forward = lerp(0.15, 0.3, c) * h;
+            double side = v % 4 == 1 ? 1.0 : (v % 4 == 3 ? -1.0 : 0.0);
+            p.y = h * (s - 0.5);
+            p.z = -forward * bulge - 0.1 * h * s;
+            p.x = side * forward * bulge;
+            if (side != 0.0)
+                p.z *= 0.3;
             break;
         }
         }

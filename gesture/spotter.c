@@ -22,9 +22,13 @@
 /* A valley: a local speed minimum below this fraction of the highest speed after it. */
 #define SPOTTER_VALLEY_FRACTION 0.5
 
+/* Chained segments: at most this many, with rests shorter than this between them. */
+#define SPOTTER_MAX_CHAIN 8
+#define SPOTTER_CHAIN_GAP_NS (250 * MS)
+
 /* Sliding windows: start snapping range and the extra score they need. */
 #define SPOTTER_SNAP_NS (150 * MS)
-#define SPOTTER_WINDOW_EXTRA_SCORE 0.15
+#define SPOTTER_WINDOW_EXTRA_SCORE 0.1
 
 typedef enum spot_state { SPOT_REST = 0, SPOT_MOVING, SPOT_WINDOWS } spot_state;
 
@@ -54,6 +58,12 @@ struct km_spotter {
     uint64_t low_since;      /* first sample of the current low-speed run; UINT64_MAX none */
     double peak;
     uint64_t last_window;    /* sample at which windows were last classified */
+    /* Starts of the recent segments that ended without a gesture, each followed by the
+     * next onset within SPOTTER_CHAIN_GAP_NS: a slow wave pauses at every reversal, so
+     * its swings arrive as separate segments that only together form the gesture. */
+    uint64_t chain[SPOTTER_MAX_CHAIN];
+    size_t chain_count;
+    int64_t last_end_ns;     /* when the last segment ended */
     candidate pending;
     km_spotter_stats stats;
     size_t label_capacity;   /* the recognizer's max_templates (a label needs a template) */
@@ -85,6 +95,7 @@ km_spotter_config km_spotter_config_default(void)
     c.up = km_vec3_make(0, 1, 0);
     c.person = -1;
     c.hand = KM_HAND_SIDE_UNKNOWN;
+    c.min_height_m = -1e9;
     return c;
 }
 
@@ -122,6 +133,8 @@ km_status km_spotter_config_check(const km_spotter_config *c)
         return km_error(KM_ERR_INVALID_ARGUMENT, "spotter config: max_samples not in [16, 2^24]");
     if (!finite3(c->forward) || !finite3(c->up) || km_vec3_norm(c->up) < 1e-9)
         return km_error(KM_ERR_INVALID_ARGUMENT, "spotter config: bad forward or up vector");
+    if (!isfinite(c->min_height_m))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "spotter config: min_height_m must be finite");
     if ((unsigned)c->hand >= KM_HAND_SIDE_COUNT)
         return km_error(KM_ERR_INVALID_ARGUMENT, "spotter config: bad hand side");
     return KM_OK;
@@ -211,6 +224,8 @@ void km_spotter_reset(km_spotter *s)
     s->peak = 0.0;
     s->last_window = 0;
     s->pending.valid = false;
+    s->chain_count = 0;
+    s->last_end_ns = INT64_MIN / 2;
 }
 
 km_spotter_stats km_spotter_stats_get(const km_spotter *s)
@@ -242,7 +257,7 @@ static bool classify_range(km_spotter *s, uint64_t a, uint64_t b, candidate *out
         lo = km_vec3_make(fmin(lo.x, q.x), fmin(lo.y, q.y), fmin(lo.z, q.z));
         hi = km_vec3_make(fmax(hi.x, q.x), fmax(hi.y, q.y), fmax(hi.z, q.z));
     }
-    if (km_vec3_dist(lo, hi) < c->min_extent_m)
+    if (km_vec3_dist(lo, hi) < c->min_extent_m || hi.y < c->min_height_m)
         return false;
     km_gesture_result r;
     if (km_gesture_classify(s->rec, s->scratch, n, &r) != KM_OK)
@@ -302,12 +317,23 @@ static void end_segment(km_spotter *s, int64_t now, sink *out)
         a--; /* the sample where the motion began */
     uint64_t b = s->low_since;
     s->stats.segments++;
+    /* the chain holds only segments right before this one, within the history */
+    if (AT(t_ns, s->onset) - s->last_end_ns > SPOTTER_CHAIN_GAP_NS)
+        s->chain_count = 0;
+    size_t keep = 0;
+    for (size_t k = 0; k < s->chain_count; k++)
+        if (s->chain[k] >= lower && now - AT(t_ns, s->chain[k]) <= s->cfg.max_segment_ns)
+            s->chain[keep++] = s->chain[k];
+    s->chain_count = keep;
+    s->last_end_ns = AT(t_ns, b);
     /* Without a rest between them, wandering and a gesture form one segment. The gesture
      * then starts at one of the speed valleys inside it: try the whole segment, then the
      * segments starting at the valleys (earliest first), and keep the first that passes
      * the rejection tests — the earliest, so that a wave is not cut to its last swing. */
-    uint64_t starts[1 + SPOTTER_MAX_VALLEYS];
+    uint64_t starts[SPOTTER_MAX_CHAIN + 1 + SPOTTER_MAX_VALLEYS];
     size_t count = 0;
+    for (size_t k = 0; k < s->chain_count; k++)
+        starts[count++] = s->chain[k];
     starts[count++] = a;
     double after_max = 0.0; /* the highest speed after index k */
     uint64_t valleys[SPOTTER_MAX_VALLEYS];
@@ -325,9 +351,15 @@ static void end_segment(km_spotter *s, int64_t now, sink *out)
         candidate cand;
         if (classify_range(s, starts[k], b, &cand, now)) {
             emit(s, &cand, now, out);
+            s->chain_count = 0;
             return;
         }
     }
+    if (s->chain_count == SPOTTER_MAX_CHAIN) {
+        memmove(s->chain, s->chain + 1, (SPOTTER_MAX_CHAIN - 1) * sizeof *s->chain);
+        s->chain_count--;
+    }
+    s->chain[s->chain_count++] = a;
 }
 
 /* Sliding windows in continuous motion. A gesture inside motion still starts and ends at

@@ -470,6 +470,11 @@ typedef struct km_spotter_config {
     km_vec3 up;                 /* world up (default 0,1,0) */
     int person;                 /* copied into the events */
     km_hand_side hand;
+    double min_height_m;        /* activation zone: a gesture's highest point must reach
+                                   this height (along `up`, in the stream's coordinates).
+                                   Off by default (-1e9). For body-relative streams (hand -
+                                   chest, as the skeleton path feeds) -0.25 keeps arms
+                                   swinging at the sides while walking out */
 } km_spotter_config;
 
 km_spotter_config km_spotter_config_default(void);
