@@ -5,6 +5,7 @@
 #include "kinema/calib.h"
 #include "kinema/capture.h"
 #include "kinema/tracking.h"
+#include "kinema/skeleton.h"
 #include "kinema/gesture.h"
 #include "kinema/transport.h"
 #include "kinema/cv.h"
