@@ -64,6 +64,7 @@ struct km_spotter {
     uint64_t chain[SPOTTER_MAX_CHAIN];
     size_t chain_count;
     int64_t last_end_ns;     /* when the last segment ended */
+    bool suppressed;         /* km_spotter_set_suppressed */
     candidate pending;
     km_spotter_stats stats;
     size_t label_capacity;   /* the recognizer's max_templates (a label needs a template) */
@@ -457,6 +458,14 @@ km_status km_spotter_push(km_spotter *s, km_vec3 p, int64_t t, km_gesture_event 
     AT(speed, i) = v;
 
     sink out = {events, capacity, 0, 0};
+    if (s->suppressed) {
+        /* keep the history (for when it is lifted), classify nothing */
+        s->state = SPOT_REST;
+        s->pending.valid = false;
+        s->chain_count = 0;
+        s->floor = i;
+        return KM_OK;
+    }
     switch (s->state) {
     case SPOT_REST:
         if (v >= c->speed_on_mps) {
@@ -544,4 +553,10 @@ km_status km_spotter_use_builtin_limits(km_spotter *s)
             return st;
     }
     return KM_OK;
+}
+
+void km_spotter_set_suppressed(km_spotter *s, bool suppressed)
+{
+    if (s)
+        s->suppressed = suppressed;
 }

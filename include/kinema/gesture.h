@@ -519,6 +519,10 @@ km_status km_spotter_set_duration_limits(km_spotter *spotter, const char *label,
                                          int64_t max_ns);
 /* km_gesture_builtin_duration's limits for every builtin label the recognizer has. */
 km_status km_spotter_use_builtin_limits(km_spotter *spotter);
+/* While suppressed, samples are kept but nothing is classified and a segment in progress is
+ * dropped. The pipeline suppresses a person's spotters while the body itself travels fast
+ * (walking, running: hips faster than ~0.8 m/s), when arm swings look like push/pull. */
+void km_spotter_set_suppressed(km_spotter *spotter, bool suppressed);
 /* Forget the history (e.g. the hand was lost). */
 void km_spotter_reset(km_spotter *spotter);
 
