@@ -40,6 +40,7 @@ struct km_zmq_pub {
     char endpoint[256];           /* as bound, wildcard port resolved */
     char latest_endpoint[256];
     int subscribers[TOPIC_COUNT]; /* live subscriptions that are a prefix of the topic */
+    uint64_t subscriptions_checked_ns; /* last read of the XPUB's subscription messages */
     _Atomic uint64_t sent;        /* messages handed to libzmq (all topics, latest too) */
     _Atomic uint64_t dropped;
 };
@@ -219,6 +220,22 @@ static void update_subscriptions(km_zmq_pub *zp)
     }
 }
 
+/* Reading the XPUB costs a zmq_recv (libzmq command processing) of about a microsecond even
+ * when nothing is queued; subscriptions change rarely, so the per-frame path reads them at
+ * most once per millisecond, after the frame was sent: a new subscriber waits at most one
+ * frame or 1 ms longer for its first message (it already waits for the TCP handshake), and
+ * a departed one costs at most that much encoding for nobody. */
+#define SUBSCRIPTION_CHECK_NS 1000000u
+
+static void update_subscriptions_throttled(km_zmq_pub *zp)
+{
+    uint64_t now = km_time_now_ns();
+    if (now - zp->subscriptions_checked_ns < SUBSCRIPTION_CHECK_NS)
+        return;
+    zp->subscriptions_checked_ns = now;
+    update_subscriptions(zp);
+}
+
 bool km_zmq_pub_wanted(km_zmq_pub *zp, const char *topic)
 {
     update_subscriptions(zp);
@@ -267,62 +284,84 @@ static km_status encode_message(const km_solved_frame *frame, unsigned sections,
     return st;
 }
 
+/* Send a counted reference to msg (no copy, no allocation) on the latest socket. */
+static km_status send_latest(km_zmq_pub *zp, zmq_msg_t *msg)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, msg);
+    if (zmq_msg_send(&copy, zp->latest, ZMQ_DONTWAIT) >= 0) {
+        count(&zp->sent);
+        return KM_OK;
+    }
+    zmq_msg_close(&copy);
+    count(&zp->dropped);
+    return KM_ERR_AGAIN;
+}
+
 km_status km_zmq_pub_send(km_zmq_pub *zp, const km_solved_frame *frame)
 {
-    update_subscriptions(zp);
     const int markers = frame->markers ? frame->markers->count : 0;
     const int observations = frame->observations ? frame->observations->count : 0;
-    km_status result = KM_OK;
-    bool want_frame = zp->subscribers[TOPIC_FRAME] > 0 || zp->latest;
-    if (want_frame) {
+    const bool want_frame = zp->subscribers[TOPIC_FRAME] > 0;
+    const bool want_markers = zp->subscribers[TOPIC_MARKERS] > 0;
+    const bool want_obs = zp->subscribers[TOPIC_OBS2D] > 0 && frame->observations;
+    /* Without observations the `frame` and `markers` payloads are the same bytes: encode
+     * once and send the second topic a counted reference. */
+    const bool markers_is_frame = !frame->observations;
+    km_status result = KM_OK, st;
+    if (want_frame || zp->latest || (want_markers && markers_is_frame)) {
         zmq_msg_t msg;
-        km_status st = encode_message(frame, km_wire_frame_sections(frame), markers,
-                                      observations, &msg);
+        st = encode_message(frame, km_wire_frame_sections(frame), markers, observations, &msg);
         if (st)
             return st; /* the other topics would fail the same way */
-        if (zp->latest) {
-            zmq_msg_t copy;
-            zmq_msg_init(&copy);
-            zmq_msg_copy(&copy, &msg);
-            if (zmq_msg_send(&copy, zp->latest, ZMQ_DONTWAIT) >= 0) {
-                count(&zp->sent);
-            } else {
-                zmq_msg_close(&copy);
-                count(&zp->dropped);
-                result = KM_ERR_AGAIN;
+        if (zp->latest && (st = send_latest(zp, &msg)) && !result)
+            result = st;
+        bool share = want_markers && markers_is_frame;
+        if (want_frame) {
+            /* `frame` first; the last send passes msg itself, earlier ones a reference. */
+            zmq_msg_t copy, *body = &msg;
+            if (share) {
+                zmq_msg_init(&copy);
+                zmq_msg_copy(&copy, &msg);
+                body = &copy;
             }
-        }
-        if (zp->subscribers[TOPIC_FRAME] > 0) {
-            st = send_topic(zp, TOPIC_FRAME, &msg);
-            if (st && !result)
+            if ((st = send_topic(zp, TOPIC_FRAME, body)) && !result)
                 result = st;
-        } else {
+        }
+        if (share) {
+            if ((st = send_topic(zp, TOPIC_MARKERS, &msg)) && !result)
+                result = st;
+        } else if (!want_frame) {
             zmq_msg_close(&msg);
         }
     }
-    static const struct {
-        int topic;
-        unsigned sections;
-    } parts[] = {{TOPIC_MARKERS, KM_WIRE_WITH_MARKERS}, {TOPIC_OBS2D, KM_WIRE_WITH_OBS2D}};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        if (zp->subscribers[parts[i].topic] <= 0)
-            continue;
-        if (parts[i].topic == TOPIC_OBS2D && !frame->observations)
-            continue;
+    if (want_markers && !markers_is_frame) {
         zmq_msg_t msg;
-        km_status st = encode_message(frame, parts[i].sections, markers, observations, &msg);
+        st = encode_message(frame, KM_WIRE_WITH_MARKERS, markers, observations, &msg);
         if (!st)
-            st = send_topic(zp, parts[i].topic, &msg);
+            st = send_topic(zp, TOPIC_MARKERS, &msg);
         if (st && !result)
             result = st;
     }
+    if (want_obs) {
+        zmq_msg_t msg;
+        st = encode_message(frame, KM_WIRE_WITH_OBS2D, markers, observations, &msg);
+        if (!st)
+            st = send_topic(zp, TOPIC_OBS2D, &msg);
+        if (st && !result)
+            result = st;
+    }
+    /* Read subscription changes after the frame is out, so their cost (a zmq_recv) is not
+     * in the frame's latency; the next frame sees them. */
+    update_subscriptions_throttled(zp);
     return result;
 }
 
 km_status km_zmq_pub_send_text(km_zmq_pub *zp, const char *topic, const char *text,
                                size_t length)
 {
-    update_subscriptions(zp);
+    update_subscriptions_throttled(zp);
     int t = 0;
     while (t < TOPIC_COUNT && strcmp(topics[t], topic) != 0)
         t++;
