@@ -616,7 +616,7 @@ km_status km_handeye_config_check(const km_handeye_config *cfg);
  * defaults. KM_ERR_PARSE "file:line: key: why" on a bad value, unknown key or target. */
 km_status km_handeye_config_read(const km_config *config, const char *path,
                                  km_handeye_config *out);
-/* Shape names "box", "plane", "sphere" and parser. */
+/* Shape names "box", "plane", "sphere". */
 const char *km_target_shape_name(km_target_shape shape);
 
 /* What one person does at one instant. */
