@@ -33,6 +33,7 @@ int kinema_cmd_calibrate(int argc, char **argv);
 int kinema_calibrate_wand(int argc, char **argv);
 int kinema_calibrate_check(int argc, char **argv);
 int kinema_cmd_synth_wand(int argc, char **argv);
+int kinema_cmd_gesture(int argc, char **argv);
 
 /* Is argv[*i] "--name VALUE" or "--name=VALUE"? Then *value is set, *i advanced past the
  * value and true returned. A missing value prints an error and sets *value = NULL (the

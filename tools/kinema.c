@@ -27,6 +27,8 @@ static const kinema_command COMMANDS[] = {
     {"replay", kinema_cmd_replay, "run the pipeline on a recording -> markers.csv / publish"},
     {"inspect", kinema_cmd_inspect, "recording summary: streams, rates, drops, gaps, CRC"},
     {"export", kinema_cmd_export, "image stream of a recording -> PNG sequence"},
+    {"gesture", kinema_cmd_gesture,
+     "gesture templates: train (traj.csv -> model), classify, record (stdin -> traj.csv)"},
 };
 #define COMMAND_COUNT (sizeof COMMANDS / sizeof COMMANDS[0])
 
