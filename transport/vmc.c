@@ -295,7 +295,7 @@ static bool finite3(km_vec3 v)
     return isfinite(v.x) && isfinite(v.y) && isfinite(v.z);
 }
 
-km_status km_vmc_send(km_vmc_sender *s, const km_skeleton_pose *pose, uint64_t now_ns)
+km_status km_vmc_send(km_vmc_sender *s, const km_vmc_pose *pose, uint64_t now_ns)
 {
     if (!s)
         return km_error(KM_ERR_INVALID_ARGUMENT, "vmc: NULL sender");

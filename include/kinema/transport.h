@@ -152,9 +152,9 @@ typedef struct km_publisher_config {
     int osc_max_packet_bytes;     /* split a frame into bundles of at most this many bytes
                                      (default 8192, 512..65507) */
     /* Added by issue 8 (kept at the end so older initialisers stay valid): */
-    char zmq_latest_endpoint[128]; /* "" (default): off. Else a PUB with ZMQ_CONFLATE sending
-                                      the `frame` message alone (single part), so a slow
-                                      consumer only ever reads the newest frame */
+    char zmq_latest_endpoint[128]; /* "" (default): off. Else a PUB sending the `frame`
+                                      message alone (single part): a consumer that sets
+                                      ZMQ_CONFLATE on its SUB only ever reads the newest */
     char zmq_curve_secret_key_file[512]; /* "" (default): no CurveZMQ, local binds only */
     uint64_t status_interval_ns;  /* `status` topic period (default 1 s; 0 = off) */
 } km_publisher_config;
@@ -266,8 +266,8 @@ km_status km_human_bone_parse(const char *name, km_human_bone *out);
  * shoulders' parent is UpperChest). */
 int km_human_bone_parent(int bone);
 
-/* One person's solved skeleton, the input of the VMC sender. Skeleton solving is a later
- * issue; this is the minimal contract it will fill.
+/* One person's skeleton in Unity HumanBodyBones order, the input of the VMC sender (the
+ * skeleton stage's km_skeleton_pose, include/kinema/skeleton.h, is mapped onto it).
  *   pos_m[b]     world position of bone b's joint (its origin), metres, Kinema's world
  *                frame (right-handed, Y up).
  *   rotation[b]  world orientation of bone b relative to its rest pose in the T-pose
@@ -275,13 +275,13 @@ int km_human_bone_parent(int bone);
  *                convention of VRM's normalised humanoid, which VMC receivers drive.
  * Only bones whose bit is set in `present` are sent; a missing bone's children are sent
  * relative to their nearest present ancestor. */
-typedef struct km_skeleton_pose {
+typedef struct km_vmc_pose {
     int person;
     uint64_t time_ns;             /* capture time (CLOCK_MONOTONIC) */
     uint64_t present;             /* bit b: bone b solved in this frame */
     km_vec3 pos_m[KM_HUMAN_BONE_COUNT];
     km_quat rotation[KM_HUMAN_BONE_COUNT];
-} km_skeleton_pose;
+} km_vmc_pose;
 
 /* ---------------------------------------------------------------- VMC */
 
@@ -319,7 +319,7 @@ void km_vmc_sender_destroy(km_vmc_sender *sender);
  * send time (km_time_now_ns()); it drives the rate limits and /VMC/Ext/T. Call from one
  * thread. A failed send is counted, not returned: KM_OK unless the pose is invalid
  * (non-finite values: KM_ERR_INVALID_ARGUMENT, nothing sent). */
-km_status km_vmc_send(km_vmc_sender *sender, const km_skeleton_pose *pose, uint64_t now_ns);
+km_status km_vmc_send(km_vmc_sender *sender, const km_vmc_pose *pose, uint64_t now_ns);
 void km_vmc_sender_stats(const km_vmc_sender *sender, km_osc_sender_stats *out);
 /* Kinema world (right-handed, Y up) -> Unity (left-handed, Y up): x mirrored. */
 km_vec3 km_vmc_position_to_unity(km_vec3 p);

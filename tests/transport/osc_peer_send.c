@@ -33,7 +33,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "osc_peer_send: %s\n", km_last_error());
         return 1;
     }
-    static km_skeleton_pose pose;
+    static km_vmc_pose pose;
     memset(&pose, 0, sizeof pose);
     pose.present = (1ull << KM_HUMAN_BONE_COUNT) - 1;
     km_marker markers[3] = {{1, {0.1, 1.0, 0.2}, 0.3, 2}, {2, {0.2, 1.1, 0.2}, 0.2, 3},

@@ -35,6 +35,21 @@ typedef struct receiver {
     int count;
 } receiver;
 
+/* liblo hands out lo_arg pointers into its packed argument data, which need not be
+ * aligned for the union (UBSan): read the values with memcpy. */
+static float arg_f(const lo_arg *a)
+{
+    float v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+static int32_t arg_i(const lo_arg *a)
+{
+    int32_t v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+
 static int on_message(const char *path, const char *types, lo_arg **argv, int argc,
                       lo_message msg, void *user)
 {
@@ -51,9 +66,9 @@ static int on_message(const char *path, const char *types, lo_arg **argv, int ar
         if (types[a] == 's')
             snprintf(m->name, sizeof m->name, "%s", &argv[a]->s);
         else if (types[a] == 'f' && fi < 8)
-            m->f[fi++] = argv[a]->f;
+            m->f[fi++] = arg_f(argv[a]);
         else if (types[a] == 'i' && ii < 4)
-            m->i[ii++] = argv[a]->i;
+            m->i[ii++] = arg_i(argv[a]);
     }
     return 0;
 }
@@ -155,7 +170,7 @@ static km_vmc_config config_for(const char *port)
     return c;
 }
 
-static void identity_pose(km_skeleton_pose *pose)
+static void identity_pose(km_vmc_pose *pose)
 {
     memset(pose, 0, sizeof *pose);
     for (int b = 0; b < KM_HUMAN_BONE_COUNT; b++)
@@ -173,7 +188,7 @@ static void test_messages_and_local_transforms(void **state)
     km_vmc_sender *s = km_vmc_sender_create(&c, &st);
     assert_non_null(s);
 
-    static km_skeleton_pose pose;
+    static km_vmc_pose pose;
     identity_pose(&pose);
     pose.present = 1u << KM_BONE_HIPS | 1u << KM_BONE_SPINE | 1u << KM_BONE_HEAD;
     pose.pos_m[KM_BONE_HIPS] = km_vec3_make(0.5, 1.0, 0.0);
@@ -256,7 +271,7 @@ static void test_full_skeleton_split(void **state)
     km_status st;
     km_vmc_sender *s = km_vmc_sender_create(&c, &st);
     assert_non_null(s);
-    static km_skeleton_pose pose;
+    static km_vmc_pose pose;
     identity_pose(&pose);
     pose.present = (1ull << KM_HUMAN_BONE_COUNT) - 1;
     for (int b = 0; b < KM_HUMAN_BONE_COUNT; b++)
