@@ -4,171 +4,22 @@
  * carries the whole body along), the person's forward direction comes from the shoulders
  * every frame, and the built-in set is spotted. Figures printed; the walk/run takes must
  * report nothing and most gesture takes must report their gesture.
- *
- * The skeleton module has no BVH reader yet, so this file holds a minimal one (hierarchy,
- * 6 channels per joint as these files have, forward kinematics). */
+ * The takes are read and posed by the skeleton module's BVH reader (km_bvh_load,
+ * km_bvh_pose). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "gesture_data.h"
+#include "kinema/skeleton.h"
 
 #define BVH_MAX_JOINTS 64
-
-typedef struct bvh {
-    int joints;
-    char name[BVH_MAX_JOINTS][32];
-    int parent[BVH_MAX_JOINTS];
-    int channels[BVH_MAX_JOINTS];
-    char order[BVH_MAX_JOINTS][3]; /* rotation channel order, e.g. "ZXY" */
-    int frames;
-    double frame_time_s;
-    double *motion; /* frames x total channels */
-    int total_channels;
-} bvh;
-
-static char *next_token(char **p)
-{
-    while (**p && isspace((unsigned char)**p))
-        (*p)++;
-    if (!**p)
-        return NULL;
-    char *start = *p;
-    while (**p && !isspace((unsigned char)**p))
-        (*p)++;
-    if (**p)
-        *(*p)++ = '\0';
-    return start;
-}
-
-/* Returns 0 on success. Only what these files use: ROOT/JOINT/End Site, OFFSET (ignored:
- * the position channels carry the local translation), CHANNELS 6 or 3. */
-static int bvh_load(const char *path, bvh *b)
-{
-    memset(b, 0, sizeof *b);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(text);
-        return -1;
-    }
-    fclose(f);
-    text[size] = '\0';
-    char *p = text, *tok;
-    int stack[BVH_MAX_JOINTS], depth = 0, current = -1;
-    bool end_site = false;
-    int rc = -1;
-    while ((tok = next_token(&p))) {
-        if (!strcmp(tok, "ROOT") || !strcmp(tok, "JOINT")) {
-            if (b->joints >= BVH_MAX_JOINTS)
-                goto out;
-            current = b->joints++;
-            snprintf(b->name[current], sizeof b->name[current], "%s", next_token(&p));
-            b->parent[current] = depth > 0 ? stack[depth - 1] : -1;
-        } else if (!strcmp(tok, "End")) {
-            next_token(&p); /* Site */
-            end_site = true;
-        } else if (!strcmp(tok, "{")) {
-            if (depth >= BVH_MAX_JOINTS)
-                goto out;
-            stack[depth++] = end_site ? -2 : current;
-        } else if (!strcmp(tok, "}")) {
-            if (depth <= 0)
-                goto out;
-            depth--;
-            end_site = false;
-        } else if (!strcmp(tok, "CHANNELS")) {
-            int n = atoi(next_token(&p));
-            if (n != 6 && n != 3)
-                goto out;
-            b->channels[current] = n;
-            int r = 0;
-            for (int k = 0; k < n; k++) {
-                char *c = next_token(&p);
-                if (!c)
-                    goto out;
-                if (strstr(c, "rotation") && r < 3)
-                    b->order[current][r++] = (char)toupper((unsigned char)c[0]);
-            }
-            b->total_channels += n;
-        } else if (!strcmp(tok, "MOTION")) {
-            next_token(&p); /* Frames: */
-            b->frames = atoi(next_token(&p));
-            next_token(&p); /* Frame */
-            next_token(&p); /* Time: */
-            b->frame_time_s = atof(next_token(&p));
-            if (b->frames <= 0 || b->frame_time_s <= 0)
-                goto out;
-            b->motion = malloc((size_t)b->frames * (size_t)b->total_channels * sizeof(double));
-            for (int i = 0; i < b->frames * b->total_channels; i++) {
-                char *v = next_token(&p);
-                if (!v)
-                    goto out;
-                b->motion[i] = atof(v);
-            }
-            rc = 0;
-            break;
-        }
-    }
-out:
-    free(text);
-    return rc;
-}
-
-static km_mat3 axis_rotation(char axis, double deg)
-{
-    km_vec3 a = axis == 'X' ? km_vec3_make(1, 0, 0) : axis == 'Y' ? km_vec3_make(0, 1, 0)
-                                                                  : km_vec3_make(0, 0, 1);
-    return km_mat3_from_axis_angle(a, deg * M_PI / 180.0);
-}
-
-/* World joint positions (metres) of one frame. Parents precede children in a BVH. */
-static void bvh_fk(const bvh *b, int frame, km_vec3 *pos)
-{
-    km_mat3 R[BVH_MAX_JOINTS];
-    const double *m = b->motion + (size_t)frame * (size_t)b->total_channels;
-    for (int j = 0; j < b->joints; j++) {
-        km_vec3 t = km_vec3_make(0, 0, 0);
-        const double *rot = m;
-        if (b->channels[j] == 6) {
-            t = km_vec3_make(m[0] * 0.01, m[1] * 0.01, m[2] * 0.01);
-            rot = m + 3;
-        }
-        km_mat3 local = km_mat3_identity();
-        for (int k = 0; k < 3; k++)
-            local = km_mat3_mul(local, axis_rotation(b->order[j][k], rot[k]));
-        m += b->channels[j];
-        int pa = b->parent[j];
-        if (pa < 0) {
-            R[j] = local;
-            pos[j] = t;
-        } else {
-            R[j] = km_mat3_mul(R[pa], local);
-            pos[j] = km_vec3_add(pos[pa], km_mat3_apply(R[pa], t));
-        }
-    }
-}
-
-static int bvh_joint(const bvh *b, const char *name)
-{
-    for (int j = 0; j < b->joints; j++)
-        if (!strcmp(b->name[j], name))
-            return j;
-    return -1;
-}
 
 typedef struct take_result {
     int events[2][KM_GESTURE_BUILTIN_COUNT]; /* per hand (0 left, 1 right), per label */
@@ -188,17 +39,20 @@ static int builtin_index(const char *name)
 static bool run_take(const char *path, km_gesture_recognizer *rec, take_result *res,
                      bool locomotion_gate)
 {
-    bvh b;
     memset(res, 0, sizeof *res);
-    if (bvh_load(path, &b) != 0) {
-        free(b.motion);
+    km_status st;
+    km_bvh *b = km_bvh_load(path, &st);
+    if (!b)
         return false;
-    }
-    int hand[2] = {bvh_joint(&b, "Hand_L"), bvh_joint(&b, "Hand_R")};
-    int chest = bvh_joint(&b, "Chest"), hips = bvh_joint(&b, "Hips");
+    assert_true(km_bvh_joint_count(b) <= BVH_MAX_JOINTS);
+    int hand[2] = {km_bvh_find_joint(b, "Hand_L"), km_bvh_find_joint(b, "Hand_R")};
+    int chest = km_bvh_find_joint(b, "Chest"), hips = km_bvh_find_joint(b, "Hips");
     km_vec3 hip_track[512];
-    int sh_l = bvh_joint(&b, "Shoulder_L"), sh_r = bvh_joint(&b, "Shoulder_R");
-    assert_true(hand[0] >= 0 && hand[1] >= 0 && chest >= 0 && sh_l >= 0 && sh_r >= 0);
+    int sh_l = km_bvh_find_joint(b, "Shoulder_L"), sh_r = km_bvh_find_joint(b, "Shoulder_R");
+    assert_true(hand[0] >= 0 && hand[1] >= 0 && chest >= 0 && sh_l >= 0 && sh_r >= 0 && hips >= 0);
+    const int frames = km_bvh_frame_count(b);
+    const double frame_time_s = km_bvh_frame_time_s(b);
+    const double scale_m = 0.01; /* these files are in centimetres */
     km_spotter *spot[2];
     for (int h = 0; h < 2; h++) {
         km_spotter_config cfg = km_spotter_config_default();
@@ -209,17 +63,17 @@ static bool run_take(const char *path, km_gesture_recognizer *rec, take_result *
         assert_int_equal(km_spotter_use_builtin_limits(spot[h]), KM_OK);
     }
     km_vec3 pos[BVH_MAX_JOINTS];
-    for (int f = 0; f < b.frames; f++) {
-        bvh_fk(&b, f, pos);
+    for (int f = 0; f < frames; f++) {
+        assert_int_equal(km_bvh_pose(b, f, scale_m, pos, NULL), KM_OK);
         km_vec3 right = km_vec3_sub(pos[sh_r], pos[sh_l]);
         km_vec3 forward = km_vec3_cross(km_vec3_make(0, 1, 0), right);
-        int64_t t = (int64_t)llround(f * b.frame_time_s * 1e9);
+        int64_t t = (int64_t)llround(f * frame_time_s * 1e9);
         hip_track[f % 512] = pos[hips];
-        int back = (int)(0.5 / b.frame_time_s);
+        int back = (int)(0.5 / frame_time_s);
         bool travelling = false;
         if (f >= back) {
             km_vec3 d = km_vec3_sub(pos[hips], hip_track[(f - back) % 512]);
-            travelling = hypot(d.x, d.z) / (back * b.frame_time_s) > 0.8;
+            travelling = hypot(d.x, d.z) / (back * frame_time_s) > 0.8;
         }
         for (int h = 0; h < 2; h++) {
             km_spotter_set_suppressed(spot[h], locomotion_gate && travelling);
@@ -239,12 +93,12 @@ static bool run_take(const char *path, km_gesture_recognizer *rec, take_result *
     }
     /* a second of stillness after the take: the last gesture's end is seen */
     for (int h = 0; h < 2; h++) {
-        bvh_fk(&b, b.frames - 1, pos);
+        km_bvh_pose(b, frames - 1, scale_m, pos, NULL);
         km_vec3 rel = km_vec3_sub(pos[hand[h]], pos[chest]);
         for (int f = 1; f <= 30; f++) {
             km_gesture_event ev[4];
             size_t n;
-            int64_t t = (int64_t)llround((b.frames - 1 + f) * b.frame_time_s * 1e9);
+            int64_t t = (int64_t)llround((frames - 1 + f) * frame_time_s * 1e9);
             km_spotter_push(spot[h], rel, t, ev, 4, &n);
             for (size_t k = 0; k < n; k++) {
                 int g = builtin_index(ev[k].name);
@@ -255,7 +109,7 @@ static bool run_take(const char *path, km_gesture_recognizer *rec, take_result *
         }
         km_spotter_destroy(spot[h]);
     }
-    free(b.motion);
+    km_bvh_destroy(b);
     return true;
 }
 
