@@ -22,6 +22,7 @@ static const char USAGE[] =
     "  --min-views N           cameras a marker needs (default 2)\n"
     "  --max-markers N         per frame (default 512)\n"
     "  --max-observations N    per frame, all cameras (default 8192)\n"
+    "  --prior-previous        two-view markers only near a marker of the previous frame\n"
     "  --quiet                 no progress and no summary\n";
 
 #define CMD "reconstruct"
@@ -30,7 +31,7 @@ int kinema_cmd_reconstruct(int argc, char **argv)
 {
     const char *rig_path = NULL, *obs_path = NULL, *out_path = NULL;
     km_reconstruct_config cfg = km_reconstruct_config_default();
-    bool quiet = false;
+    bool quiet = false, prior_previous = false;
     for (int i = 1; i < argc;) {
         const char *value;
         long n;
@@ -39,6 +40,9 @@ int kinema_cmd_reconstruct(int argc, char **argv)
             return KINEMA_EXIT_OK;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
+            i++;
+        } else if (strcmp(argv[i], "--prior-previous") == 0) {
+            prior_previous = true;
             i++;
         } else if (cli_option(argc, argv, &i, "--rig", &value)) {
             if (!(rig_path = value))
@@ -121,6 +125,9 @@ int kinema_cmd_reconstruct(int argc, char **argv)
             goto done;
         }
         const uint64_t t0 = km_time_now_ns();
+        /* The previous frame's markers (still in `markers`) predict this frame's. */
+        if (prior_previous && frames > 0)
+            (void)km_reconstructor_set_prior(rec, &markers); /* holds <= max_markers */
         st = km_reconstructor_run(rec, &obs, &markers);
         const uint64_t t1 = km_time_now_ns();
         solve_ns += t1 - t0;
