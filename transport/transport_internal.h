@@ -39,7 +39,7 @@ typedef struct km_zmq_pub_options {
     const km_zmq_curve_keys *curve;  /* NULL: local endpoints only */
 } km_zmq_pub_options;
 
-/* Binds the XPUB (SNDHWM, LINGER 0) and the optional latest-frame PUB (CONFLATE);
+/* Binds the XPUB (SNDHWM, LINGER 0) and the optional latest-frame PUB (single part);
  * everything allocated here. */
 km_zmq_pub *km_zmq_pub_open(const km_zmq_pub_options *options, km_status *err);
 /* km_zmq_pub_open with only endpoint and sndhwm. */

@@ -77,6 +77,21 @@ typedef struct got {
     float score;
 } got;
 
+/* liblo hands out lo_arg pointers into its packed argument data, which need not be
+ * aligned for the union (UBSan): read the values with memcpy. */
+static float arg_f(const lo_arg *a)
+{
+    float v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+static int32_t arg_i(const lo_arg *a)
+{
+    int32_t v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+
 static int on_gesture(const char *path, const char *types, lo_arg **argv, int argc,
                       lo_message msg, void *user)
 {
@@ -89,9 +104,9 @@ static int on_gesture(const char *path, const char *types, lo_arg **argv, int ar
     snprintf(g->types, sizeof g->types, "%s", types);
     if (strcmp(types, "sisf") == 0) {
         snprintf(g->name, sizeof g->name, "%s", &argv[0]->s);
-        g->person = argv[1]->i;
+        g->person = arg_i(argv[1]);
         snprintf(g->hand, sizeof g->hand, "%s", &argv[2]->s);
-        g->score = argv[3]->f;
+        g->score = arg_f(argv[3]);
     }
     return 0;
 }

@@ -39,6 +39,27 @@ typedef struct receiver {
     char unexpected_what[128];
 } receiver;
 
+/* liblo hands out lo_arg pointers into its packed argument data, which need not be
+ * aligned for the union (UBSan): read the values with memcpy. */
+static float arg_f(const lo_arg *a)
+{
+    float v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+static int32_t arg_i(const lo_arg *a)
+{
+    int32_t v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+static int64_t arg_h(const lo_arg *a)
+{
+    int64_t v;
+    memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+
 static int on_bundle_start(lo_timetag time, void *user)
 {
     receiver *r = user;
@@ -63,9 +84,9 @@ static int on_frame(const char *path, const char *types, lo_arg **argv, int argc
     receiver *r = user;
     pthread_mutex_lock(&r->lock);
     r->frames++;
-    r->frame_number = argv[0]->h;
-    r->capture_time_ns = argv[1]->h;
-    r->marker_count = argv[2]->i;
+    r->frame_number = arg_h(argv[0]);
+    r->capture_time_ns = arg_h(argv[1]);
+    r->marker_count = arg_i(argv[2]);
     pthread_mutex_unlock(&r->lock);
     return 0;
 }
@@ -78,12 +99,12 @@ static int on_marker(const char *path, const char *types, lo_arg **argv, int arg
     pthread_mutex_lock(&r->lock);
     if (r->markers < MAX_RECEIVED) {
         received_marker *m = &r->marker[r->markers];
-        m->id = argv[0]->i;
-        m->x = argv[1]->f;
-        m->y = argv[2]->f;
-        m->z = argv[3]->f;
-        m->residual = argv[4]->f;
-        m->views = argv[5]->i;
+        m->id = arg_i(argv[0]);
+        m->x = arg_f(argv[1]);
+        m->y = arg_f(argv[2]);
+        m->z = arg_f(argv[3]);
+        m->residual = arg_f(argv[4]);
+        m->views = arg_i(argv[5]);
     }
     r->markers++;
     pthread_mutex_unlock(&r->lock);

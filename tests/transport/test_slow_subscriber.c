@@ -28,6 +28,14 @@
 #define MAX_SAMPLES 20000
 #define BASELINE_S 2.0
 
+/* ASan keeps freed blocks in a quarantine (RSS grows with every free until its cap) and slows
+ * everything down: the memory plateau cannot be seen there, and timings get a wider margin. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 enum { PHASE_WARMUP, PHASE_BASELINE, PHASE_STALL, PHASE_DONE };
 
 typedef struct samples {
@@ -258,17 +266,28 @@ static void test_stalled_subscriber(void **state)
      * would fall behind if a send blocked). */
     assert_true(rate[PHASE_STALL] > RATE_HZ * 0.99 && rate[PHASE_STALL] < RATE_HZ * 1.01);
     assert_true(sh.frames[PHASE_STALL] >= (int)(stall_s * RATE_HZ * 0.98));
-    /* Send cost unchanged: a blocked PUB would take a frame period (4 ms) or forever. */
-    assert_true(sendmax[PHASE_STALL] < 4000.0);
-    assert_true(send99[PHASE_STALL] < send99[PHASE_BASELINE] + 200.0);
+    /* Send cost unchanged: a blocked PUB would take a frame period (4.2 ms) or forever, at
+     * every frame; a preempted thread on a busy machine takes that long once in a while. */
+    int slow_sends = 0;
+    for (int i = 0; i < sh.send_ns[PHASE_STALL].count; i++)
+        slow_sends += sh.send_ns[PHASE_STALL].value_ns[i] > 1000000000u / RATE_HZ;
+    print_message("  sends longer than a frame period during the stall: %d of %d\n", slow_sends,
+                  sh.send_ns[PHASE_STALL].count);
+    assert_true(slow_sends <= sh.send_ns[PHASE_STALL].count / 500 + 1);
+    assert_true(send99[PHASE_STALL] < send99[PHASE_BASELINE] + (SANITIZED ? 1000.0 : 200.0));
     /* The healthy subscriber's latency unchanged. */
     assert_true(sh.latency_ns[PHASE_STALL].count >= sh.frames[PHASE_STALL] * 95 / 100);
-    assert_true(lat99[PHASE_STALL] < lat99[PHASE_BASELINE] + 1000.0);
+    assert_true(lat99[PHASE_STALL] < lat99[PHASE_BASELINE] + (SANITIZED ? 3000.0 : 1000.0));
     /* Memory bounded: the backlog that would have built up is ~stall * 240 * 7.8 KB
      * (18 MB for 10 s); what the queues may hold is bounded by the high-water marks plus
      * socket buffers. RSS must stop growing: the second half of the stall adds < 1 MB. */
-    assert_true(rss_end - rss_before < 12 * 1024);
-    assert_true(rss_end - rss_half < 1024);
+    if (SANITIZED) {
+        print_message("  (ASan build: RSS includes ASan's quarantine of freed blocks; the "
+                      "plateau is checked in the plain build)\n");
+    } else {
+        assert_true(rss_end - rss_before < 12 * 1024);
+        assert_true(rss_end - rss_half < 1024);
+    }
     assert_true(backlog <= 100 + 100 + 400); /* hwm + hwm + what TCP buffers hold */
     zmq_close(slow);
     zmq_ctx_term(ctx);
