@@ -16,10 +16,11 @@
  *    binary search plus a short window instead of an all-pairs test.
  * 4. The epipolar matches of a pair are ranked by a quick support score (the rays' midpoint
  *    reprojected into the other cameras, capped after QUICK_SUPPORT_CAP supporting views),
- *    then built in that order: support gathered by reprojection, Gauss–Newton on all views
- *    (normalised coordinates weighted by M: the raw-pixel reprojection error), outliers
- *    dropped by their leave-one-out error (closed form from the per-view normal equations),
- *    a second gathering round around the refined point. Each observation is used at most
+ *    then built in that order: support gathered by reprojection, the point solved by a
+ *    weighted least squares over the views' rays whose terms approximate squared raw-pixel
+ *    reprojection errors (see solve_views), outliers dropped by their leave-one-out error
+ *    (closed form: the view's term taken out of the normal equations), a second gathering
+ *    round around the solved point. Each observation is used at most
  *    once.
  * 5. Two passes: the first accepts only points seen by >= 3 cameras, the second builds the
  *    two-view points from what is left. A two-view point cannot be verified by a third
@@ -151,12 +152,12 @@ typedef struct rec_camera {
 } rec_camera;
 
 /* An epipolar match of a pair, ranked by a quick support score before the full
- * (Gauss–Newton) evaluation, which only the candidates that get their turn pay for. */
+ * evaluation, which only the candidates that get their turn pay for. */
 typedef struct rec_candidate {
     int seed_a, seed_b;
 } rec_candidate;
 
-/* One observation, undistorted: 64 bytes, what a lookup and a Gauss–Newton view read. */
+/* One observation, undistorted: 64 bytes, what a lookup and a residual read. */
 typedef struct rec_obs {
     double xn, yn;        /* normalised undistorted */
     double M[4];          /* d(u,v)/d(xn,yn) at the observation, row-major: raw px */
@@ -1202,7 +1203,7 @@ static bool quick_support(const km_reconstructor *rec, int a, int b, int *count,
  *    judged against the two-view point, which the candidates have not pulled yet (a
  *    neighbouring marker taken where the true one is occluded would otherwise drag the
  *    point and hide among inflated errors);
- * 3. refine on all kept views, drop outliers, then gather once more around the refined
+ * 3. solve on all kept views, drop outliers, then gather once more around the solved
  *    point with the tight threshold.
  * obs_out (capacity camera_count) receives the observation indices; returns the view count
  * (0 = failed). */
@@ -1220,7 +1221,7 @@ static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *ob
     views[n++].obs = b;
     has_camera[ca] = true;
     has_camera[cb] = true;
-    double residual = 0.0, threshold = 0.0, d2, H[9], g[3];
+    double residual = 0.0, threshold = 0.0, d2, A[9], rhs[3];
 
     int found[KM_MAX_CAMERAS];
     double dist[KM_MAX_CAMERAS];
@@ -1245,9 +1246,9 @@ static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *ob
             }
         }
     }
-    if (!solve_views(rec, views, n, X, &X, &residual, H, g))
+    if (!solve_views(rec, views, n, X, &X, &residual, A, rhs))
         return 0;
-    n = reject_outliers(rec, views, n, has_camera, &X, &residual, H, g, &threshold);
+    n = reject_outliers(rec, views, n, has_camera, &X, &residual, A, rhs, &threshold);
     if (n == 0)
         return 0;
 
@@ -1263,9 +1264,9 @@ static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *ob
         }
     }
     if (added > 0) {
-        if (!solve_views(rec, views, n, X, &X, &residual, H, g))
+        if (!solve_views(rec, views, n, X, &X, &residual, A, rhs))
             return 0;
-        n = reject_outliers(rec, views, n, has_camera, &X, &residual, H, g, &threshold);
+        n = reject_outliers(rec, views, n, has_camera, &X, &residual, A, rhs, &threshold);
         if (n == 0)
             return 0;
     }

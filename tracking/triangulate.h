@@ -1,5 +1,6 @@
-/* Private to tracking/: the pieces of triangulation that reconstruct.c reuses without
- * going through the public km_triangulate (which undistorts every call).
+/* Private to tracking/: the pieces of km_triangulate (projection with its Jacobian, linear
+ * DLT, Gauss–Newton refinement) for tests and other files of the stage. reconstruct.c
+ * uses only KM_TRI_MIN_DEPTH_M: it works in normalised coordinates (see its header).
  *
  * Conventions as calib.h: x_cam = R * X_world + t, OpenCV pinhole + k1 k2 p1 p2 k3. */
 #ifndef KINEMA_TRACKING_TRIANGULATE_H
