@@ -94,7 +94,7 @@ km_spotter_config km_spotter_config_default(void)
     c.max_samples = 2048;
     c.forward = km_vec3_make(0, 0, -1);
     c.up = km_vec3_make(0, 1, 0);
-    c.person = -1;
+    c.person = 0;
     c.hand = KM_HAND_SIDE_UNKNOWN;
     c.min_height_m = -1e9;
     return c;

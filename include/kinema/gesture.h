@@ -13,8 +13,19 @@
  *                 "Gesture model").
  *   data sets   - readers for traj.csv (formats.md), the $1 XML logs and the unified JSON of
  *                 the 3D gesture data sets (3DTCGS, SHREC 2019), into a labelled sample set.
+ *   hands       - km_hand: a tracked hand (centre and/or the 21-landmark layout), validated.
+ *   events      - km_gesture_event: what the stage reports (hand poses, gestures, hand-eye),
+ *                 and its JSON Lines form (docs/formats.md "Events").
+ *   hand poses  - pinch, fist, point, open palm, thumbs-up from the landmarks, debounced
+ *                 per hand into start/hold/end events (gesture/handpose.c).
+ *   spotting    - km_spotter: gestures found in the continuous stream of one point
+ *                 (motion segmentation + the recognizer), and the built-in gesture set
+ *                 (gesture/spotter.c, gesture/builtin.c).
+ *   hand-eye    - gaze and pointing rays against named targets: gaze enter/leave, reach,
+ *                 look-and-pinch select, gaze-hand angle, gaze lead (gesture/handeye.c).
  * Inputs: points in any consistent unit (metres in the pipeline; 2D data use z = 0).
- * Outputs: a label index/name, a score and the matching cost. See docs/gestures.md. */
+ * Outputs: a label index/name, a score and the matching cost; events. See docs/gestures.md
+ * ("Wiring in the pipeline" lists the calls per frame). */
 #ifndef KINEMA_GESTURE_H
 #define KINEMA_GESTURE_H
 
@@ -468,7 +479,8 @@ typedef struct km_spotter_config {
                                    (x right, y up, z backwards) before matching, so
                                    "swipe_left" means the person's left */
     km_vec3 up;                 /* world up (default 0,1,0) */
-    int person;                 /* copied into the events */
+    int person;                 /* copied into the events (default 0; the transport refuses
+                                   negative persons) */
     km_hand_side hand;
     double min_height_m;        /* activation zone: a gesture's highest point must reach
                                    this height (along `up`, in the stream's coordinates).
