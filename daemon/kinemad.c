@@ -36,7 +36,9 @@ static void usage(FILE *out)
         "      --fast            do not pace synthetic sources in real time (as fast as possible)\n"
         "      --zmq ENDPOINT    override transport.zmq.endpoint (e.g. tcp://127.0.0.1:5555)\n"
         "      --osc HOST:PORT   override transport.osc host and port\n"
-        "      --no-zmq, --no-osc  disable a transport\n"
+        "      --control ENDPOINT  override transport.control.endpoint (JSON request/reply,\n"
+        "                        default tcp://127.0.0.1:5556; docs/protocol.md \"Control\")\n"
+        "      --no-zmq, --no-osc, --no-control  disable a transport\n"
         "      --check-config    read and validate the config, print the result, exit\n"
         "  -q, --quiet           no status line (errors and warnings only)\n"
         "  -v, --verbose         debug logging\n"
@@ -84,7 +86,8 @@ static int split_host_port(const char *arg, km_publisher_config *pub)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_FAST = 256, OPT_ZMQ, OPT_OSC, OPT_NO_ZMQ, OPT_NO_OSC, OPT_CHECK, OPT_JSON };
+    enum { OPT_FAST = 256, OPT_ZMQ, OPT_OSC, OPT_NO_ZMQ, OPT_NO_OSC, OPT_CHECK, OPT_JSON,
+           OPT_CONTROL, OPT_NO_CONTROL };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
@@ -94,6 +97,8 @@ int main(int argc, char **argv)
         {"osc", required_argument, NULL, OPT_OSC},
         {"no-zmq", no_argument, NULL, OPT_NO_ZMQ},
         {"no-osc", no_argument, NULL, OPT_NO_OSC},
+        {"control", required_argument, NULL, OPT_CONTROL},
+        {"no-control", no_argument, NULL, OPT_NO_CONTROL},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -101,7 +106,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *zmq_override = NULL, *osc_override = NULL;
+    const char *config_path = NULL, *zmq_override = NULL, *osc_override = NULL,
+               *control_override = NULL;
+    bool no_control = false;
     double duration_s = 0.0;
     unsigned long long max_sets = 0;
     bool fast = false, no_zmq = false, no_osc = false, check_only = false, quiet = false;
@@ -131,6 +138,8 @@ int main(int argc, char **argv)
         case OPT_OSC: osc_override = optarg; break;
         case OPT_NO_ZMQ: no_zmq = true; break;
         case OPT_NO_OSC: no_osc = true; break;
+        case OPT_CONTROL: control_override = optarg; break;
+        case OPT_NO_CONTROL: no_control = true; break;
         case OPT_CHECK: check_only = true; break;
         case 'q': quiet = true; break;
         case 'v': km_log_set_level(KM_LOG_DEBUG); break;
@@ -167,6 +176,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kinemad: --osc: expected HOST:PORT, got '%s'\n", osc_override);
         return 2;
     }
+    if (control_override)
+        snprintf(pcfg.control.endpoint, sizeof pcfg.control.endpoint, "%s", control_override);
+    if (no_control) pcfg.control.enabled = false;
     if (no_zmq) pcfg.publish.zmq_enabled = false;
     if (no_osc) pcfg.publish.osc_enabled = false;
     if (check_only) {
@@ -205,6 +217,9 @@ int main(int argc, char **argv)
         km_log(KM_LOG_INFO, "kinemad", "publishing OSC to osc.udp://%s:%s (/kinema/frame, "
                "/kinema/marker)", pcfg.publish.osc_host, pcfg.publish.osc_port);
 
+    if (pcfg.publish_enabled && pcfg.control.enabled)
+        km_log(KM_LOG_INFO, "kinemad", "control socket (JSON request/reply) on %s: try "
+               "{\"cmd\":\"status\"} or {\"cmd\":\"list_cameras\"}", pcfg.control.endpoint);
     st = km_pipeline_start(pipeline);
     if (st) {
         km_log(KM_LOG_ERROR, "kinemad", "cannot start capture: %s", km_last_error());

@@ -48,6 +48,8 @@ struct km_pipeline {
     km_tracker *tracker;                /* NULL when tracking is off */
     km_marker_set raw_markers;          /* reconstruct's output when tracking is on */
     km_publisher *publisher;            /* NULL when publishing is off */
+    km_control *control;                /* NULL when off; polled on the solver thread */
+    km_reconstruct_config reconstruct_cfg; /* as created, for reload_calibration */
     km_observation_set observations;
     km_marker_set markers;
     km_pipeline_frame_fn on_frame;
@@ -71,6 +73,7 @@ km_pipeline_config km_pipeline_config_default(void)
     c.track = km_tracker_config_default();
     c.publish = km_publisher_config_default();
     c.publish_enabled = true;
+    c.control = km_control_config_default();
     c.replay = km_replay_config_default();
     return c;
 }
@@ -214,6 +217,7 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
     }
     if (km_config_has(cfg, "transport")) {
         if ((st = km_publisher_config_read(cfg, "transport", &out->publish))) return st;
+        if ((st = km_control_config_read(cfg, "transport.control", &out->control))) return st;
     }
     return KM_OK;
 }
@@ -256,6 +260,68 @@ static km_status open_replay(km_pipeline *p)
     if (p->source_rate_hz <= 0) p->source_rate_hz = 120.0;
     km_recording_close(rec);
     return st;
+}
+
+/* ------------------------------------------------- control socket handlers
+ * They run on the solver thread (km_control_poll is called from km_pipeline_step), so they
+ * may touch the pipeline without locks. */
+
+static km_status control_list_cameras(void *user, const km_control_request *request,
+                                      km_control_reply *reply)
+{
+    (void)request;
+    km_pipeline *p = user;
+    char json[8192];
+    size_t len = 0;
+    len += (size_t)snprintf(json + len, sizeof json - len, "[");
+    for (int c = 0; c < p->camera_count && len < sizeof json; c++) {
+        km_source_info info;
+        memset(&info, 0, sizeof info);
+        if (p->captures[c]) km_capture_describe(p->captures[c], &info);
+        km_capture_stats cs = {0};
+        if (p->captures[c]) km_capture_stats_get(p->captures[c], &cs);
+        char name[2 * KM_NAME_MAX];
+        km_json_escape(name, sizeof name, p->rig.cameras[c].name);
+        len += (size_t)snprintf(json + len, sizeof json - len,
+                                "%s{\"index\":%d,\"name\":\"%s\",\"backend\":\"%s\","
+                                "\"width\":%d,\"height\":%d,\"rate_hz\":%.3f,"
+                                "\"frames\":%llu,\"dropped\":%llu,\"errors\":%llu}",
+                                c ? "," : "", c, name, info.backend[0] ? info.backend : "none",
+                                p->rig.cameras[c].width, p->rig.cameras[c].height,
+                                info.rate_hz, (unsigned long long)cs.frames,
+                                (unsigned long long)(cs.dropped_pool + cs.dropped_ring),
+                                (unsigned long long)cs.errors);
+    }
+    if (len + 2 > sizeof json)
+        return km_error(KM_ERR_CAPACITY, "list_cameras: too many cameras for one reply");
+    snprintf(json + len, sizeof json - len, "]");
+    return km_control_reply_add_json(reply, "cameras", json);
+}
+
+static km_status control_reload_calibration(void *user, const km_control_request *request,
+                                            km_control_reply *reply)
+{
+    km_pipeline *p = user;
+    const char *path = request->path[0] ? request->path : p->cfg.rig_path;
+    if (!path[0])
+        return km_error(KM_ERR_INVALID_ARGUMENT,
+                        "reload_calibration: no path given and no rig configured (the source's "
+                        "own calibration is in use)");
+    /* Validate completely before touching the running solver: a bad file changes nothing. */
+    km_rig rig;
+    km_status st = km_rig_load(path, &rig);
+    if (st) return st;
+    if (rig.camera_count != p->camera_count)
+        return km_error(KM_ERR_INVALID_ARGUMENT,
+                        "reload_calibration: %s has %d cameras, the pipeline runs %d", path,
+                        rig.camera_count, p->camera_count);
+    km_reconstructor *rec = km_reconstructor_create(&p->reconstruct_cfg, &rig, &st);
+    if (!rec) return st;
+    km_reconstructor_destroy(p->reconstructor);
+    p->reconstructor = rec;
+    p->rig = rig;
+    km_log(KM_LOG_INFO, "pipeline", "calibration reloaded from %s", path);
+    return km_control_reply_add_string(reply, "rig", path);
 }
 
 km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
@@ -310,6 +376,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     km_reconstruct_config rc = cfg->reconstruct;
     int obs_capacity = p->camera_count * cfg->detect.max_blobs;
     if (rc.max_observations < obs_capacity) rc.max_observations = obs_capacity;
+    p->reconstruct_cfg = rc;
     p->reconstructor = km_reconstructor_create(&rc, &p->rig, &st);
     if (!p->reconstructor) goto fail;
 
@@ -352,6 +419,14 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         if (pc.max_markers < rc.max_markers) pc.max_markers = rc.max_markers;
         p->publisher = km_publisher_create(&pc, &st);
         if (!p->publisher) goto fail;
+        if (cfg->control.enabled) {
+            p->control = km_control_create(&cfg->control, &st);
+            if (!p->control) goto fail;
+            km_control_set_publisher(p->control, p->publisher);
+            km_control_set_handler(p->control, KM_CONTROL_LIST_CAMERAS, control_list_cameras, p);
+            km_control_set_handler(p->control, KM_CONTROL_RELOAD_CALIBRATION,
+                                   control_reload_calibration, p);
+        }
     }
     return p;
 
@@ -498,6 +573,10 @@ km_status km_pipeline_step(km_pipeline *p, uint64_t timeout_ns, int *solved)
     km_status result = KM_OK;
     for (;;) {
         uint64_t now = km_time_now_ns();
+        /* Requests and the status message are served even when no frame comes (a dead
+         * camera must not silence the control socket). */
+        if (p->control) km_control_poll(p->control, NULL);
+        if (p->publisher) km_publisher_tick(p->publisher, now);
         bool all_finished = true;
         for (int c = 0; c < p->camera_count; c++) {
             km_frame *f;
@@ -571,6 +650,7 @@ void km_pipeline_destroy(km_pipeline *p)
     km_pipeline_stop(p);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
     km_frameset_assembler_destroy(p->assembler);
+    km_control_destroy(p->control);
     km_publisher_destroy(p->publisher);
     km_reconstructor_destroy(p->reconstructor);
     km_tracker_destroy(p->tracker);

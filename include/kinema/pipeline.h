@@ -37,6 +37,7 @@ typedef struct km_pipeline_config {
     bool track_enabled;        /* persistent marker ids across frames (default true) */
     km_tracker_config track;
     km_publisher_config publish;
+    km_control_config control;   /* JSON request/reply control socket (transport.control) */
     bool publish_enabled;      /* false: solve only (batch, tests) */
     /* source: replay (config `replay: {path, realtime, loop, time}`). Frames are paced when
      * both `realtime` and replay.realtime are true. The rig is `rig:` when given, else the

@@ -17,6 +17,7 @@ trap cleanup EXIT
 # Ports from the pid so that parallel test runs do not collide.
 ZMQ_PORT=$((21000 + $$ % 9000))
 OSC_PORT=$((31000 + $$ % 9000))
+CONTROL_PORT=$((41000 + $$ % 9000))
 fail() { echo "FAIL: $*"; echo "--- kinemad log"; cat "$OUT/kinemad.log"; echo "--- zmq"; head -c 2000 "$OUT/zmq.jsonl"; cat "$OUT/zmq.err"; echo "--- osc"; head -20 "$OUT/osc.txt"; exit 1; }
 
 oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
@@ -25,7 +26,36 @@ oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
 SUB=$!
 sleep 0.5
 timeout 60 "$KINEMAD" --duration 4 --zmq "tcp://127.0.0.1:$ZMQ_PORT" --osc "127.0.0.1:$OSC_PORT" \
-  >"$OUT/kinemad.out" 2>"$OUT/kinemad.log"
+  --control "tcp://127.0.0.1:$CONTROL_PORT" >"$OUT/kinemad.out" 2>"$OUT/kinemad.log" &
+DAEMON=$!
+sleep 1
+# The control socket answers while the daemon runs; malformed requests get an error reply
+# and the daemon keeps running.
+"$PY" - "$CONTROL_PORT" <<'PY' >"$OUT/control.txt" 2>&1 || { cat "$OUT/control.txt"; fail "control socket"; }
+import json, sys, zmq
+ctx = zmq.Context()
+def ask(raw):
+    s = ctx.socket(zmq.REQ)
+    s.setsockopt(zmq.RCVTIMEO, 3000)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(f"tcp://127.0.0.1:{sys.argv[1]}")
+    s.send(raw)
+    reply = json.loads(s.recv())
+    s.close()
+    return reply
+r = ask(b'{"cmd":"status"}')
+assert r["ok"] and r["status"]["camera_count"] == 8, r
+r = ask(b'{"cmd":"list_cameras"}')
+assert r["ok"] and len(r["cameras"]) == 8 and r["cameras"][0]["backend"] == "synthetic", r
+for bad in (b'{not json', b'{"cmd":"format_disk"}', b'{"cmd":"reload_calibration","path":"/nonexistent.yaml"}'):
+    r = ask(bad)
+    assert r["ok"] is False and r["error"], r
+r = ask(b'{"cmd":"status"}')
+assert r["ok"], r
+print("control: status, list_cameras answered; 3 malformed requests refused with an error")
+PY
+cat "$OUT/control.txt"
+wait "$DAEMON"
 rc=$?
 [ $rc -eq 0 ] || fail "kinemad exited with $rc"
 wait "$SUB"; sub_rc=$?
