@@ -142,12 +142,6 @@ void skeleton_rest_positions(const km_subject *s, km_vec3 hips_m, km_vec3 *joint
 
 /* ------------------------------------------------------------------- state */
 
-typedef struct pose_state {
-    km_vec3 root_pos;
-    km_quat root_rot;
-    km_quat q[KM_JOINT_COUNT];        /* BALL */
-    double angle[KM_JOINT_COUNT][2];  /* ANGLES */
-} pose_state;
 
 struct km_ik {
     km_ik_config cfg;
@@ -167,6 +161,7 @@ struct km_ik {
     double last_rms;
     int last_used;
     double limit_scale;   /* ranges multiplied by this (1; narrower while booting) */
+    double twist_scale;   /* twist ranges (about the bone) multiplied by this */
 };
 
 km_ik_config km_ik_config_default(void)
@@ -301,6 +296,7 @@ void km_ik_reset(km_ik *ik)
     ik->last_rms = 0;
     ik->last_used = 0;
     ik->limit_scale = 1.0;
+    ik->twist_scale = 1.0;
     for (int i = 0; i < KM_SKELETON_MAX_MARKERS; i++)
         ik->residual[i] = -1;
     forward(ik, &ik->state);
@@ -329,7 +325,7 @@ static double wrap_angle(double a)
     return a;
 }
 
-static km_quat clamp_ball(const joint_def *d, km_quat q, double scale)
+static km_quat clamp_ball(const joint_def *d, km_quat q, double scale, double twist_scale)
 {
     q = km_quat_normalize(q);
     if (q.w < 0) {
@@ -354,11 +350,11 @@ static km_quat clamp_ball(const joint_def *d, km_quat q, double scale)
     double sw = fabs(swing.w) > 1.0 ? 1.0 : fabs(swing.w);
     double swing_angle = 2.0 * acos(sw);
     bool changed = false;
-    if (twist_angle < d->twist_lo_rad * scale) {
-        twist_angle = d->twist_lo_rad * scale;
+    if (twist_angle < d->twist_lo_rad * twist_scale) {
+        twist_angle = d->twist_lo_rad * twist_scale;
         changed = true;
-    } else if (twist_angle > d->twist_hi_rad * scale) {
-        twist_angle = d->twist_hi_rad * scale;
+    } else if (twist_angle > d->twist_hi_rad * twist_scale) {
+        twist_angle = d->twist_hi_rad * twist_scale;
         changed = true;
     }
     if (swing_angle > d->swing_max_rad * scale) {
@@ -373,19 +369,32 @@ static km_quat clamp_ball(const joint_def *d, km_quat q, double scale)
     return km_quat_normalize(km_quat_mul(swing, km_quat_from_axis_angle(axis, twist_angle)));
 }
 
+/* Is axis k of angle joint j along the joint's own bone (towards its first child)? */
+static bool twist_axis_of(int j, int k)
+{
+    for (int c = j + 1; c < KM_JOINT_COUNT; c++)
+        if (JOINTS[c].parent == j) {
+            km_vec3 b = km_vec3_normalize(JOINTS[c].offset_m);
+            return fabs(km_vec3_dot(b, JOINTS[j].axis[k])) > 0.9;
+        }
+    return false;
+}
+
 static void apply_limits(const km_ik *ik, pose_state *s)
 {
     for (int j = 1; j < KM_JOINT_COUNT; j++) {
         const joint_def *d = &JOINTS[j];
         if (d->kind == JOINT_BALL) {
-            s->q[j] = ik->cfg.limits ? clamp_ball(d, s->q[j], ik->limit_scale)
+            s->q[j] = ik->cfg.limits ? clamp_ball(d, s->q[j], ik->limit_scale, ik->twist_scale)
                                      : km_quat_normalize(s->q[j]);
         } else if (d->kind == JOINT_ANGLES && ik->cfg.limits) {
             for (int k = 0; k < d->axis_count; k++) {
-                if (s->angle[j][k] < d->lo_rad[k] * ik->limit_scale)
-                    s->angle[j][k] = d->lo_rad[k] * ik->limit_scale;
-                if (s->angle[j][k] > d->hi_rad[k] * ik->limit_scale)
-                    s->angle[j][k] = d->hi_rad[k] * ik->limit_scale;
+                /* an axis along the bone (the forearm's) is a twist */
+                const double sc = twist_axis_of(j, k) ? ik->twist_scale : ik->limit_scale;
+                if (s->angle[j][k] < d->lo_rad[k] * sc)
+                    s->angle[j][k] = d->lo_rad[k] * sc;
+                if (s->angle[j][k] > d->hi_rad[k] * sc)
+                    s->angle[j][k] = d->hi_rad[k] * sc;
             }
         }
     }
@@ -536,9 +545,10 @@ void km_ik_set_root(km_ik *ik, km_vec3 pos_m, km_quat rot)
     forward(ik, &ik->state);
 }
 
-void skeleton_ik_set_limit_scale(km_ik *ik, double scale)
+void skeleton_ik_set_limit_scale(km_ik *ik, double scale, double twist_scale)
 {
     ik->limit_scale = scale;
+    ik->twist_scale = twist_scale;
 }
 
 void skeleton_ik_set_ball(km_ik *ik, int joint, km_quat q)
@@ -762,4 +772,74 @@ void km_ik_extrapolate(km_ik *ik)
     apply_limits(ik, &next);
     ik->state = next;
     forward(ik, &ik->state);
+}
+
+/* ---------------------------------------------------- calibration hooks */
+
+int skeleton_ik_dof(const km_ik *ik)
+{
+    return ik->dof_total;
+}
+
+void skeleton_ik_get_state(const km_ik *ik, pose_state *out)
+{
+    *out = ik->state;
+}
+
+void skeleton_ik_set_state(km_ik *ik, const pose_state *in)
+{
+    ik->state = *in;
+    ik->solved = *in;
+    ik->prev = *in;
+    ik->have_prev = false;
+    ik->warm = true;
+    forward(ik, &ik->state);
+}
+
+double skeleton_ik_linearize(km_ik *ik, const km_body_frame *f, double *J, double *r,
+                             km_mat3 *R, km_vec3 *P)
+{
+    const int n = ik->dof_total;
+    forward(ik, &ik->state);
+    int idx[MAX_DOF];
+    km_vec3 col[MAX_DOF];
+    double c = 0;
+    for (int i = 0; i < f->count; i++) {
+        double *Ji = J + (size_t)i * 3 * (size_t)n;
+        memset(Ji, 0, sizeof(double) * 3 * (size_t)n);
+        r[3 * i] = r[3 * i + 1] = r[3 * i + 2] = 0;
+        if (!f->valid[i])
+            continue;
+        const km_body_marker *m = &ik->subject.markers.markers[i];
+        km_vec3 x = marker_pos(ik, i);
+        km_vec3 d = km_vec3_sub(f->pos_m[i], x);
+        r[3 * i] = d.x;
+        r[3 * i + 1] = d.y;
+        r[3 * i + 2] = d.z;
+        c += m->weight * km_vec3_dot(d, d);
+        int nc = marker_columns(ik, &ik->state, m->segment, x, idx, col);
+        for (int a = 0; a < nc; a++) {
+            Ji[idx[a]] = col[a].x;
+            Ji[n + idx[a]] = col[a].y;
+            Ji[2 * n + idx[a]] = col[a].z;
+        }
+    }
+    if (R)
+        memcpy(R, ik->R, sizeof ik->R);
+    if (P)
+        memcpy(P, ik->P, sizeof ik->P);
+    return c;
+}
+
+void skeleton_ik_step(km_ik *ik, const double *delta)
+{
+    pose_state next;
+    step_state(ik, &ik->state, delta, &next);
+    skeleton_ik_set_state(ik, &next);
+}
+
+double skeleton_ik_cost(km_ik *ik, const km_body_frame *f)
+{
+    forward(ik, &ik->state);
+    return cost(ik, f, NULL);
 }

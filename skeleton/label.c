@@ -408,7 +408,7 @@ static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker
 {
     static const double GATES[] = {0.15, 0.15, 0.10, 0.07, 0.05, 0.04};
     km_ik_reset(pe->ik);
-    skeleton_ik_set_limit_scale(pe->ik, 0.5);
+    skeleton_ik_set_limit_scale(pe->ik, 0.5, 0.25);
     km_quat q = km_quat_from_axis_angle(km_vec3_make(0, 1, 0), yaw);
     km_ik_set_root(pe->ik, km_vec3_make(0, 0, 0), q);
     if (arms_down) {
@@ -447,13 +447,131 @@ static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker
             pe->assigned[l] = s->row_to_col[pe->row_base + l];
         frame_from_assignment(s, pe, m);
         if (skeleton_ik_solve_n(pe->ik, &pe->frame, 25, &pe->pose) != KM_OK) {
-            skeleton_ik_set_limit_scale(pe->ik, 1.0);
+            skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
             return 1e9;
         }
         km_ik_residuals(pe->ik, pe->residual);
     }
-    skeleton_ik_set_limit_scale(pe->ik, 1.0);
+    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
     return fit_score(pe, GATES[sizeof GATES / sizeof GATES[0] - 1]);
+}
+
+/* Limb ends carry close markers (forearm, wrist and hand within a few centimetres) that a
+ * rough fit can swap; a swap is then fitted by twisting the forearm or the foot round. With
+ * the boot's narrow twist ranges the true order fits best: every permutation of the labeled
+ * markers of each limb end is tried and the one with the smallest residual kept. */
+static double solve_cost(km_skeleton_solver *s, person *pe, const km_marker_set *m,
+                         const pose_state *start)
+{
+    skeleton_ik_set_state(pe->ik, start);
+    frame_from_assignment(s, pe, m);
+    if (skeleton_ik_solve_n(pe->ik, &pe->frame, 20, &pe->pose) != KM_OK)
+        return 1e18;
+    return pe->pose.residual_m * pe->pose.residual_m * pe->pose.markers_used;
+}
+
+typedef struct limb_search {
+    int labels[4], n;
+    int cand[6], k;
+    int current[4], best[4];
+    double best_cost;
+    bool used[6];
+    pose_state base;
+} limb_search;
+
+/* Every injective assignment of the group's labels to candidates, each label taking a
+ * candidate while there are enough of them. */
+static void limb_enumerate(km_skeleton_solver *s, person *pe, const km_marker_set *m,
+                           limb_search *ls, int depth, int free_left)
+{
+    if (depth == ls->n) {
+        for (int i = 0; i < ls->n; i++)
+            pe->assigned[ls->labels[i]] = ls->current[i] >= 0 ? ls->cand[ls->current[i]] : -1;
+        double c = solve_cost(s, pe, m, &ls->base);
+        /* each label left without a marker costs a gate's worth */
+        for (int i = 0; i < ls->n; i++)
+            if (ls->current[i] < 0)
+                c += s->cfg.gate_m * s->cfg.gate_m;
+        if (c < ls->best_cost) {
+            ls->best_cost = c;
+            memcpy(ls->best, ls->current, sizeof ls->best);
+        }
+        return;
+    }
+    for (int j = 0; j < ls->k; j++) {
+        if (ls->used[j])
+            continue;
+        ls->used[j] = true;
+        ls->current[depth] = j;
+        limb_enumerate(s, pe, m, ls, depth + 1, free_left - 1);
+        ls->used[j] = false;
+    }
+    /* leave this label empty only when the candidates left cannot cover the rest */
+    if (free_left < ls->n - depth) {
+        ls->current[depth] = -1;
+        limb_enumerate(s, pe, m, ls, depth + 1, free_left);
+    }
+}
+
+static void refine_limb_ends(km_skeleton_solver *s, person *pe, const km_marker_set *m)
+{
+    static const int GROUPS[4][2] = {
+        {KM_JOINT_LEFT_LOWER_ARM, KM_JOINT_LEFT_HAND},
+        {KM_JOINT_RIGHT_LOWER_ARM, KM_JOINT_RIGHT_HAND},
+        {KM_JOINT_LEFT_FOOT, KM_JOINT_LEFT_TOES},
+        {KM_JOINT_RIGHT_FOOT, KM_JOINT_RIGHT_TOES}};
+    const km_subject *subj = km_ik_subject(pe->ik);
+    skeleton_ik_set_limit_scale(pe->ik, 0.5, 0.25);
+    limb_search ls;
+    skeleton_ik_get_state(pe->ik, &ls.base);
+    for (int g = 0; g < 4; g++) {
+        ls.n = 0;
+        ls.k = 0;
+        for (int l = 0; l < pe->labels && ls.n < 4; l++) {
+            int seg = subj->markers.markers[l].segment;
+            if (seg == GROUPS[g][0] || seg == GROUPS[g][1])
+                ls.labels[ls.n++] = l;
+        }
+        if (ls.n < 2)
+            continue;
+        /* candidates: the markers the group holds, and free ones near its labels */
+        skeleton_ik_set_state(pe->ik, &ls.base);
+        km_ik_predict_markers(pe->ik, pe->pred);
+        for (int i = 0; i < ls.n && ls.k < 6; i++)
+            if (pe->assigned[ls.labels[i]] >= 0)
+                ls.cand[ls.k++] = pe->assigned[ls.labels[i]];
+        for (int k = 0; k < m->count && ls.k < 6; k++) {
+            if (s->owner[k] != -1)
+                continue;
+            bool taken = false;
+            for (int l = 0; l < pe->labels; l++)
+                taken |= pe->assigned[l] == k;
+            if (taken)
+                continue;
+            bool near = false;
+            for (int i = 0; i < ls.n; i++)
+                near |= km_vec3_dist(s->pos[k], pe->pred[ls.labels[i]]) < 0.10;
+            if (near)
+                ls.cand[ls.k++] = k;
+        }
+        if (ls.k < 2)
+            continue;
+        for (int i = 0; i < ls.n; i++) {
+            ls.best[i] = -1;
+            for (int j = 0; j < ls.k; j++)
+                if (pe->assigned[ls.labels[i]] == ls.cand[j])
+                    ls.best[i] = j;
+        }
+        ls.best_cost = 1e18;
+        memset(ls.used, 0, sizeof ls.used);
+        limb_enumerate(s, pe, m, &ls, 0, ls.k);
+        for (int i = 0; i < ls.n; i++)
+            pe->assigned[ls.labels[i]] = ls.best[i] >= 0 ? ls.cand[ls.best[i]] : -1;
+        solve_cost(s, pe, m, &ls.base);
+        skeleton_ik_get_state(pe->ik, &ls.base);
+    }
+    km_ik_residuals(pe->ik, pe->residual);
+    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
 }
 
 static bool boot_person(km_skeleton_solver *s, person *pe, const km_marker_set *m)
@@ -481,6 +599,7 @@ static bool boot_person(km_skeleton_solver *s, person *pe, const km_marker_set *
     if (best_h < 0)
         return false;
     boot_hypothesis(s, pe, m, c, 2 * M_PI * (best_h / 2) / BOOT_HEADINGS, best_h % 2);
+    refine_limb_ends(s, pe, m);
     /* accept: enough labels explained within the outlier threshold */
     int good = 0;
     for (int l = 0; l < pe->labels; l++) {

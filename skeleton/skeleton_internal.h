@@ -40,6 +40,29 @@ void skeleton_rest_positions(const km_subject *s, km_vec3 hips_m, km_vec3 *joint
                              km_vec3 *markers);
 
 
+/* ------------------------------------------------------------------- ik.c */
+
+/* The IK pose parameters (per frame state). */
+typedef struct pose_state {
+    km_vec3 root_pos;
+    km_quat root_rot;
+    km_quat q[KM_JOINT_COUNT];        /* BALL joints */
+    double angle[KM_JOINT_COUNT][2];  /* ANGLES joints */
+} pose_state;
+
+/* Hooks for the joint calibration (subject.c): number of pose parameters; get/set the
+ * current pose; residuals r (3 per marker, observed - predicted, 0 for missing markers)
+ * and their Jacobian J (row-major 3*count x dof) with respect to pose increments, the
+ * segments' world rotations R and joint positions P; the weighted cost is returned. A step
+ * applies pose increments (with limits). */
+int skeleton_ik_dof(const km_ik *ik);
+void skeleton_ik_get_state(const km_ik *ik, pose_state *out);
+void skeleton_ik_set_state(km_ik *ik, const pose_state *in);
+double skeleton_ik_linearize(km_ik *ik, const km_body_frame *f, double *J, double *r,
+                             km_mat3 *R, km_vec3 *P);
+void skeleton_ik_step(km_ik *ik, const double *delta);
+double skeleton_ik_cost(km_ik *ik, const km_body_frame *f);
+
 /* ---------------------------------------------------------------- multi.c */
 
 /* A possible label <-> marker pairing with its cost. */
@@ -70,7 +93,7 @@ km_status skeleton_ik_solve_n(km_ik *ik, const km_body_frame *frame, int iterati
                               km_skeleton_pose *out);
 /* ik.c: set the rotation of a ball joint in the current pose (boot hypotheses). */
 void skeleton_ik_set_ball(km_ik *ik, int joint, km_quat q);
-/* ik.c: multiply every joint range by scale (narrow ranges while booting from a rest-like
- * pose; 1 = the anatomical ranges). */
-void skeleton_ik_set_limit_scale(km_ik *ik, double scale);
+/* ik.c: multiply every joint range by scale, twist ranges (about the bone) by twist_scale
+ * (narrow ranges while booting from a rest-like pose; 1, 1 = the anatomical ranges). */
+void skeleton_ik_set_limit_scale(km_ik *ik, double scale, double twist_scale);
 #endif

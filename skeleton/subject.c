@@ -232,7 +232,8 @@ km_subject_calibration_config km_subject_calibration_config_default(void)
     km_subject_calibration_config c;
     c.height_m = 0.0;
     c.max_frames = 150;
-    c.iterations = 10;
+    c.iterations = 4;
+    c.refine_iterations = 20;
     c.prior_weight = 0.005;
     return c;
 }
@@ -288,8 +289,161 @@ static double estimate_scale(const km_body_markerset *set, const km_body_frame *
     return s;
 }
 
-/* Dense Cholesky solve of an n x n SPD system (n a few hundred, calibration only). */
-static km_status cholesky_solve(double *A, double *b, int n)
+/* Adapt the scaled template to the person's limb lengths, as Plug-in Gait does from its
+ * lateral markers: the distance between a marker by a limb's proximal joint and markers by
+ * its distal joint (median over the take) minus the same distance in the template is added
+ * to the bone, and to the offsets of the markers riding next to the distal joint. The
+ * calibration's prior is this adapted template, so what the take cannot observe (a wrist
+ * that never flexes) is still near the markers' evidence. */
+static void adapt_template(const km_body_frame *frames, int count, km_subject *s)
+{
+    static const struct {
+        int joint;          /* the bone spanned: its length is from its parent to it */
+        const char *a, *b1, *b2;
+    } SPANS[] = {
+        {KM_JOINT_LEFT_LOWER_ARM, "LSHO", "LELB", NULL},
+        {KM_JOINT_LEFT_HAND, "LELB", "LWRA", "LWRB"},
+        {KM_JOINT_LEFT_FOOT, "LKNE", "LANK", NULL},
+        {KM_JOINT_LEFT_LOWER_LEG, "LASI", "LKNE", NULL},
+        {KM_JOINT_RIGHT_LOWER_ARM, "RSHO", "RELB", NULL},
+        {KM_JOINT_RIGHT_HAND, "RELB", "RWRA", "RWRB"},
+        {KM_JOINT_RIGHT_FOOT, "RKNE", "RANK", NULL},
+        {KM_JOINT_RIGHT_LOWER_LEG, "RASI", "RKNE", NULL},
+    };
+    km_vec3 rest_joint[KM_JOINT_COUNT], rest_marker[KM_SKELETON_MAX_MARKERS];
+    skeleton_rest_positions(s, km_vec3_make(0, 0, 0), rest_joint, rest_marker);
+    double *d = malloc(sizeof(double) * (size_t)count);
+    if (!d)
+        return;
+    for (size_t k = 0; k < sizeof SPANS / sizeof SPANS[0]; k++) {
+        int a = km_body_markerset_find(&s->markers, SPANS[k].a);
+        int b[2] = {km_body_markerset_find(&s->markers, SPANS[k].b1),
+                    SPANS[k].b2 ? km_body_markerset_find(&s->markers, SPANS[k].b2) : -1};
+        if (a < 0 || b[0] < 0)
+            continue;
+        int n = 0;
+        double tmpl = 0;
+        int nb = b[1] >= 0 ? 2 : 1;
+        for (int q = 0; q < nb; q++)
+            tmpl += km_vec3_dist(rest_marker[a], rest_marker[b[q]]) / nb;
+        for (int f = 0; f < count; f++) {
+            if (!frames[f].valid[a] || !frames[f].valid[b[0]] ||
+                (nb == 2 && !frames[f].valid[b[1]]))
+                continue;
+            double v = 0;
+            for (int q = 0; q < nb; q++)
+                v += km_vec3_dist(frames[f].pos_m[a], frames[f].pos_m[b[q]]) / nb;
+            d[n++] = v;
+        }
+        if (n < 1)
+            continue;
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && d[j - 1] > d[j]; j--) {
+                double t = d[j];
+                d[j] = d[j - 1];
+                d[j - 1] = t;
+            }
+        double delta = d[n / 2] - tmpl;
+        const int J = SPANS[k].joint;
+        double len = km_vec3_norm(s->bone_m[J]);
+        if (len < 1e-6 || fabs(delta) > 0.3 * len)
+            continue; /* implausible: keep the template */
+        km_vec3 dir = km_vec3_scale(s->bone_m[J], 1.0 / len);
+        km_vec3 shift = km_vec3_scale(dir, delta);
+        s->bone_m[J] = km_vec3_add(s->bone_m[J], shift);
+        /* markers of the parent segment riding next to the distal joint move with it */
+        const int seg = km_joint_parent(J);
+        for (int i = 0; i < s->markers.count; i++) {
+            km_body_marker *m = &s->markers.markers[i];
+            if (m->segment == seg &&
+                km_vec3_dist(rest_marker[i], rest_joint[J]) <
+                    km_vec3_dist(rest_marker[i], rest_joint[seg]))
+                m->offset_m = km_vec3_add(m->offset_m, shift);
+        }
+    }
+    free(d);
+}
+
+/* Subject parameters as a vector: bones 1..20 then marker offsets. */
+static void subject_to_vec(const km_subject *s, double *v)
+{
+    for (int j = 1; j < KM_JOINT_COUNT; j++) {
+        v[3 * (j - 1)] = s->bone_m[j].x;
+        v[3 * (j - 1) + 1] = s->bone_m[j].y;
+        v[3 * (j - 1) + 2] = s->bone_m[j].z;
+    }
+    const int nb = 3 * (KM_JOINT_COUNT - 1);
+    for (int i = 0; i < s->markers.count; i++) {
+        v[nb + 3 * i] = s->markers.markers[i].offset_m.x;
+        v[nb + 3 * i + 1] = s->markers.markers[i].offset_m.y;
+        v[nb + 3 * i + 2] = s->markers.markers[i].offset_m.z;
+    }
+}
+
+static void vec_to_subject(const double *v, km_subject *s)
+{
+    for (int j = 1; j < KM_JOINT_COUNT; j++)
+        s->bone_m[j] = km_vec3_make(v[3 * (j - 1)], v[3 * (j - 1) + 1], v[3 * (j - 1) + 2]);
+    const int nb = 3 * (KM_JOINT_COUNT - 1);
+    for (int i = 0; i < s->markers.count; i++)
+        s->markers.markers[i].offset_m =
+            km_vec3_make(v[nb + 3 * i], v[nb + 3 * i + 1], v[nb + 3 * i + 2]);
+}
+
+/* The prior towards the (adapted) template: lam per coordinate, but limb bones may change
+ * their length much more easily than their direction (the rest pose stays a T-pose, which
+ * the joint limits and the boot hypotheses are defined against). Block of parameter block k
+ * (bones 1..20 then markers), 3x3 row-major. */
+static bool limb_bone(int j)
+{
+    switch (j) {
+    case KM_JOINT_LEFT_LOWER_ARM: case KM_JOINT_LEFT_HAND:
+    case KM_JOINT_RIGHT_LOWER_ARM: case KM_JOINT_RIGHT_HAND:
+    case KM_JOINT_LEFT_LOWER_LEG: case KM_JOINT_LEFT_FOOT: case KM_JOINT_LEFT_TOES:
+    case KM_JOINT_RIGHT_LOWER_LEG: case KM_JOINT_RIGHT_FOOT: case KM_JOINT_RIGHT_TOES:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void prior_block(const km_subject *prior, int k, double lam, double *P)
+{
+    memset(P, 0, sizeof(double) * 9);
+    P[0] = P[4] = P[8] = lam;
+    if (k >= KM_JOINT_COUNT - 1 || !limb_bone(k + 1))
+        return;
+    km_vec3 d = km_vec3_normalize(prior->bone_m[k + 1]);
+    const double dv[3] = {d.x, d.y, d.z};
+    const double stiff = 50.0 * lam;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+            P[r * 3 + c] = lam * dv[r] * dv[c] + stiff * ((r == c) - dv[r] * dv[c]);
+}
+
+/* cost += (x-p)^T P (x-p); grad (may be NULL) = P (x-p), over all N parameters. */
+static double prior_eval(const km_subject *prior, double lam, const double *x, const double *p,
+                         int N, double *grad)
+{
+    double c = 0;
+    for (int k = 0; 3 * k < N; k++) {
+        double P[9];
+        prior_block(prior, k, lam, P);
+        const double e[3] = {x[3 * k] - p[3 * k], x[3 * k + 1] - p[3 * k + 1],
+                             x[3 * k + 2] - p[3 * k + 2]};
+        for (int r = 0; r < 3; r++) {
+            double v = P[r * 3] * e[0] + P[r * 3 + 1] * e[1] + P[r * 3 + 2] * e[2];
+            c += e[r] * v;
+            if (grad)
+                grad[3 * k + r] = v;
+        }
+    }
+    return c;
+}
+
+/* Dense Cholesky factorisation in place (lower triangle), n a few hundred (calibration
+ * only). */
+static km_status cholesky_factor(double *A, int n)
 {
     for (int j = 0; j < n; j++) {
         double d = A[(size_t)j * n + j];
@@ -306,19 +460,31 @@ static km_status cholesky_solve(double *A, double *b, int n)
             A[(size_t)i * n + j] = v / d;
         }
     }
+    return KM_OK;
+}
+
+static void cholesky_back(const double *L, double *b, int n)
+{
     for (int i = 0; i < n; i++) {
         double v = b[i];
         for (int k = 0; k < i; k++)
-            v -= A[(size_t)i * n + k] * b[k];
-        b[i] = v / A[(size_t)i * n + i];
+            v -= L[(size_t)i * n + k] * b[k];
+        b[i] = v / L[(size_t)i * n + i];
     }
     for (int i = n - 1; i >= 0; i--) {
         double v = b[i];
         for (int k = i + 1; k < n; k++)
-            v -= A[(size_t)k * n + i] * b[k];
-        b[i] = v / A[(size_t)i * n + i];
+            v -= L[(size_t)k * n + i] * b[k];
+        b[i] = v / L[(size_t)i * n + i];
     }
-    return KM_OK;
+}
+
+static km_status cholesky_solve(double *A, double *b, int n)
+{
+    km_status st = cholesky_factor(A, n);
+    if (st == KM_OK)
+        cholesky_back(A, b, n);
+    return st;
 }
 
 /* One linear fit of bones and offsets for fixed segment rotations R[f][j]. */
@@ -404,21 +570,27 @@ static km_status fit_linear(km_subject *s, const km_subject *prior, const km_bod
     }
     /* prior towards the template */
     const double lam = prior_w * (count > 0 ? count : 1);
-    for (int j = 1; j < KM_JOINT_COUNT; j++) {
-        const double *t = &prior->bone_m[j].x;
-        for (int c = 0; c < 3; c++) {
-            int k = 3 * (j - 1) + c;
-            H[(size_t)k * N + k] += lam;
-            g[k] += lam * t[c];
+    {
+        double *pv = malloc(sizeof(double) * (size_t)N);
+        if (!pv) {
+            free(H);
+            free(g);
+            free(abar);
+            free(blocks);
+            free(nblocks);
+            return km_error(KM_ERR_NO_MEMORY, "subject calibration: out of memory");
         }
-    }
-    for (int i = 0; i < M; i++) {
-        const double *t = &prior->markers.markers[i].offset_m.x;
-        for (int c = 0; c < 3; c++) {
-            int k = nb + 3 * i + c;
-            H[(size_t)k * N + k] += lam;
-            g[k] += lam * t[c];
+        subject_to_vec(prior, pv);
+        for (int k = 0; 3 * k < N; k++) {
+            double P[9];
+            prior_block(prior, k, lam, P);
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) {
+                    H[(size_t)(3 * k + r) * N + 3 * k + c] += P[r * 3 + c];
+                    g[3 * k + r] += P[r * 3 + c] * pv[3 * k + c];
+                }
         }
+        free(pv);
     }
     km_status st = cholesky_solve(H, g, N);
     if (st == KM_OK) {
@@ -436,9 +608,253 @@ static km_status fit_linear(km_subject *s, const km_subject *prior, const km_bod
     return st;
 }
 
+/* ------------------------------------------------ joint refinement (bundle) */
+
+/* Levenberg-Marquardt over all frames' poses and the subject together (the poses eliminated
+ * per frame by their Schur complement, as in bundle adjustment): converges where the
+ * alternation only creeps. Starts from `cur` and the poses in states; updates both. */
+static km_status refine_joint(km_subject *cur, const km_subject *prior, const km_body_frame *fr,
+                              int count, pose_state *states, double prior_w, int iterations,
+                              double *rms_out)
+{
+    km_status st;
+    km_ik_config icfg = km_ik_config_default();
+    km_ik *ik = km_ik_create(cur, &icfg, &st);
+    if (!ik)
+        return st;
+    const int M = cur->markers.count, n = skeleton_ik_dof(ik);
+    const int nb = 3 * (KM_JOINT_COUNT - 1), N = nb + 3 * M;
+    double *J = malloc(sizeof(double) * 3 * (size_t)M * (size_t)n);
+    double *r = malloc(sizeof(double) * 3 * (size_t)M);
+    double *Lff = malloc(sizeof(double) * (size_t)count * (size_t)n * (size_t)n);
+    double *Hfs = malloc(sizeof(double) * (size_t)count * (size_t)n * (size_t)N);
+    double *gf = malloc(sizeof(double) * (size_t)count * (size_t)n);
+    double *S = malloc(sizeof(double) * (size_t)N * (size_t)N);
+    double *S2 = malloc(sizeof(double) * (size_t)N * (size_t)N);
+    double *b = malloc(sizeof(double) * (size_t)N);
+    double *X = malloc(sizeof(double) * (size_t)n * (size_t)N);
+    double *y = malloc(sizeof(double) * (size_t)n);
+    double *sv = malloc(sizeof(double) * (size_t)N);
+    double *pv = malloc(sizeof(double) * (size_t)N);
+    pose_state *trial = malloc(sizeof *trial * (size_t)count);
+    if (!J || !r || !Lff || !Hfs || !gf || !S || !S2 || !b || !X || !y || !sv || !pv || !trial) {
+        st = km_error(KM_ERR_NO_MEMORY, "subject calibration: out of memory");
+        goto done;
+    }
+    subject_to_vec(prior, pv);
+    const double lam_p = prior_w * count;
+    double lambda = 1e-3;
+    /* total cost of the current subject and poses */
+    double cost_now = 0;
+    subject_to_vec(cur, sv);
+    for (int f = 0; f < count; f++) {
+        skeleton_ik_set_state(ik, &states[f]);
+        cost_now += skeleton_ik_cost(ik, &fr[f]);
+    }
+    cost_now += prior_eval(prior, lam_p, sv, pv, N, NULL);
+    st = KM_OK;
+    for (int it = 0; it < iterations; it++) {
+        memset(S, 0, sizeof(double) * (size_t)N * (size_t)N);
+        memset(b, 0, sizeof(double) * (size_t)N);
+        for (int f = 0; f < count; f++) {
+            km_mat3 R[KM_JOINT_COUNT];
+            km_vec3 P[KM_JOINT_COUNT];
+            skeleton_ik_set_state(ik, &states[f]);
+            skeleton_ik_linearize(ik, &fr[f], J, r, R, P);
+            double *L = Lff + (size_t)f * n * n;
+            double *Hf = Hfs + (size_t)f * n * N;
+            double *g = gf + (size_t)f * n;
+            memset(L, 0, sizeof(double) * (size_t)n * n);
+            memset(Hf, 0, sizeof(double) * (size_t)n * N);
+            memset(g, 0, sizeof(double) * (size_t)n);
+            for (int i = 0; i < M; i++) {
+                if (!fr[f].valid[i])
+                    continue;
+                const km_body_marker *m = &cur->markers.markers[i];
+                const double w = m->weight;
+                const double *Ji = J + (size_t)i * 3 * n;
+                /* subject blocks of marker i */
+                int cols[KM_JOINT_COUNT + 1];
+                km_mat3 blk[KM_JOINT_COUNT + 1];
+                int nbk = 0;
+                for (int a = m->segment; a > 0; a = km_joint_parent(a)) {
+                    cols[nbk] = 3 * (a - 1);
+                    blk[nbk++] = R[km_joint_parent(a)];
+                }
+                cols[nbk] = nb + 3 * i;
+                blk[nbk++] = R[m->segment];
+                for (int a = 0; a < n; a++) {
+                    double ja[3] = {Ji[a], Ji[n + a], Ji[2 * n + a]};
+                    if (ja[0] == 0 && ja[1] == 0 && ja[2] == 0)
+                        continue;
+                    g[a] += w * (ja[0] * r[3 * i] + ja[1] * r[3 * i + 1] + ja[2] * r[3 * i + 2]);
+                    for (int c = 0; c <= a; c++)
+                        L[(size_t)a * n + c] += w * (ja[0] * Ji[c] + ja[1] * Ji[n + c] +
+                                                     ja[2] * Ji[2 * n + c]);
+                    for (int k = 0; k < nbk; k++)
+                        for (int cc = 0; cc < 3; cc++)
+                            Hf[(size_t)a * N + cols[k] + cc] +=
+                                w * (ja[0] * blk[k].m[cc] + ja[1] * blk[k].m[3 + cc] +
+                                     ja[2] * blk[k].m[6 + cc]);
+                }
+                for (int k = 0; k < nbk; k++) {
+                    for (int l = 0; l < nbk; l++) {
+                        km_mat3 prod = km_mat3_mul(km_mat3_transpose(blk[k]), blk[l]);
+                        for (int rr = 0; rr < 3; rr++)
+                            for (int cc = 0; cc < 3; cc++)
+                                S[(size_t)(cols[k] + rr) * N + cols[l] + cc] +=
+                                    w * prod.m[rr * 3 + cc];
+                    }
+                    km_vec3 t = km_mat3_apply(km_mat3_transpose(blk[k]),
+                                              km_vec3_make(r[3 * i], r[3 * i + 1], r[3 * i + 2]));
+                    b[cols[k]] += w * t.x;
+                    b[cols[k] + 1] += w * t.y;
+                    b[cols[k] + 2] += w * t.z;
+                }
+            }
+            /* pose block: symmetric, damped */
+            for (int a = 0; a < n; a++) {
+                for (int c = a + 1; c < n; c++)
+                    L[(size_t)a * n + c] = L[(size_t)c * n + a];
+                L[(size_t)a * n + a] += 1e-4 + lambda * L[(size_t)a * n + a];
+            }
+            if (cholesky_factor(L, n) != KM_OK)
+                continue;
+            /* S -= Hf^T L^-1 Hf ; b -= Hf^T L^-1 g */
+            memcpy(X, Hf, sizeof(double) * (size_t)n * N);
+            for (int c = 0; c < N; c++) {
+                for (int a = 0; a < n; a++)
+                    y[a] = X[(size_t)a * N + c];
+                cholesky_back(L, y, n);
+                for (int a = 0; a < n; a++)
+                    X[(size_t)a * N + c] = y[a];
+            }
+            memcpy(y, g, sizeof(double) * (size_t)n);
+            cholesky_back(L, y, n);
+            for (int a = 0; a < n; a++) {
+                const double *ha = Hf + (size_t)a * N;
+                const double *xa = X + (size_t)a * N;
+                for (int c = 0; c < N; c++) {
+                    if (ha[c] == 0.0)
+                        continue;
+                    double *Sc = S + (size_t)c * N;
+                    for (int d = 0; d <= c; d++)
+                        Sc[d] -= ha[c] * xa[d];
+                    b[c] -= ha[c] * y[a];
+                }
+            }
+        }
+        /* prior and damping; S lower triangle holds the Schur complement */
+        bool improved = false;
+        for (int attempt = 0; attempt < 5 && !improved; attempt++) {
+            for (int c = 0; c < N; c++) {
+                for (int d = 0; d <= c; d++)
+                    S2[(size_t)c * N + d] = S[(size_t)c * N + d];
+                S2[(size_t)c * N + c] += lambda * S[(size_t)c * N + c] + 1e-9;
+            }
+            for (int k = 0; 3 * k < N; k++) {
+                double P[9];
+                prior_block(prior, k, lam_p, P);
+                for (int rr = 0; rr < 3; rr++)
+                    for (int cc = 0; cc <= rr; cc++)
+                        S2[(size_t)(3 * k + rr) * N + 3 * k + cc] += P[rr * 3 + cc];
+            }
+            double *ds = malloc(sizeof(double) * (size_t)N);
+            if (!ds) {
+                st = km_error(KM_ERR_NO_MEMORY, "subject calibration: out of memory");
+                goto done;
+            }
+            prior_eval(prior, lam_p, sv, pv, N, ds);
+            for (int c = 0; c < N; c++)
+                ds[c] = b[c] - ds[c];
+            if (cholesky_solve(S2, ds, N) != KM_OK) {
+                free(ds);
+                lambda *= 10;
+                continue;
+            }
+            /* new subject, new poses */
+            double *nv = malloc(sizeof(double) * (size_t)N);
+            if (!nv) {
+                free(ds);
+                st = km_error(KM_ERR_NO_MEMORY, "subject calibration: out of memory");
+                goto done;
+            }
+            for (int c = 0; c < N; c++)
+                nv[c] = sv[c] + ds[c];
+            km_subject next = *cur;
+            vec_to_subject(nv, &next);
+            km_ik_set_subject(ik, &next);
+            double cost_new = prior_eval(prior, lam_p, nv, pv, N, NULL);
+            double *dtheta = malloc(sizeof(double) * (size_t)n);
+            for (int f = 0; f < count && dtheta; f++) {
+                const double *L = Lff + (size_t)f * n * n;
+                const double *Hf = Hfs + (size_t)f * n * N;
+                for (int a = 0; a < n; a++) {
+                    double v = gf[(size_t)f * n + a];
+                    for (int c = 0; c < N; c++)
+                        v -= Hf[(size_t)a * N + c] * ds[c];
+                    dtheta[a] = v;
+                }
+                cholesky_back(L, dtheta, n);
+                skeleton_ik_set_state(ik, &states[f]);
+                skeleton_ik_step(ik, dtheta);
+                skeleton_ik_get_state(ik, &trial[f]);
+                cost_new += skeleton_ik_cost(ik, &fr[f]);
+            }
+            free(dtheta);
+            free(ds);
+            if (cost_new < cost_now) {
+                improved = true;
+                bool converged = cost_now - cost_new < 1e-6 * cost_now;
+                cost_now = cost_new;
+                memcpy(sv, nv, sizeof(double) * (size_t)N);
+                *cur = next;
+                memcpy(states, trial, sizeof *trial * (size_t)count);
+                lambda = lambda / 3 > 1e-7 ? lambda / 3 : 1e-7;
+                if (converged)
+                    it = iterations;
+            } else {
+                km_ik_set_subject(ik, cur);
+                lambda *= 5;
+            }
+            free(nv);
+        }
+        if (!improved)
+            break;
+        km_log(KM_LOG_DEBUG, MODULE, "joint calibration iteration %d: cost %g", it + 1, cost_now);
+    }
+    if (rms_out) {
+        double sum = 0;
+        int k = 0;
+        for (int f = 0; f < count; f++) {
+            skeleton_ik_set_state(ik, &states[f]);
+            sum += skeleton_ik_cost(ik, &fr[f]);
+            for (int i = 0; i < M; i++)
+                k += fr[f].valid[i];
+        }
+        *rms_out = k ? sqrt(sum / k) : 0;
+    }
+done:
+    km_ik_destroy(ik);
+    free(J);
+    free(r);
+    free(Lff);
+    free(Hfs);
+    free(gf);
+    free(S);
+    free(S2);
+    free(b);
+    free(X);
+    free(y);
+    free(sv);
+    free(pv);
+    free(trial);
+    return st;
+}
+
 /* IK over all frames in order (warm start); rotations out; returns the RMS residual. */
 static double solve_all(const km_subject *s, const km_body_frame *frames, int count,
-                        km_mat3 (*R)[KM_JOINT_COUNT])
+                        km_mat3 (*R)[KM_JOINT_COUNT], pose_state *states)
 {
     km_ik_config cfg = km_ik_config_default();
     cfg.max_iterations = 20;
@@ -457,6 +873,8 @@ static double solve_all(const km_subject *s, const km_body_frame *frames, int co
         }
         for (int j = 0; j < KM_JOINT_COUNT; j++)
             R[f][j] = km_quat_to_mat3(pose.joint_rot[j]);
+        if (states)
+            skeleton_ik_get_state(ik, &states[f]);
     }
     km_ik_destroy(ik);
     return n ? sqrt(sum / n) : -1;
@@ -498,8 +916,9 @@ km_status km_subject_calibrate(const km_body_markerset *set, const km_body_frame
         free(R);
         return st;
     }
+    adapt_template(sel, used, &prior);
     km_subject cur = prior;
-    double rms0 = solve_all(&cur, sel, used, R);
+    double rms0 = solve_all(&cur, sel, used, R, NULL);
     double rms = rms0;
     for (int it = 0; it < cfg.iterations && st == KM_OK; it++) {
         km_subject next = cur;
@@ -507,12 +926,32 @@ km_status km_subject_calibrate(const km_body_markerset *set, const km_body_frame
                         cfg.prior_weight);
         if (st != KM_OK)
             break;
-        double r = solve_all(&next, sel, used, R);
+        double r = solve_all(&next, sel, used, R, NULL);
         km_log(KM_LOG_DEBUG, MODULE, "calibration iteration %d: rms %.2f mm", it + 1, r * 1e3);
         if (r < 0)
             break;
         cur = next;
         rms = r;
+    }
+    if (st == KM_OK && cfg.refine_iterations > 0) {
+        pose_state *states = malloc(sizeof *states * (size_t)used);
+        if (!states) {
+            st = km_error(KM_ERR_NO_MEMORY, "subject calibration: out of memory");
+        } else {
+            solve_all(&cur, sel, used, R, states);
+            double r = rms;
+            km_subject refined = cur;
+            km_status rs = refine_joint(&refined, &prior, sel, used, states, cfg.prior_weight,
+                                        cfg.refine_iterations, &r);
+            if (rs == KM_OK) {
+                cur = refined;
+                rms = solve_all(&cur, sel, used, R, NULL);
+            } else {
+                km_log(KM_LOG_WARN, MODULE, "calibration refinement failed (%s): keeping the "
+                       "alternating fit", km_last_error());
+            }
+            free(states);
+        }
     }
     free(sel);
     free(R);

@@ -386,7 +386,9 @@ void km_ik_set_subject(km_ik *ik, const km_subject *subject);
 typedef struct km_subject_calibration_config {
     double height_m;           /* 0 = estimate from marker distances (default 0) */
     int max_frames;            /* frames used, evenly spaced over the take (default 150) */
-    int iterations;            /* IK / least-squares alternations (default 10) */
+    int iterations;            /* IK / least-squares alternations (default 4) */
+    int refine_iterations;     /* then Levenberg-Marquardt over all poses and the subject
+                                * together (default 20; 0 = off) */
     double prior_weight;       /* pull towards the scaled template, per frame (default 0.005);
                                 * decides what a static T-pose cannot observe */
 } km_subject_calibration_config;
@@ -400,10 +402,11 @@ typedef struct km_subject_calibration_report {
 
 km_subject_calibration_config km_subject_calibration_config_default(void);
 /* Fit bone vectors and marker offsets of one person to labeled frames of a T-pose or
- * range-of-motion take (alternating per-frame IK and one linear least-squares fit of all
- * bones and offsets over all frames, the root positions eliminated). Markers missing in
- * every frame keep their template offsets. report may be NULL. Allocates (not for the
- * per-frame path). */
+ * range-of-motion take: a few alternations of per-frame IK and one linear least-squares fit
+ * of all bones and offsets over all frames (the root positions eliminated), then
+ * Levenberg-Marquardt over all poses and the subject together (each frame's pose eliminated
+ * by its Schur complement, as in bundle adjustment). Markers missing in every frame keep
+ * their template offsets. report may be NULL. Allocates (not for the per-frame path). */
 km_status km_subject_calibrate(const km_body_markerset *set, const km_body_frame *frames,
                                int count, const km_subject_calibration_config *cfg,
                                const char *name, km_subject *out,
