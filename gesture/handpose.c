@@ -238,7 +238,7 @@ static void step(const km_handpose_config *c, hand_slot *h, km_hand_pose pose, d
         } else {
             break;
         }
-        /* fall through: a zero debounce starts at once */
+        __attribute__((fallthrough)); /* a zero debounce starts at once */
     case PHASE_PENDING_ON:
         if (m < c->enter_score) {
             p->phase = PHASE_OFF;
