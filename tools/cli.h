@@ -28,6 +28,7 @@ int kinema_cmd_export(int argc, char **argv);
 int kinema_cmd_reconstruct(int argc, char **argv);
 int kinema_cmd_synth_obs(int argc, char **argv);
 int kinema_cmd_rigid(int argc, char **argv);
+int kinema_cmd_skeleton(int argc, char **argv);
 int kinema_cmd_calibrate(int argc, char **argv);
 /* tools/cmd_calibrate_wand.c: `kinema calibrate wand` and `kinema calibrate check`. */
 int kinema_calibrate_wand(int argc, char **argv);

@@ -19,6 +19,9 @@ static const kinema_command COMMANDS[] = {
      "synthetic 2D observations (projected ground truth + noise) -> obs.csv, rig, truth"},
     {"rigid", kinema_cmd_rigid,
      "obs.csv + rig + rigid body definitions -> rigid.csv; `rigid define` makes definitions"},
+    {"skeleton", kinema_cmd_skeleton,
+     "skeletal tracking: calibrate a subject (C3D), solve skeletons (C3D/markers/obs) -> "
+     "skeleton.csv or BVH"},
     {"calibrate", kinema_cmd_calibrate,
      "camera calibration: intrinsics (board images), wand (rig extrinsics), check"},
     {"synth-wand", kinema_cmd_synth_wand,

@@ -158,7 +158,6 @@ typedef struct km_c3d {
     uint8_t *camera_mask;
     int parameter_count;
     km_c3d_parameter *parameters;
-    void *storage_;              /* private: one allocation holding everything above */
 } km_c3d;
 
 /* Read a C3D file. On failure *out is left empty (safe to km_c3d_free) and the status is
