@@ -18,6 +18,18 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* --markers-out: every solved frame's markers as CSV (tests compare runs with it). */
+static void write_markers(void *user, const km_solved_frame *frame)
+{
+    FILE *f = user;
+    if (!frame->markers) return;
+    for (int i = 0; i < frame->markers->count; i++) {
+        const km_marker *m = &frame->markers->items[i];
+        fprintf(f, "%llu,%u,%.9f,%.9f,%.9f,%d\n", (unsigned long long)frame->frame, m->id,
+                m->pos_m.x, m->pos_m.y, m->pos_m.z, m->views);
+    }
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -39,6 +51,8 @@ static void usage(FILE *out)
         "      --control ENDPOINT  override transport.control.endpoint (JSON request/reply,\n"
         "                        default tcp://127.0.0.1:5556; docs/protocol.md \"Control\")\n"
         "      --no-zmq, --no-osc, --no-control  disable a transport\n"
+        "      --markers-out FILE  write every solved frame's markers as CSV\n"
+        "                        (frame,id,x_m,y_m,z_m,views)\n"
         "      --check-config    read and validate the config, print the result, exit\n"
         "  -q, --quiet           no status line (errors and warnings only)\n"
         "  -v, --verbose         debug logging\n"
@@ -87,7 +101,7 @@ static int split_host_port(const char *arg, km_publisher_config *pub)
 int main(int argc, char **argv)
 {
     enum { OPT_FAST = 256, OPT_ZMQ, OPT_OSC, OPT_NO_ZMQ, OPT_NO_OSC, OPT_CHECK, OPT_JSON,
-           OPT_CONTROL, OPT_NO_CONTROL };
+           OPT_CONTROL, OPT_NO_CONTROL, OPT_MARKERS_OUT };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
@@ -100,6 +114,7 @@ int main(int argc, char **argv)
         {"control", required_argument, NULL, OPT_CONTROL},
         {"no-control", no_argument, NULL, OPT_NO_CONTROL},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"markers-out", required_argument, NULL, OPT_MARKERS_OUT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-json", no_argument, NULL, OPT_JSON},
@@ -107,7 +122,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *zmq_override = NULL, *osc_override = NULL,
-               *control_override = NULL;
+               *control_override = NULL, *markers_out = NULL;
     bool no_control = false;
     double duration_s = 0.0;
     unsigned long long max_sets = 0;
@@ -141,6 +156,7 @@ int main(int argc, char **argv)
         case OPT_CONTROL: control_override = optarg; break;
         case OPT_NO_CONTROL: no_control = true; break;
         case OPT_CHECK: check_only = true; break;
+        case OPT_MARKERS_OUT: markers_out = optarg; break;
         case 'q': quiet = true; break;
         case 'v': km_log_set_level(KM_LOG_DEBUG); break;
         case OPT_JSON: km_log_set_json(true); break;
@@ -205,15 +221,35 @@ int main(int argc, char **argv)
         km_log(KM_LOG_ERROR, "kinemad", "cannot start: %s", km_last_error());
         return 1;
     }
+    FILE *markers_file = NULL;
+    if (markers_out) {
+        markers_file = fopen(markers_out, "w");
+        if (!markers_file) {
+            km_log(KM_LOG_ERROR, "kinemad", "--markers-out %s: %s", markers_out, strerror(errno));
+            km_pipeline_destroy(pipeline);
+            return 2;
+        }
+        fprintf(markers_file, "frame,id,x_m,y_m,z_m,views\n");
+        km_pipeline_set_frame_callback(pipeline, write_markers, markers_file);
+    }
     const km_rig *rig = km_pipeline_rig(pipeline);
-    km_log(KM_LOG_INFO, "kinemad", "source: %s, %d cameras%s",
-           pcfg.source == KM_PIPELINE_SOURCE_SYNTHETIC ? "synthetic scene (embedded default)"
-                                                         : "devices",
-           rig->camera_count, pcfg.realtime ? ", real time" : ", as fast as possible");
-    if (pcfg.publish_enabled && pcfg.publish.zmq_enabled)
+    if (pcfg.role == KM_PIPELINE_ROLE_SOLVER)
+        km_log(KM_LOG_INFO, "kinemad", "role: solver of %d cameras from %d camera nodes "
+               "(docs/protocol.md \"Multi-host\")", rig->camera_count, pcfg.solver_node_count);
+    else
+        km_log(KM_LOG_INFO, "kinemad", "%ssource: %s, %d cameras%s",
+               pcfg.role == KM_PIPELINE_ROLE_NODE ? "role: camera node, " : "",
+               pcfg.source == KM_PIPELINE_SOURCE_SYNTHETIC ? "synthetic scene (embedded default)"
+               : pcfg.source == KM_PIPELINE_SOURCE_REPLAY ? "replay" : "devices",
+               pcfg.role == KM_PIPELINE_ROLE_NODE ? pcfg.node_camera_count : rig->camera_count,
+               pcfg.realtime ? ", real time" : ", as fast as possible");
+    if (pcfg.role == KM_PIPELINE_ROLE_NODE)
+        km_log(KM_LOG_INFO, "kinemad", "node: publishing obs2d on %s; capture starts when the "
+               "solver connects", pcfg.node_publish);
+    if (pcfg.publish_enabled && pcfg.publish.zmq_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
         km_log(KM_LOG_INFO, "kinemad", "publishing ZeroMQ PUB on %s (topics \"frame\", \"markers\"; "
                "wire v1, docs/protocol.md)", pcfg.publish.zmq_endpoint);
-    if (pcfg.publish_enabled && pcfg.publish.osc_enabled)
+    if (pcfg.publish_enabled && pcfg.publish.osc_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
         km_log(KM_LOG_INFO, "kinemad", "publishing OSC to osc.udp://%s:%s (/kinema/frame, "
                "/kinema/marker)", pcfg.publish.osc_host, pcfg.publish.osc_port);
 
@@ -265,5 +301,9 @@ int main(int argc, char **argv)
            (unsigned long long)now.dropped_frames, (unsigned long long)now.zmq_sent,
            (unsigned long long)now.osc_sent);
     km_pipeline_destroy(pipeline);
+    if (markers_file && fclose(markers_file)) {
+        km_log(KM_LOG_ERROR, "kinemad", "--markers-out %s: %s", markers_out, strerror(errno));
+        rc = 1;
+    }
     return rc;
 }

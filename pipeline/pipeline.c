@@ -6,11 +6,13 @@
  * publishes. Everything else below runs on the one thread that calls km_pipeline_step. Every buffer is sized from
  * the config and allocated in km_pipeline_create / km_pipeline_start; km_pipeline_step
  * allocates nothing (tests/pipeline counts it). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kinema/pipeline.h"
+#include "node.h"
 
 /* Blobs of one frame, detected on the capture thread. */
 typedef struct detected_frame {
@@ -56,6 +58,13 @@ struct km_pipeline {
     void *on_frame_user;
     km_pipeline_stats stats;
     bool started;
+    /* Multi-host (docs/protocol.md "Multi-host"). */
+    bool active[KM_MAX_CAMERAS];        /* cameras captured and detected in this process */
+    km_node_solver *solver;             /* role solver: the nodes' streams */
+    bool capturing;                     /* role node: captures started */
+    uint64_t node_start_ns;             /* role node: km_pipeline_start time */
+    uint64_t node_first_request_ns;     /* role node: first control request served */
+    uint64_t node_finished_ns;          /* role node: when every source ended */
 };
 
 km_pipeline_config km_pipeline_config_default(void)
@@ -75,6 +84,11 @@ km_pipeline_config km_pipeline_config_default(void)
     c.publish_enabled = true;
     c.control = km_control_config_default();
     c.replay = km_replay_config_default();
+    c.role = KM_PIPELINE_ROLE_SINGLE;
+    snprintf(c.node_publish, sizeof c.node_publish, "tcp://127.0.0.1:5557");
+    c.node_wait_ns = 10000000000ull;
+    c.solver_timeout_ns = 1000000000ull;
+    c.solver_max_pending = 128;
     return c;
 }
 
@@ -96,11 +110,119 @@ static km_status read_double(const km_config *cfg, const char *path, double min,
     return st == KM_ERR_NOT_FOUND ? KM_OK : st;
 }
 
+/* Camera indices at `path` (a sequence of ints) -> bit mask and list. */
+static km_status read_cameras(const km_config *cfg, const char *path, uint64_t *mask,
+                              int *list, int *count)
+{
+    double v[KM_MAX_CAMERAS];
+    size_t n = 0;
+    km_status st = km_config_get_doubles(cfg, path, v, KM_MAX_CAMERAS, &n);
+    if (st == KM_ERR_NOT_FOUND)
+        return km_error(KM_ERR_PARSE, "%s: %s: required (the rig cameras, e.g. [0, 1, 2, 3])",
+                        km_config_name(cfg), path);
+    if (st) return st;
+    *mask = 0;
+    if (count) *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)v[i];
+        if ((double)c != v[i] || c < 0 || c >= KM_MAX_CAMERAS || (*mask >> c & 1))
+            return km_error(KM_ERR_PARSE, "%s:%d: %s: camera %g is not a rig index 0..%d or "
+                            "is listed twice", km_config_name(cfg), km_config_line(cfg, path),
+                            path, v[i], KM_MAX_CAMERAS - 1);
+        *mask |= 1ull << c;
+        if (list) list[(*count)++] = c;
+    }
+    if (!*mask)
+        return km_error(KM_ERR_PARSE, "%s:%d: %s: no camera", km_config_name(cfg),
+                        km_config_line(cfg, path), path);
+    return KM_OK;
+}
+
+/* role: single|node|solver, node: {cameras, publish, wait_ms},
+ * solver: {nodes: [{data, control, cameras}], timeout_ms, max_pending} (docs/config.md). */
+static km_status read_multihost(const km_config *cfg, km_pipeline_config *out)
+{
+    static const char *const node_keys[] = {"cameras", "publish", "wait_ms", NULL};
+    static const char *const solver_keys[] = {"nodes", "timeout_ms", "max_pending", NULL};
+    static const char *const link_keys[] = {"data", "control", "cameras", NULL};
+    char role[16];
+    km_status st = km_config_get_string(cfg, "role", "single", role, sizeof role);
+    if (st && st != KM_ERR_NOT_FOUND) return st;
+    if (strcmp(role, "single") == 0)
+        out->role = KM_PIPELINE_ROLE_SINGLE;
+    else if (strcmp(role, "node") == 0)
+        out->role = KM_PIPELINE_ROLE_NODE;
+    else if (strcmp(role, "solver") == 0)
+        out->role = KM_PIPELINE_ROLE_SOLVER;
+    else
+        return km_error(KM_ERR_PARSE, "%s:%d: role: expected single, node or solver, got '%s'",
+                        km_config_name(cfg), km_config_line(cfg, "role"), role);
+    if (out->role == KM_PIPELINE_ROLE_NODE) {
+        if ((st = km_config_check_keys(cfg, "node", node_keys))) return st;
+        uint64_t mask;
+        if ((st = read_cameras(cfg, "node.cameras", &mask, out->node_cameras,
+                               &out->node_camera_count)))
+            return st;
+        st = km_config_get_string(cfg, "node.publish", out->node_publish, out->node_publish,
+                                  sizeof out->node_publish);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        long wait_ms;
+        st = km_config_get_int(cfg, "node.wait_ms", (long)(out->node_wait_ns / 1000000), 0,
+                               3600000, &wait_ms);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->node_wait_ns = (uint64_t)wait_ms * 1000000ull;
+    } else if (km_config_has(cfg, "node")) {
+        return km_error(KM_ERR_PARSE, "%s:%d: node: only read with role: node",
+                        km_config_name(cfg), km_config_line(cfg, "node"));
+    }
+    if (out->role == KM_PIPELINE_ROLE_SOLVER) {
+        if ((st = km_config_check_keys(cfg, "solver", solver_keys))) return st;
+        size_t n = km_config_count(cfg, "solver.nodes");
+        if (n < 1 || n > KM_PIPELINE_MAX_NODES)
+            return km_error(KM_ERR_PARSE, "%s:%d: solver.nodes: expected a list of 1..%d nodes "
+                            "({data, control, cameras})", km_config_name(cfg),
+                            km_config_line(cfg, "solver"), KM_PIPELINE_MAX_NODES);
+        out->solver_node_count = (int)n;
+        for (size_t i = 0; i < n; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "solver.nodes.%zu", i);
+            if ((st = km_config_check_keys(cfg, path, link_keys))) return st;
+            snprintf(path, sizeof path, "solver.nodes.%zu.data", i);
+            st = km_config_get_string(cfg, path, "", out->solver_nodes[i],
+                                      sizeof out->solver_nodes[i]);
+            if (st == KM_ERR_NOT_FOUND)
+                return km_error(KM_ERR_PARSE, "%s:%d: %s: required (the node's node.publish)",
+                                km_config_name(cfg), km_config_line(cfg, "solver.nodes"), path);
+            if (st) return st;
+            snprintf(path, sizeof path, "solver.nodes.%zu.control", i);
+            st = km_config_get_string(cfg, path, "", out->solver_controls[i],
+                                      sizeof out->solver_controls[i]);
+            if (st && st != KM_ERR_NOT_FOUND) return st;
+            snprintf(path, sizeof path, "solver.nodes.%zu.cameras", i);
+            if ((st = read_cameras(cfg, path, &out->solver_node_cameras[i], NULL, NULL)))
+                return st;
+        }
+        long v;
+        st = km_config_get_int(cfg, "solver.timeout_ms",
+                               (long)(out->solver_timeout_ns / 1000000), 10, 600000, &v);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->solver_timeout_ns = (uint64_t)v * 1000000ull;
+        st = km_config_get_int(cfg, "solver.max_pending", out->solver_max_pending, 2, 100000, &v);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->solver_max_pending = (int)v;
+    } else if (km_config_has(cfg, "solver")) {
+        return km_error(KM_ERR_PARSE, "%s:%d: solver: only read with role: solver",
+                        km_config_name(cfg), km_config_line(cfg, "solver"));
+    }
+    return KM_OK;
+}
+
 km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
 {
     static const char *const top_keys[] = {"source", "synthetic", "replay", "realtime", "rig",
                                            "pool_frames", "detect", "reconstruct",
-                                           "track", "transport", NULL};
+                                           "track", "transport", "role", "node", "solver",
+                                           NULL};
     static const char *const track_keys[] = {"enabled", "gate_m", "max_gap_frames",
                                              "birth_frames", "fill_gaps", "smoothing_alpha",
                                              "smoothing_beta", NULL};
@@ -219,7 +341,7 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
         if ((st = km_publisher_config_read(cfg, "transport", &out->publish))) return st;
         if ((st = km_control_config_read(cfg, "transport.control", &out->control))) return st;
     }
-    return KM_OK;
+    return read_multihost(cfg, out);
 }
 
 /* Source `replay`: the rig (`rig:` or the recording's own) and, for each camera of it, the
@@ -324,6 +446,33 @@ static km_status control_reload_calibration(void *user, const km_control_request
     return km_control_reply_add_string(reply, "rig", path);
 }
 
+/* A node's `status`: its clock (the solver's clock-offset exchange reads "time_ns"), its
+ * cameras, and the publisher's status. The first request also releases the node's capture
+ * (km_pipeline_step): the solver is there and subscribed. */
+static km_status control_node_status(void *user, const km_control_request *request,
+                                     km_control_reply *reply)
+{
+    (void)request;
+    km_pipeline *p = user;
+    uint64_t now = km_time_now_ns();
+    if (!p->node_first_request_ns) p->node_first_request_ns = now;
+    km_status st = km_control_reply_add_int(reply, "time_ns", (long long)now);
+    if (!st) st = km_control_reply_add_string(reply, "role", "node");
+    char cams[4 * KM_MAX_CAMERAS + 4];
+    size_t len = 0;
+    cams[len++] = '[';
+    for (int i = 0; i < p->cfg.node_camera_count; i++)
+        len += (size_t)snprintf(cams + len, sizeof cams - len, "%s%d", i ? "," : "",
+                                p->cfg.node_cameras[i]);
+    snprintf(cams + len, sizeof cams - len, "]");
+    if (!st) st = km_control_reply_add_json(reply, "cameras", cams);
+    if (!st) st = km_control_reply_add_bool(reply, "capturing", p->capturing);
+    char status[4096];
+    size_t n = km_publisher_status_json(p->publisher, now, status, sizeof status);
+    if (!st && n) st = km_control_reply_add_json(reply, "status", status);
+    return st;
+}
+
 km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
 {
     km_status st = KM_OK;
@@ -352,6 +501,22 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         }
     }
     p->camera_count = p->rig.camera_count;
+    if (cfg->role == KM_PIPELINE_ROLE_NODE) {
+        for (int i = 0; i < cfg->node_camera_count; i++) {
+            if (cfg->node_cameras[i] >= p->camera_count) {
+                st = km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: node camera %d is not in the "
+                              "rig (%d cameras)", cfg->node_cameras[i], p->camera_count);
+                goto fail;
+            }
+            p->active[cfg->node_cameras[i]] = true;
+        }
+        if (!cfg->publish_enabled) {
+            st = km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: role node needs publishing on");
+            goto fail;
+        }
+    } else if (cfg->role == KM_PIPELINE_ROLE_SINGLE) {
+        for (int c = 0; c < p->camera_count; c++) p->active[c] = true;
+    }
 
     int max_w = 0, max_h = 0;
     for (int c = 0; c < p->camera_count; c++) {
@@ -360,6 +525,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     }
     int slots = (int)cfg->pool_frames + 1;
     for (int c = 0; c < p->camera_count; c++) {
+        if (!p->active[c]) continue;
         camera_detection *d = &p->detection[c];
         d->detector = km_detector_create(&cfg->detect, max_w, max_h, &st);
         if (!d->detector) goto fail;
@@ -411,14 +577,34 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     /* Unpaced sources lose no frame, so a set is only ever incomplete when a camera thread
      * is slow to be scheduled: wait for it (bounded) rather than split the set. */
     if (!cfg->realtime && fc.timeout_ns == 0) fc.timeout_ns = 2000000000ull;
-    p->assembler = km_frameset_assembler_create(&fc, &st);
-    if (!p->assembler) goto fail;
+    if (cfg->role == KM_PIPELINE_ROLE_SINGLE) {
+        p->assembler = km_frameset_assembler_create(&fc, &st);
+        if (!p->assembler) goto fail;
+    } else if (cfg->role == KM_PIPELINE_ROLE_SOLVER) {
+        p->solver = km_node_solver_create(cfg, p->camera_count, cfg->detect.max_blobs,
+                                          p->source_rate_hz, &st);
+        if (!p->solver) goto fail;
+    }
 
     if (cfg->publish_enabled) {
         km_publisher_config pc = cfg->publish;
         if (pc.max_markers < rc.max_markers) pc.max_markers = rc.max_markers;
+        if (cfg->role == KM_PIPELINE_ROLE_NODE) {
+            /* A node publishes its cameras' 2D observations only, on its own endpoint. */
+            snprintf(pc.zmq_endpoint, sizeof pc.zmq_endpoint, "%s", cfg->node_publish);
+            pc.zmq_enabled = true;
+            pc.osc_enabled = false;
+            pc.zmq_latest_endpoint[0] = '\0';
+            /* The PUB reads its subscriptions when the status is due: often enough that the
+             * solver's `obs2d` subscription is known before capture starts (node_step waits
+             * 200 ms after the solver's first request), so frame 0 is not skipped. */
+            if (!pc.status_interval_ns || pc.status_interval_ns > 50000000ull)
+                pc.status_interval_ns = 50000000ull;
+        }
         p->publisher = km_publisher_create(&pc, &st);
         if (!p->publisher) goto fail;
+        if (p->solver)
+            km_publisher_set_status_fn(p->publisher, km_node_solver_status_json, p->solver);
         if (cfg->control.enabled) {
             p->control = km_control_create(&cfg->control, &st);
             if (!p->control) goto fail;
@@ -426,6 +612,8 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
             km_control_set_handler(p->control, KM_CONTROL_LIST_CAMERAS, control_list_cameras, p);
             km_control_set_handler(p->control, KM_CONTROL_RELOAD_CALIBRATION,
                                    control_reload_calibration, p);
+            if (cfg->role == KM_PIPELINE_ROLE_NODE)
+                km_control_set_handler(p->control, KM_CONTROL_STATUS, control_node_status, p);
         }
     }
     return p;
@@ -445,9 +633,28 @@ void km_pipeline_set_frame_callback(km_pipeline *p, km_pipeline_frame_fn fn, voi
 const km_rig *km_pipeline_rig(const km_pipeline *p) { return &p->rig; }
 const km_synthetic_scene *km_pipeline_scene(const km_pipeline *p) { return p->scene; }
 
+static km_status start_captures(km_pipeline *p);
+
 km_status km_pipeline_start(km_pipeline *p)
 {
     if (p->started) return km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: already started");
+    if (p->cfg.role == KM_PIPELINE_ROLE_SOLVER) {
+        /* Clock offsets first: the nodes start capturing on this first request. */
+        km_node_solver_sync(p->solver, p->cfg.node_wait_ns);
+        p->started = true;
+        return KM_OK;
+    }
+    if (p->cfg.role == KM_PIPELINE_ROLE_NODE) {
+        /* Capture starts in km_pipeline_step once the solver is there (or after wait). */
+        p->node_start_ns = km_time_now_ns();
+        p->started = true;
+        return KM_OK;
+    }
+    return start_captures(p);
+}
+
+static km_status start_captures(km_pipeline *p)
+{
     km_status st = KM_OK;
     /* One start time for all cameras, a little ahead so that every capture thread is up
      * before its first frame is due: frame k of every camera then carries the same time. */
@@ -456,6 +663,7 @@ km_status km_pipeline_start(km_pipeline *p)
     replay.realtime = p->cfg.realtime && p->cfg.replay.realtime;
     replay.start_time_ns = start_ns;
     for (int c = 0; c < p->camera_count; c++) {
+        if (!p->active[c]) continue;
         km_source *src =
             p->cfg.source == KM_PIPELINE_SOURCE_REPLAY
                 ? km_replay_source_create(p->cfg.replay_path, p->replay_stream[c], &replay, &st)
@@ -467,8 +675,9 @@ km_status km_pipeline_start(km_pipeline *p)
         km_capture_set_processor(p->captures[c], detect_on_capture_thread, &p->detection[c]);
     }
     for (int c = 0; c < p->camera_count; c++)
-        if ((st = km_capture_start(p->captures[c]))) goto fail;
+        if (p->captures[c] && (st = km_capture_start(p->captures[c]))) goto fail;
     p->started = true;
+    p->capturing = true;
     return KM_OK;
 fail:
     km_pipeline_stop(p);
@@ -490,6 +699,9 @@ static void release_frame(km_pipeline *p, km_frame *frame)
 {
     km_capture_release(p->captures[frame->camera], frame);
 }
+
+static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
+                                    km_status result, uint64_t set_time_ns);
 
 /* Detect in every frame of the set, give the frames back, reconstruct, publish. */
 static km_status solve_set(km_pipeline *p, km_frameset *set)
@@ -534,11 +746,21 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
         set->frames[c] = NULL;
     }
     if (!set->complete) p->stats.incomplete_framesets++;
+    return solve_observations(p, &out, result, set->time_ns);
+}
 
+/* Reconstruct, track and publish p->observations; out carries the set's camera counts and
+ * capture time. Shared by the single process and the solver of a multi-host rig. */
+static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
+                                    km_status result, uint64_t set_time_ns)
+{
+    km_solved_frame out = *out_frame;
+    km_observation_set *obs = &p->observations;
+    km_status st;
     p->markers.count = 0;
     km_marker_set *reconstructed = p->tracker ? &p->raw_markers : &p->markers;
     reconstructed->count = 0;
-    km_status st = km_reconstructor_run(p->reconstructor, obs, reconstructed);
+    st = km_reconstructor_run(p->reconstructor, obs, reconstructed);
     if (st && st != KM_ERR_CAPACITY) result = st;
     if (p->tracker) {
         st = km_tracker_update(p->tracker, reconstructed, &p->markers);
@@ -557,7 +779,7 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     if (p->on_frame) p->on_frame(p->on_frame_user, &out);
 
     uint64_t done = out.publish_time_ns ? out.publish_time_ns : out.solved_time_ns;
-    uint64_t latency = done > set->time_ns ? done - set->time_ns : 0;
+    uint64_t latency = done > set_time_ns ? done - set_time_ns : 0;
     p->stats.latency_ns_sum += latency;
     if (latency > p->stats.latency_ns_max) p->stats.latency_ns_max = latency;
     p->stats.framesets++;
@@ -565,10 +787,132 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     return result;
 }
 
+/* Role node: one `obs2d` message per camera frame (docs/protocol.md "Multi-host"):
+ * camera_count = the camera's index + 1, its blobs in OBSERVATIONS_2D. */
+static km_status node_publish_frame(km_pipeline *p, km_frame *f)
+{
+    km_solved_frame out;
+    memset(&out, 0, sizeof out);
+    int c = f->camera;
+    out.frame = f->sequence;
+    out.capture_time_ns = f->time_ns;
+    out.camera_count = c + 1;
+    km_observation_set *obs = &p->observations;
+    obs->count = 0;
+    obs->frame = f->sequence;
+    obs->time_ns = f->time_ns;
+    const detected_frame *det = f->user;
+    km_status result = KM_OK;
+    if (det) {
+        if (det->status && det->status != KM_ERR_CAPACITY)
+            result = km_error(det->status, "pipeline: detection failed on camera %d", c);
+        for (int i = 0; i < det->count && obs->count < obs->capacity; i++) {
+            km_observation *o = &obs->items[obs->count++];
+            o->x = det->blobs[i].x;
+            o->y = det->blobs[i].y;
+            o->area_px = det->blobs[i].area_px;
+            o->camera = c;
+        }
+    }
+    out.observation_count[c] = (uint16_t)obs->count;
+    out.observations = obs;
+    out.solved_time_ns = km_time_now_ns();
+    km_status st = km_publisher_send(p->publisher, &out);
+    if (st) result = st;
+    p->stats.frames++;
+    p->stats.node_messages++;
+    p->stats.observations += (uint64_t)obs->count;
+    uint64_t latency = out.publish_time_ns > f->time_ns ? out.publish_time_ns - f->time_ns : 0;
+    p->stats.latency_ns_sum += latency;
+    if (latency > p->stats.latency_ns_max) p->stats.latency_ns_max = latency;
+    release_frame(p, f);
+    return result;
+}
+
+static km_status node_step(km_pipeline *p, uint64_t deadline, int *solved)
+{
+    km_status result = KM_OK;
+    for (;;) {
+        uint64_t now = km_time_now_ns();
+        if (p->control) km_control_poll(p->control, NULL);
+        km_publisher_tick(p->publisher, now);
+        if (!p->capturing) {
+            /* The solver's first request (its clock exchange) comes after it subscribed;
+             * 200 ms more lets the subscription reach this PUB (ZeroMQ drops messages sent
+             * before it arrives). */
+            now = km_time_now_ns(); /* after the poll, which may have set the request time */
+            bool asked = p->node_first_request_ns && now > p->node_first_request_ns &&
+                         now - p->node_first_request_ns > 200000000ull;
+            if (asked || now - p->node_start_ns > p->cfg.node_wait_ns) {
+                km_log(KM_LOG_INFO, "pipeline", "node: capturing %d cameras (%s)",
+                       p->cfg.node_camera_count, asked ? "solver connected"
+                                                       : "no solver request yet: wait over");
+                p->started = false;
+                km_status st = start_captures(p);
+                if (st) return st;
+            }
+        } else {
+            bool all_finished = true;
+            for (int c = 0; c < p->camera_count; c++) {
+                if (!p->captures[c]) continue;
+                km_frame *f;
+                while ((f = km_capture_pop(p->captures[c])) != NULL) {
+                    km_status st = node_publish_frame(p, f);
+                    if (st) result = st;
+                    (*solved)++;
+                }
+                if (!km_capture_finished(p->captures[c])) all_finished = false;
+            }
+            if (*solved) return result;
+            if (all_finished) {
+                /* LINGER is 0 on the PUB: give the last messages time to leave. */
+                if (!p->node_finished_ns) p->node_finished_ns = now;
+                if (now - p->node_finished_ns > 300000000ull) return KM_ERR_END_OF_STREAM;
+            }
+        }
+        if (now >= deadline) return KM_ERR_AGAIN;
+        struct timespec ts = {0, 250000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static km_status solver_step(km_pipeline *p, uint64_t deadline, int *solved)
+{
+    km_status result = KM_OK;
+    for (;;) {
+        uint64_t now = km_time_now_ns();
+        if (p->control) km_control_poll(p->control, NULL);
+        if (p->publisher) km_publisher_tick(p->publisher, now);
+        km_node_solver_poll(p->solver, now);
+        km_solved_frame out;
+        memset(&out, 0, sizeof out);
+        bool complete = false;
+        int present = 0;
+        while (km_node_solver_pop(p->solver, now, &p->observations, &out, &complete, &present)) {
+            p->stats.frames += (uint64_t)present;
+            p->stats.observations += (uint64_t)p->observations.count;
+            if (!complete) p->stats.incomplete_framesets++;
+            km_status st = solve_observations(p, &out, KM_OK, out.capture_time_ns);
+            if (st) result = st;
+            (*solved)++;
+            memset(&out, 0, sizeof out);
+        }
+        if (*solved) return result;
+        if (km_node_solver_ended(p->solver, now)) return KM_ERR_END_OF_STREAM;
+        if (now >= deadline) return KM_ERR_AGAIN;
+        struct timespec ts = {0, 250000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 km_status km_pipeline_step(km_pipeline *p, uint64_t timeout_ns, int *solved)
 {
     *solved = 0;
     if (!p->started) return km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: not started");
+    if (p->cfg.role == KM_PIPELINE_ROLE_NODE)
+        return node_step(p, km_time_now_ns() + timeout_ns, solved);
+    if (p->cfg.role == KM_PIPELINE_ROLE_SOLVER)
+        return solver_step(p, km_time_now_ns() + timeout_ns, solved);
     uint64_t deadline = km_time_now_ns() + timeout_ns;
     km_status result = KM_OK;
     for (;;) {
@@ -642,6 +986,7 @@ void km_pipeline_stats_get(const km_pipeline *p, km_pipeline_stats *out)
         out->osc_sent = ps.osc_sent;
         out->osc_errors = ps.osc_errors;
     }
+    if (p->solver) km_node_solver_counts(p->solver, &out->node_messages, &out->nodes_missing);
 }
 
 void km_pipeline_destroy(km_pipeline *p)

@@ -25,6 +25,15 @@ typedef enum km_pipeline_source_kind {
     KM_PIPELINE_SOURCE_REPLAY = 1,    /* a recording's image streams (include/kinema/recording.h) */
 } km_pipeline_source_kind;
 
+/* What this process does (docs/protocol.md "Multi-host"). */
+typedef enum km_pipeline_role {
+    KM_PIPELINE_ROLE_SINGLE = 0, /* capture, detect, solve, publish: everything here */
+    KM_PIPELINE_ROLE_NODE = 1,   /* capture + detect some rig cameras, publish `obs2d` */
+    KM_PIPELINE_ROLE_SOLVER = 2, /* merge the nodes' `obs2d` by time, solve, publish */
+} km_pipeline_role;
+
+#define KM_PIPELINE_MAX_NODES 16
+
 typedef struct km_pipeline_config {
     km_pipeline_source_kind source;
     km_synthetic_config synthetic;
@@ -44,6 +53,19 @@ typedef struct km_pipeline_config {
      * recording's embedded rig. */
     char replay_path[512];
     km_replay_config replay;
+    /* Multi-host (added by issue 8; config `role`, `node`, `solver`, docs/config.md). */
+    km_pipeline_role role;
+    int node_cameras[KM_MAX_CAMERAS]; /* node: the rig cameras this process runs */
+    int node_camera_count;
+    char node_publish[128];    /* node: PUB endpoint of the `obs2d` stream (bind) */
+    uint64_t node_wait_ns;     /* node: start capturing once the solver's first control
+                                  request came (+200 ms), or after this long (default 10 s) */
+    int solver_node_count;
+    char solver_nodes[KM_PIPELINE_MAX_NODES][128];    /* solver: each node's PUB (connect) */
+    char solver_controls[KM_PIPELINE_MAX_NODES][128]; /* its control socket ("" = no sync) */
+    uint64_t solver_node_cameras[KM_PIPELINE_MAX_NODES]; /* bit c: the node runs camera c */
+    uint64_t solver_timeout_ns; /* a node silent this long is missing (default 1 s) */
+    int solver_max_pending;    /* frame sets being merged at once (default 128) */
 } km_pipeline_config;
 
 typedef struct km_pipeline km_pipeline;
@@ -62,6 +84,10 @@ typedef struct km_pipeline_stats {
     uint64_t latency_ns_sum;   /* capture time -> published, summed */
     uint64_t latency_ns_max;
     uint64_t zmq_sent, zmq_dropped, osc_sent, osc_errors;
+    /* Multi-host (added by issue 8): solver: camera frames received from nodes, nodes
+     * missing now; node: camera frames published. */
+    uint64_t node_messages;
+    int nodes_missing;
 } km_pipeline_stats;
 
 km_pipeline_config km_pipeline_config_default(void);
