@@ -403,8 +403,7 @@ static bool core_segment(int seg)
  * marked free: first the core of the body, then everything with a shrinking gate (ICP-like).
  * Labels are left in pe->assigned (owners not set). */
 static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker_set *m,
-                              km_vec3 centroid, double yaw,
-                              bool arms_down)
+                              km_vec3 centroid, double yaw, bool arms_down, size_t stages)
 {
     static const double GATES[] = {0.15, 0.15, 0.10, 0.07, 0.05, 0.04};
     km_ik_reset(pe->ik);
@@ -428,7 +427,10 @@ static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker
     km_vec3 root = km_vec3_add(tmp.joint_pos_m[0], km_vec3_sub(centroid, pc));
     km_ik_set_root(pe->ik, root, q);
     const km_subject *subj = km_ik_subject(pe->ik);
-    for (size_t gi = 0; gi < sizeof GATES / sizeof GATES[0]; gi++) {
+    const size_t gates = sizeof GATES / sizeof GATES[0];
+    if (stages > gates)
+        stages = gates;
+    for (size_t gi = 0; gi < stages; gi++) {
         km_ik_predict_markers(pe->ik, pe->pred);
         for (int l = 0; l < pe->labels; l++)
             pe->assigned[l] = -1;
@@ -446,14 +448,14 @@ static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker
         for (int l = 0; l < pe->labels; l++)
             pe->assigned[l] = s->row_to_col[pe->row_base + l];
         frame_from_assignment(s, pe, m);
-        if (skeleton_ik_solve_n(pe->ik, &pe->frame, 25, &pe->pose) != KM_OK) {
+        if (skeleton_ik_solve_n(pe->ik, &pe->frame, 15, &pe->pose) != KM_OK) {
             skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
             return 1e9;
         }
         km_ik_residuals(pe->ik, pe->residual);
     }
     skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
-    return fit_score(pe, GATES[sizeof GATES / sizeof GATES[0] - 1]);
+    return fit_score(pe, GATES[stages - 1]);
 }
 
 /* Limb ends carry close markers (forearm, wrist and hand within a few centimetres) that a
@@ -465,7 +467,7 @@ static double solve_cost(km_skeleton_solver *s, person *pe, const km_marker_set 
 {
     skeleton_ik_set_state(pe->ik, start);
     frame_from_assignment(s, pe, m);
-    if (skeleton_ik_solve_n(pe->ik, &pe->frame, 20, &pe->pose) != KM_OK)
+    if (skeleton_ik_solve_n(pe->ik, &pe->frame, 12, &pe->pose) != KM_OK)
         return 1e18;
     return pe->pose.residual_m * pe->pose.residual_m * pe->pose.markers_used;
 }
@@ -540,7 +542,9 @@ static void refine_limb_ends(km_skeleton_solver *s, person *pe, const km_marker_
         for (int i = 0; i < ls.n && ls.k < 6; i++)
             if (pe->assigned[ls.labels[i]] >= 0)
                 ls.cand[ls.k++] = pe->assigned[ls.labels[i]];
-        for (int k = 0; k < m->count && ls.k < 6; k++) {
+        /* free markers only when a label of the group has none (else permutations of
+         * what it holds: at most 24 fits) */
+        for (int k = 0; k < m->count && ls.k < 5 && ls.k < ls.n; k++) {
             if (s->owner[k] != -1)
                 continue;
             bool taken = false;
@@ -587,10 +591,23 @@ static bool boot_person(km_skeleton_solver *s, person *pe, const km_marker_set *
     if (n < s->cfg.min_markers)
         return false;
     c = km_vec3_scale(c, 1.0 / n);
+    /* every heading x arm pose through the first three (coarse) stages, the best three
+     * through all of them */
+    enum { HYPOTHESES = 2 * BOOT_HEADINGS, FINALISTS = 3 };
+    double coarse[HYPOTHESES];
+    for (int h = 0; h < HYPOTHESES; h++)
+        coarse[h] = boot_hypothesis(s, pe, m, c, 2 * M_PI * (h / 2) / BOOT_HEADINGS, h % 2, 3);
     double best = 1e18;
     int best_h = -1;
-    for (int h = 0; h < 2 * BOOT_HEADINGS; h++) {
-        double sc = boot_hypothesis(s, pe, m, c, 2 * M_PI * (h / 2) / BOOT_HEADINGS, h % 2);
+    for (int f = 0; f < FINALISTS; f++) {
+        int h = -1;
+        for (int k = 0; k < HYPOTHESES; k++)
+            if (coarse[k] < 1e17 && (h < 0 || coarse[k] < coarse[h]))
+                h = k;
+        if (h < 0)
+            break;
+        coarse[h] = 1e18;
+        double sc = boot_hypothesis(s, pe, m, c, 2 * M_PI * (h / 2) / BOOT_HEADINGS, h % 2, 99);
         if (sc < best) {
             best = sc;
             best_h = h;
@@ -598,7 +615,7 @@ static bool boot_person(km_skeleton_solver *s, person *pe, const km_marker_set *
     }
     if (best_h < 0)
         return false;
-    boot_hypothesis(s, pe, m, c, 2 * M_PI * (best_h / 2) / BOOT_HEADINGS, best_h % 2);
+    boot_hypothesis(s, pe, m, c, 2 * M_PI * (best_h / 2) / BOOT_HEADINGS, best_h % 2, 99);
     refine_limb_ends(s, pe, m);
     /* accept: enough labels explained within the outlier threshold */
     int good = 0;
