@@ -157,35 +157,35 @@ void km_node_solver_destroy(km_node_solver *s)
     free(s);
 }
 
-/* One request/reply over a fresh REQ socket (a REQ whose reply never came cannot send
- * again, so each attempt gets its own). Returns the node's time_ns, 0 on failure. */
-static uint64_t sync_once(void *context, const char *endpoint, int timeout_ms, uint64_t *t0,
-                          uint64_t *t1)
+static void *open_req(void *context, const char *endpoint)
 {
     void *req = zmq_socket(context, ZMQ_REQ);
-    if (!req) return 0;
+    if (!req) return NULL;
     int linger = 0;
     zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger);
-    uint64_t node_ns = 0;
-    if (zmq_connect(req, endpoint) == 0) {
-        static const char request[] = "{\"cmd\":\"status\"}";
-        *t0 = km_time_now_ns();
-        if (zmq_send(req, request, sizeof request - 1, 0) >= 0) {
-            zmq_pollitem_t item = {req, 0, ZMQ_POLLIN, 0};
-            if (zmq_poll(&item, 1, timeout_ms) == 1) {
-                char reply[8192];
-                int n = zmq_recv(req, reply, sizeof reply - 1, 0);
-                *t1 = km_time_now_ns();
-                if (n > 0) {
-                    reply[n < (int)sizeof reply ? n : (int)sizeof reply - 1] = '\0';
-                    const char *at = strstr(reply, "\"time_ns\":");
-                    if (at) node_ns = strtoull(at + 10, NULL, 10);
-                }
-            }
-        }
+    if (zmq_connect(req, endpoint)) {
+        zmq_close(req);
+        return NULL;
     }
-    zmq_close(req);
-    return node_ns;
+    return req;
+}
+
+/* One request/reply on req. Returns the node's time_ns, 0 when no (valid) reply came in
+ * timeout_ms: the REQ then cannot send again and the caller opens a new one. */
+static uint64_t sync_once(void *req, int timeout_ms, uint64_t *t0, uint64_t *t1)
+{
+    static const char request[] = "{\"cmd\":\"status\"}";
+    *t0 = km_time_now_ns();
+    if (zmq_send(req, request, sizeof request - 1, 0) < 0) return 0;
+    zmq_pollitem_t item = {req, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) != 1) return 0;
+    char reply[8192];
+    int n = zmq_recv(req, reply, sizeof reply - 1, 0);
+    *t1 = km_time_now_ns();
+    if (n <= 0) return 0;
+    reply[n < (int)sizeof reply ? n : (int)sizeof reply - 1] = '\0';
+    const char *at = strstr(reply, "\"time_ns\":");
+    return at ? strtoull(at + 10, NULL, 10) : 0;
 }
 
 void km_node_solver_sync(km_node_solver *s, uint64_t wait_ns)
@@ -196,10 +196,18 @@ void km_node_solver_sync(km_node_solver *s, uint64_t wait_ns)
         node_link *n = &s->nodes[i];
         if (!n->control[0]) continue;
         int good = 0;
+        void *req = NULL;
+        /* One socket for all rounds (a new connection per round would put the TCP
+         * handshake in the request's half of the round trip and bias the offset). */
         while (good < ROUNDS && km_time_now_ns() < deadline) {
+            if (!req && !(req = open_req(s->context, n->control))) break;
             uint64_t t0 = 0, t1 = 0;
-            uint64_t node_ns = sync_once(s->context, n->control, 200, &t0, &t1);
-            if (!node_ns) continue; /* not up yet: retry until the deadline */
+            uint64_t node_ns = sync_once(req, 200, &t0, &t1);
+            if (!node_ns) { /* not up yet: a fresh socket, retry until the deadline */
+                zmq_close(req);
+                req = NULL;
+                continue;
+            }
             uint64_t rtt = t1 - t0;
             if (!n->rtt_ns || rtt < n->rtt_ns) {
                 n->rtt_ns = rtt;
@@ -208,6 +216,7 @@ void km_node_solver_sync(km_node_solver *s, uint64_t wait_ns)
             }
             good++;
         }
+        if (req) zmq_close(req);
         if (good)
             km_log(KM_LOG_INFO, "solver", "node %d (%s): clock offset %+.3f ms (round trip "
                    "%.3f ms, best of %d)", i, n->endpoint, (double)n->offset_ns / 1e6,

@@ -849,7 +849,12 @@ static km_status node_step(km_pipeline *p, uint64_t deadline, int *solved)
                                                        : "no solver request yet: wait over");
                 p->started = false;
                 km_status st = start_captures(p);
-                if (st) return st;
+                if (st) {
+                    /* Fatal for a node: say why once and end (kinemad then exits). */
+                    km_log(KM_LOG_ERROR, "pipeline", "node: cannot start capture: %s",
+                           km_last_error());
+                    return KM_ERR_END_OF_STREAM;
+                }
             }
         } else {
             bool all_finished = true;

@@ -139,4 +139,5 @@ if not fewer or last < max(full) - 2:
 print(f"dropout: solver went on to frame {last}; {len(fewer)} frames with fewer markers "
       f"(e.g. frame {fewer[-1]}: {drop[fewer[-1]]} vs {full[fewer[-1]]})")
 PY
+grep -h "clock offset" "$OUT/multi_solver.log" | sed "s/.*solver: /clock: /"
 echo "multi-host ok"
