@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*"; echo "--- kinemad log"; cat "$OUT/kinemad.log"; echo "
 
 oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
 "$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --json \
-  --count 50 --timeout 20 >"$OUT/zmq.jsonl" 2>"$OUT/zmq.err" &
+  --count 150 --timeout 20 >"$OUT/zmq.jsonl" 2>"$OUT/zmq.err" &
 SUB=$!
 sleep 0.5
 # A sanitizer build (-O0, instrumented) cannot render and detect 8 cameras at 120 Hz in real
@@ -71,13 +71,15 @@ wait "$SUB"; sub_rc=$?
 [ $sub_rc -eq 0 ] || fail "python subscriber exited with $sub_rc"
 sleep 0.2
 
-# The Python subscriber decoded 50 frames: check their content is a plausible solve.
+# The Python subscriber decoded 150 frames: check their content is a plausible solve (the
+# statistics over the last 100, past the start-up second when threads and sockets settle).
 "$PY" - "$OUT/zmq.jsonl" <<'PY' || fail "decoded frames are not plausible"
 import json, sys
 frames = [json.loads(l) for l in open(sys.argv[1])]
-assert len(frames) == 50, len(frames)
+assert len(frames) == 150, len(frames)
 nums = [f["frame"] for f in frames]
 assert nums == sorted(nums), "frames out of order"
+frames = frames[50:]
 markers = [len(f["markers"]) for f in frames]
 mean = sum(markers) / len(markers)
 # The default actor carries 49 markers; most are seen by >= 2 of the 8 cameras.
@@ -89,7 +91,7 @@ for f in frames:
         assert -4 < m["x"] < 4 and -0.1 < m["y"] < 2.2 and -4 < m["z"] < 4, m
         assert m["views"] >= 2 and m["residual_px"] < 2.0, m
 lat = sorted(f["publish_time_ns"] - f["capture_time_ns"] for f in frames)
-print(f"zmq: 50 frames decoded by pyzmq, {mean:.1f} markers/frame, "
+print(f"zmq: 150 frames decoded by pyzmq (last 100 checked), {mean:.1f} markers/frame, "
       f"capture->publish median {lat[len(lat)//2]/1e6:.2f} ms")
 PY
 
