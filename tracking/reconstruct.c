@@ -141,6 +141,7 @@ typedef struct rec_camera {
     double k1, k2, p1, p2, k3;
     bool distorted;
     double focal_px;      /* mean focal length: px per normalised unit on the axis */
+    double inv_fx, inv_fy; /* 1 / fx, 1 / fy: multiplications in the per-observation path */
     double gate_scale;    /* largest undistorted px per raw px over the image (>= 1) */
     double row_min_px;    /* undistorted v of the first row of the index */
     int rows;             /* rows of the index */
@@ -200,6 +201,7 @@ struct km_reconstructor {
      * contiguous so that a lookup scans a few cache lines. */
     int *row_obs;
     double *row_u, *row_v;
+    int *obs_slot;        /* per observation: its row of the index (row_base + row) */
     int row_total;
     /* Unused observations of each camera, compacted lazily (entries at cam_start[c]). */
     int *unused;
@@ -414,8 +416,8 @@ static inline void undistort_fast(const rec_camera *cam, const double *lut,
                fy * ((1.0 - fx) * n01[0] + fx * n11[0]);
     double y = (1.0 - fy) * ((1.0 - fx) * n00[1] + fx * n10[1]) +
                fy * ((1.0 - fx) * n01[1] + fx * n11[1]);
-    const double yd = (v - cam->cy) / cam->fy;
-    const double xd = (u - cam->cx - cam->skew * yd) / cam->fx;
+    const double yd = (v - cam->cy) * cam->inv_fy;
+    const double xd = (u - cam->cx - cam->skew * yd) * cam->inv_fx;
     double J[4], dxd, dyd;
     distort_with_jacobian(cam, x, y, &dxd, &dyd, J);
     const double ex = dxd - xd, ey = dyd - yd;
@@ -459,6 +461,7 @@ void km_reconstructor_destroy(km_reconstructor *rec)
     free(rec->row_obs);
     free(rec->row_u);
     free(rec->row_v);
+    free(rec->obs_slot);
     free(rec->unused);
     free(rec->list_a);
     free(rec->sorted_b);
@@ -500,6 +503,8 @@ static void setup_camera(rec_camera *rc, const km_camera *cam)
     rc->distorted = rc->k1 != 0.0 || rc->k2 != 0.0 || rc->p1 != 0.0 || rc->p2 != 0.0 ||
                     rc->k3 != 0.0;
     rc->focal_px = 0.5 * (rc->fx + rc->fy);
+    rc->inv_fx = 1.0 / rc->fx;
+    rc->inv_fy = 1.0 / rc->fy;
     const double w = cam->width > 0 ? cam->width : 2.0 * rc->cx + 1.0;
     const double h = cam->height > 0 ? cam->height : 2.0 * rc->cy + 1.0;
     double vmin = INFINITY, vmax = -INFINITY, scale = 1.0;
@@ -642,6 +647,7 @@ km_reconstructor *km_reconstructor_create(const km_reconstruct_config *cfg, cons
     rec->row_obs = calloc(nobs, sizeof(int));
     rec->row_u = calloc(nobs, sizeof(double));
     rec->row_v = calloc(nobs, sizeof(double));
+    rec->obs_slot = calloc(nobs, sizeof(int));
     rec->unused = calloc(nobs, sizeof(int));
     rec->list_a = calloc(nobs, sizeof(int));
     rec->sorted_b = calloc(nobs, sizeof(int));
@@ -651,7 +657,7 @@ km_reconstructor *km_reconstructor_create(const km_reconstruct_config *cfg, cons
     rec->order_key = calloc(ncand, sizeof(double));
     rec->residual_sorted = calloc((size_t)cfg->max_markers, sizeof(double));
     rec->prior = calloc((size_t)cfg->max_markers, sizeof(km_vec3));
-    if (!rec->pairs || !rec->obs || !rec->row_u || !rec->row_v || !rec->ray ||
+    if (!rec->pairs || !rec->obs || !rec->row_u || !rec->row_v || !rec->obs_slot || !rec->ray ||
         !rec->camera || !rec->used || !rec->match_count || !rec->phi || !rec->beta_class ||
         !rec->plane_in_i || !rec->by_camera || !rec->row_start || !rec->row_obs ||
         !rec->unused || !rec->list_a || !rec->sorted_b || !rec->sorted_b_phi ||
@@ -733,41 +739,48 @@ static int row_of(const rec_camera *cam, double vn)
     return (int)r;
 }
 
-/* Check the observations, undistort each one and index them by camera and row. */
+/* Check the observations, undistort each one and index them by camera and row. One pass
+ * over the observations does the per-observation work (the checks, undistortion, ray, row,
+ * counts); a failed check leaves only scratch behind, which the next frame overwrites. */
 static km_status prepare(km_reconstructor *rec, const km_observation_set *obs)
 {
     const int n = obs->count;
+    int counts[KM_MAX_CAMERAS] = {0};
+    memset(rec->row_start, 0, ((size_t)rec->row_total + 1) * sizeof *rec->row_start);
     for (int k = 0; k < n; k++) {
         const km_observation *o = &obs->items[k];
-        if (o->camera < 0 || o->camera >= rec->camera_count)
+        const int c = o->camera;
+        if (c < 0 || c >= rec->camera_count)
             return km_error(KM_ERR_INVALID_ARGUMENT,
                             "reconstruct: frame %llu: observation %d has camera %d, the rig has %d",
-                            (unsigned long long)obs->frame, k, o->camera, rec->camera_count);
+                            (unsigned long long)obs->frame, k, c, rec->camera_count);
         if (!isfinite(o->x) || !isfinite(o->y))
             return km_error(KM_ERR_INVALID_ARGUMENT,
                             "reconstruct: frame %llu: observation %d is not finite",
                             (unsigned long long)obs->frame, k);
-    }
-    int counts[KM_MAX_CAMERAS] = {0};
-    for (int k = 0; k < n; k++) {
-        const km_observation *o = &obs->items[k];
-        const rec_camera *cam = &rec->cams[o->camera];
+        const rec_camera *cam = &rec->cams[c];
         double x, y;
         rec_obs *ob = &rec->obs[k];
-        undistort_fast(cam, rec->lut, &rec->rig.cameras[o->camera], o->x, o->y, &x, &y, ob->M);
+        undistort_fast(cam, rec->lut, &rec->rig.cameras[c], o->x, o->y, &x, &y, ob->M);
         ob->xn = x;
         ob->yn = y;
         ob->un = cam->fx * x + cam->skew * y + cam->cx;
         ob->vn = cam->fy * y + cam->cy;
-        rec->camera[k] = o->camera;
+        rec->camera[k] = c;
         rec->used[k] = 0;
         /* World ray: R^T (x, y, 1). */
         const double *R = cam->R;
-        km_vec3 d = km_vec3_make(R[0] * x + R[3] * y + R[6], R[1] * x + R[4] * y + R[7],
-                                 R[2] * x + R[5] * y + R[8]);
-        const double inv = 1.0 / sqrt(d.x * d.x + d.y * d.y + d.z * d.z);
-        rec->ray[k] = km_vec3_make(d.x * inv, d.y * inv, d.z * inv);
-        counts[o->camera]++;
+        const double dx = R[0] * x + R[3] * y + R[6], dy = R[1] * x + R[4] * y + R[7],
+                     dz = R[2] * x + R[5] * y + R[8];
+        const double inv = 1.0 / sqrt(dx * dx + dy * dy + dz * dz);
+        km_vec3 *ray = &rec->ray[k];
+        ray->x = dx * inv;
+        ray->y = dy * inv;
+        ray->z = dz * inv;
+        const int slot = cam->row_base + row_of(cam, ob->vn);
+        rec->obs_slot[k] = slot;
+        rec->row_start[slot + 1]++;
+        counts[c]++;
     }
     rec->cam_start[0] = 0;
     for (int c = 0; c < rec->camera_count; c++)
@@ -782,20 +795,13 @@ static km_status prepare(km_reconstructor *rec, const km_observation_set *obs)
         rec->by_camera[pos] = k;
         rec->unused[pos] = k;
     }
-    /* Row index: counting sort of each camera's observations by row. */
-    memset(rec->row_start, 0, ((size_t)rec->row_total + 1) * sizeof *rec->row_start);
-    for (int k = 0; k < n; k++) {
-        const rec_camera *cam = &rec->cams[rec->camera[k]];
-        rec->row_start[cam->row_base + row_of(cam, rec->obs[k].vn) + 1]++;
-    }
-    /* Prefix sums over all cameras' rows at once: camera c's rows start after the rows of
-     * cameras < c, whose observations come first in row_obs. */
+    /* Row index: counting sort of each camera's observations by row. Prefix sums over all
+     * cameras' rows at once: camera c's rows start after the rows of cameras < c, whose
+     * observations come first in row_obs. */
     for (int r = 0; r < rec->row_total; r++)
         rec->row_start[r + 1] += rec->row_start[r];
     for (int k = 0; k < n; k++) {
-        const rec_camera *cam = &rec->cams[rec->camera[k]];
-        const int slot = cam->row_base + row_of(cam, rec->obs[k].vn);
-        const int pos = rec->row_start[slot]++;
+        const int pos = rec->row_start[rec->obs_slot[k]]++;
         rec->row_obs[pos] = k;
         rec->row_u[pos] = rec->obs[k].un;
         rec->row_v[pos] = rec->obs[k].vn;
