@@ -1000,6 +1000,7 @@ void km_pipeline_destroy(km_pipeline *p)
     km_pipeline_stop(p);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
     km_frameset_assembler_destroy(p->assembler);
+    km_node_solver_destroy(p->solver);
     km_control_destroy(p->control);
     km_publisher_destroy(p->publisher);
     km_reconstructor_destroy(p->reconstructor);
