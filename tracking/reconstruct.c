@@ -857,12 +857,17 @@ static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double 
         return -1;
     const double pu = cam->fx * x + cam->skew * y + cam->cx, pv = cam->fy * y + cam->cy;
     const double gate_n = gate_px * cam->gate_scale; /* in undistorted px */
-    if (!(pv + gate_n >= cam->row_min_px) ||
-        !(pv - gate_n <= cam->row_min_px + cam->rows * ROW_HEIGHT_PX))
+    /* Rows of the gate, in row units from the first row; the gate must overlap the index
+     * (this also rejects NaN). */
+    const double lo = (pv - gate_n - cam->row_min_px) * (1.0 / ROW_HEIGHT_PX);
+    const double hi = (pv + gate_n - cam->row_min_px) * (1.0 / ROW_HEIGHT_PX);
+    if (!(hi >= 0.0) || !(lo <= cam->rows))
         return -1;
-    const int r0 = row_of(cam, pv - gate_n), r1 = row_of(cam, pv + gate_n);
-    const int from = rec->row_start[cam->row_base + r0];
-    const int to = rec->row_start[cam->row_base + r1 + 1];
+    const int last = cam->rows - 1;
+    const int r0 = lo > 0.0 ? (lo >= last ? last : (int)lo) : 0;
+    const int r1 = hi >= last ? last : (int)hi;
+    const int *row_start = rec->row_start + cam->row_base;
+    const int from = row_start[r0], to = row_start[r1 + 1];
     int best = -1;
     double best_d2 = gate_px * gate_px;
     for (int pos = from; pos < to; pos++) {
