@@ -1061,6 +1061,27 @@ static double median_of(const double *values, int n)
     return 0.5 * (lower + upper);
 }
 
+/* Median of values[0..n) (n >= 2) and, from the same selection, the median of the values
+ * without one of their largest: with e sorted, that is e[n/2 - 1] for even n and the mean
+ * of e[n/2 - 1] and e[n/2] for odd n, the same numbers median_of would return. */
+static void median_pair(const double *values, int n, double *median, double *median_wo_max)
+{
+    double tmp[KM_MAX_CAMERAS];
+    memcpy(tmp, values, (size_t)n * sizeof *tmp);
+    const double upper = select_kth(tmp, n, n / 2);
+    double lower = tmp[0];
+    for (int k = 1; k < n / 2; k++)
+        if (tmp[k] > lower)
+            lower = tmp[k];
+    if (n % 2) {
+        *median = upper;
+        *median_wo_max = 0.5 * (lower + upper);
+    } else {
+        *median = 0.5 * (lower + upper);
+        *median_wo_max = lower;
+    }
+}
+
 /* Support search radius around a two-view point, raw px. */
 static double wide_gate(const km_reconstructor *rec)
 {
@@ -1127,9 +1148,14 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
         double errors[KM_MAX_CAMERAS];
         for (int k = 0; k < n; k++)
             errors[k] = views[k].error_px;
-        *threshold_px = outlier_threshold(rec, median_of(errors, n));
-        if (n <= 2)
+        if (n <= 2) {
+            *threshold_px = outlier_threshold(rec, median_of(errors, n));
             return n;
+        }
+        /* The median without the worst view serves the many-view test below. */
+        double median_all, median_wo_worst;
+        median_pair(errors, n, &median_all, &median_wo_worst);
+        *threshold_px = outlier_threshold(rec, median_all);
         int worst = 0;
         for (int k = 1; k < n; k++)
             if (errors[k] > errors[worst])
@@ -1149,15 +1175,16 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
             return n; /* the others alone are degenerate: keep the view */
         const km_vec3 Y = km_vec3_make(y[0], y[1], y[2]);
         const double loo = view_error_px(rec, w->obs, Y);
-        double others[KM_MAX_CAMERAS];
-        int m = 0;
-        for (int k = 0; k < n; k++) {
-            if (k == worst)
-                continue;
-            others[m++] = n <= LOO_EXACT_MAX_VIEWS ? view_error_px(rec, views[k].obs, Y)
-                                                   : errors[k];
+        double others_median = median_wo_worst;
+        if (n <= LOO_EXACT_MAX_VIEWS) {
+            double others[KM_MAX_CAMERAS];
+            int m = 0;
+            for (int k = 0; k < n; k++)
+                if (k != worst)
+                    others[m++] = view_error_px(rec, views[k].obs, Y);
+            others_median = median_of(others, m);
         }
-        if (!(loo > outlier_threshold(rec, median_of(others, m))))
+        if (!(loo > outlier_threshold(rec, others_median)))
             return n;
         has_camera[rec->camera[w->obs]] = false;
         views[worst] = views[n - 1];
