@@ -32,6 +32,7 @@
  * Every buffer is sized from the config in km_reconstructor_create; km_reconstructor_run
  * does not allocate. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,14 @@ typedef struct rec_camera {
  * evaluation, which only the candidates that get their turn pay for. */
 typedef struct rec_candidate {
     int seed_a, seed_b;
+    /* What the quick score found around the seeds' midpoint, for the full evaluation to
+     * reuse (see evaluate_candidate): the nearest unused observation of each camera that
+     * had one within gate_px (and its distance^2), and the cameras that had none. */
+    double gate_px;
+    uint64_t miss;                      /* bit c: camera c had none */
+    int hits;
+    int hit_obs[QUICK_SUPPORT_CAP];
+    double hit_d2[QUICK_SUPPORT_CAP];
 } rec_candidate;
 
 /* One observation, undistorted: 64 bytes, what a lookup and a residual read. */
@@ -1204,8 +1213,10 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
  * catching one more observation in the wide gate. Stops after QUICK_SUPPORT_CAP supports.
  * *count gets the hard count. Returns false when the rays do not meet in front of both
  * cameras. */
-static bool quick_support(const km_reconstructor *rec, int a, int b, int *count, double *score)
+static bool quick_support(const km_reconstructor *rec, rec_candidate *cand, int *count,
+                          double *score)
 {
+    const int a = cand->seed_a, b = cand->seed_b;
     km_vec3 X;
     const int ca = rec->camera[a], cb = rec->camera[b];
     if (!ray_midpoint(rec->cams[ca].center, rec->ray[a], rec->cams[cb].center, rec->ray[b], &X))
@@ -1215,6 +1226,9 @@ static bool quick_support(const km_reconstructor *rec, int a, int b, int *count,
     const double inv_s2 = 1.0 / (s * s);
     int n = 0, misses = 0;
     double sum = 0.0;
+    cand->gate_px = gate;
+    cand->miss = 0;
+    cand->hits = 0;
     /* Cameras from the one after cb on, so that pairs do not all ask the same few. */
     const int ncam = rec->camera_count;
     for (int t = 1; t < ncam && n < QUICK_SUPPORT_CAP && misses < QUICK_MISS_CAP + 2 * n; t++) {
@@ -1222,13 +1236,18 @@ static bool quick_support(const km_reconstructor *rec, int a, int b, int *count,
         if (c == ca)
             continue;
         double d2;
-        if (nearest_unused(rec, c, X, gate, &d2) >= 0) {
+        const int k = nearest_unused(rec, c, X, gate, &d2);
+        if (k >= 0) {
+            cand->hit_obs[n] = k;
+            cand->hit_d2[n] = d2;
             n++;
             sum += 1.0 / (1.0 + d2 * inv_s2);
         } else {
+            cand->miss |= (uint64_t)1 << c;
             misses++;
         }
     }
+    cand->hits = n;
     *count = n;
     *score = sum;
     return true;
@@ -1245,9 +1264,10 @@ static bool quick_support(const km_reconstructor *rec, int a, int b, int *count,
  *    point with the tight threshold.
  * obs_out (capacity camera_count) receives the observation indices; returns the view count
  * (0 = failed). */
-static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *obs_out,
-                              km_vec3 *X_out, double *residual_out)
+static int evaluate_candidate(const km_reconstructor *rec, const rec_candidate *cand,
+                              int *obs_out, km_vec3 *X_out, double *residual_out)
 {
+    const int a = cand->seed_a, b = cand->seed_b;
     km_vec3 X;
     const int ca = rec->camera[a], cb = rec->camera[b];
     if (!ray_midpoint(rec->cams[ca].center, rec->ray[a], rec->cams[cb].center, rec->ray[b], &X))
@@ -1265,10 +1285,28 @@ static int evaluate_candidate(const km_reconstructor *rec, int a, int b, int *ob
     double dist[KM_MAX_CAMERAS];
     int nfound = 0;
     const double wide = wide_gate(rec);
+    /* The quick score's lookups around the same point still hold where they can: since
+     * then observations only became used, so a camera that had none within a gate at least
+     * as wide has none now, and a nearest observation still unused is still the nearest
+     * (any nearer one would have been found then). Its distance is the same number. */
+    int quick_of[KM_MAX_CAMERAS];
+    for (int c = 0; c < rec->camera_count; c++)
+        quick_of[c] = -1;
+    for (int h = 0; h < cand->hits; h++)
+        if (!rec->used[cand->hit_obs[h]])
+            quick_of[rec->camera[cand->hit_obs[h]]] = h;
+    const uint64_t miss = wide <= cand->gate_px ? cand->miss : 0;
+    const double wide2 = wide * wide;
     for (int c = 0; c < rec->camera_count; c++) {
-        if (has_camera[c])
+        if (has_camera[c] || (miss >> c & 1))
             continue;
-        int k = nearest_unused(rec, c, X, wide, &d2);
+        int k;
+        if (quick_of[c] >= 0) {
+            d2 = cand->hit_d2[quick_of[c]];
+            k = d2 <= wide2 ? cand->hit_obs[quick_of[c]] : -1;
+        } else {
+            k = nearest_unused(rec, c, X, wide, &d2);
+        }
         if (k >= 0) {
             found[nfound] = k;
             dist[nfound] = sqrt(d2);
@@ -1582,7 +1620,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
         const rec_candidate *cand = &rec->candidates[c];
         int support;
         double score;
-        if (!quick_support(rec, cand->seed_a, cand->seed_b, &support, &score) ||
+        if (!quick_support(rec, &rec->candidates[c], &support, &score) ||
             support + 2 < min_views)
             continue;
         /* A two-view point cannot be verified: take it only when the match is unique. */
@@ -1603,7 +1641,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
         int views[KM_MAX_CAMERAS];
         km_vec3 X = {0, 0, 0};
         double residual = 0.0;
-        const int n = evaluate_candidate(rec, cand->seed_a, cand->seed_b, views, &X, &residual);
+        const int n = evaluate_candidate(rec, cand, views, &X, &residual);
         if (n < min_views || !(residual <= accept_limit(rec)))
             continue;
         if (n == 2 && !accept_two_view(rec, pair, cand->seed_a, cand->seed_b, X, st->out))
