@@ -360,3 +360,71 @@ km_status km_svd(const double *A, int m, int n, double *U, double *s, double *V)
     }
     return KM_OK;
 }
+
+/* ------------------------------------------------------------- assignment */
+
+size_t km_assignment_workspace_bytes(int n, int m)
+{
+    size_t rows = (size_t)n + 1, cols = (size_t)m + 1;
+    return (rows + 2 * cols) * sizeof(double) + 2 * cols * sizeof(int) + cols * sizeof(bool);
+}
+
+void km_assignment_solve(const double *cost, int n, int m, void *workspace, int *row_to_col)
+{
+    /* Classic 1-based formulation: p[j] = row matched to column j (0 = none), column 0 is
+     * the virtual start of each augmenting path. */
+    double *u = workspace;
+    double *v = u + n + 1;
+    double *minv = v + m + 1;
+    int *p = (int *)(minv + m + 1);
+    int *way = p + m + 1;
+    bool *used = (bool *)(way + m + 1);
+    for (int i = 0; i <= n; i++) u[i] = 0.0;
+    for (int j = 0; j <= m; j++) {
+        v[j] = 0.0;
+        p[j] = 0;
+        way[j] = 0;
+    }
+    for (int i = 1; i <= n; i++) {
+        p[0] = i;
+        int j0 = 0;
+        for (int j = 0; j <= m; j++) {
+            minv[j] = INFINITY;
+            used[j] = false;
+        }
+        do {
+            used[j0] = true;
+            const int i0 = p[j0];
+            double delta = INFINITY;
+            int j1 = 0;
+            for (int j = 1; j <= m; j++) {
+                if (used[j]) continue;
+                const double cur = cost[(size_t)(i0 - 1) * (size_t)m + (size_t)(j - 1)] - u[i0] - v[j];
+                if (cur < minv[j]) {
+                    minv[j] = cur;
+                    way[j] = j0;
+                }
+                if (minv[j] < delta) {
+                    delta = minv[j];
+                    j1 = j;
+                }
+            }
+            for (int j = 0; j <= m; j++) {
+                if (used[j]) {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do {
+            const int j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0);
+    }
+    for (int j = 1; j <= m; j++)
+        if (p[j] > 0) row_to_col[p[j] - 1] = j - 1;
+}

@@ -22,9 +22,7 @@ struct skel_assign {
     int *edge_order;        /* edges sorted by component root */
     int *root_of_edge;
     double *cost;           /* dense component matrix: rows x (cols + rows) */
-    double *u, *v, *minv;
-    int *p, *way;
-    bool *used;
+    void *workspace;        /* km_assignment_solve's, for up to max_rows x (max_cols + max_rows) */
     int *match;
 };
 
@@ -46,16 +44,10 @@ skel_assign *skel_assign_create(int max_rows, int max_cols, int max_edges)
     a->edge_order = malloc((size_t)max_edges * sizeof(int));
     a->root_of_edge = malloc((size_t)max_edges * sizeof(int));
     a->cost = malloc(((size_t)max_rows + 1) * width * sizeof(double));
-    a->u = malloc(((size_t)max_rows + 1) * sizeof(double));
-    a->v = malloc(width * sizeof(double));
-    a->minv = malloc(width * sizeof(double));
-    a->p = malloc(width * sizeof(int));
-    a->way = malloc(width * sizeof(int));
-    a->used = malloc(width * sizeof(bool));
+    a->workspace = malloc(km_assignment_workspace_bytes(max_rows, (int)width - 1));
     a->match = malloc(((size_t)max_rows + 1) * sizeof(int));
     if (!a->parent || !a->comp_rows || !a->comp_cols || !a->row_local || !a->col_local ||
-        !a->edge_order || !a->root_of_edge || !a->cost || !a->u || !a->v || !a->minv ||
-        !a->p || !a->way || !a->used || !a->match) {
+        !a->edge_order || !a->root_of_edge || !a->cost || !a->workspace || !a->match) {
         skel_assign_destroy(a);
         return NULL;
     }
@@ -74,12 +66,7 @@ void skel_assign_destroy(skel_assign *a)
     free(a->edge_order);
     free(a->root_of_edge);
     free(a->cost);
-    free(a->u);
-    free(a->v);
-    free(a->minv);
-    free(a->p);
-    free(a->way);
-    free(a->used);
+    free(a->workspace);
     free(a->match);
     free(a);
 }
@@ -91,65 +78,6 @@ static int find(int *parent, int x)
         x = parent[x];
     }
     return x;
-}
-
-/* Hungarian (shortest augmenting paths with potentials) for an n x m matrix, n <= m,
- * 1-based as in the classic formulation; a->cost row-major n x m (0-based). match[i] = col. */
-static void hungarian(skel_assign *a, int n, int m)
-{
-    double *u = a->u, *v = a->v, *minv = a->minv;
-    int *p = a->p, *way = a->way;
-    bool *used = a->used;
-    for (int i = 0; i <= n; i++)
-        u[i] = 0;
-    for (int j = 0; j <= m; j++) {
-        v[j] = 0;
-        p[j] = 0;
-        way[j] = 0;
-    }
-    for (int i = 1; i <= n; i++) {
-        p[0] = i;
-        int j0 = 0;
-        for (int j = 0; j <= m; j++) {
-            minv[j] = BIG;
-            used[j] = false;
-        }
-        do {
-            used[j0] = true;
-            int i0 = p[j0], j1 = 0;
-            double delta = BIG;
-            for (int j = 1; j <= m; j++) {
-                if (used[j])
-                    continue;
-                double cur = a->cost[(size_t)(i0 - 1) * (size_t)m + (size_t)(j - 1)] - u[i0] - v[j];
-                if (cur < minv[j]) {
-                    minv[j] = cur;
-                    way[j] = j0;
-                }
-                if (minv[j] < delta) {
-                    delta = minv[j];
-                    j1 = j;
-                }
-            }
-            for (int j = 0; j <= m; j++) {
-                if (used[j]) {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-        } while (p[j0] != 0);
-        do {
-            int j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-        } while (j0);
-    }
-    for (int j = 1; j <= m; j++)
-        if (p[j] > 0)
-            a->match[p[j] - 1] = j - 1;
 }
 
 void skel_assign_solve(skel_assign *a, int rows, int cols, const skel_edge *edges,
@@ -219,7 +147,7 @@ void skel_assign_solve(skel_assign *a, int rows, int cols, const skel_edge *edge
             if (edges[e].cost < *cell)
                 *cell = edges[e].cost;
         }
-        hungarian(a, nr, m);
+        km_assignment_solve(a->cost, nr, m, a->workspace, a->match);
         for (int i = 0; i < nr; i++) {
             int j = a->match[i];
             int r = a->comp_rows[i];

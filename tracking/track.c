@@ -323,65 +323,6 @@ static void sort_edges(edge *e, int n)
     }
 }
 
-/* -------------------------------------------------------------- Hungarian */
-
-/* Minimum-cost assignment of an n x n matrix (row-major, n <= HUNGARIAN_MAX), potentials
- * form (Kuhn–Munkres, O(n^3)). row_of_col[j] = row assigned to column j. */
-static void hungarian(const double *cost, int n, int *row_of_col)
-{
-    double u[HUNGARIAN_MAX + 1], v[HUNGARIAN_MAX + 1], minv[HUNGARIAN_MAX + 1];
-    int p[HUNGARIAN_MAX + 1], way[HUNGARIAN_MAX + 1];
-    bool used[HUNGARIAN_MAX + 1];
-    for (int j = 0; j <= n; j++) {
-        u[j] = v[j] = 0.0;
-        p[j] = 0;
-        way[j] = 0;
-    }
-    for (int i = 1; i <= n; i++) {
-        p[0] = i;
-        int j0 = 0;
-        for (int j = 0; j <= n; j++) {
-            minv[j] = INFINITY;
-            used[j] = false;
-        }
-        do {
-            used[j0] = true;
-            const int i0 = p[j0];
-            double delta = INFINITY;
-            int j1 = 0;
-            for (int j = 1; j <= n; j++) {
-                if (used[j])
-                    continue;
-                const double cur = cost[(i0 - 1) * n + (j - 1)] - u[i0] - v[j];
-                if (cur < minv[j]) {
-                    minv[j] = cur;
-                    way[j] = j0;
-                }
-                if (minv[j] < delta) {
-                    delta = minv[j];
-                    j1 = j;
-                }
-            }
-            for (int j = 0; j <= n; j++) {
-                if (used[j]) {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-        } while (p[j0] != 0);
-        do {
-            const int j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-        } while (j0);
-    }
-    for (int j = 1; j <= n; j++)
-        row_of_col[j - 1] = p[j] - 1;
-}
-
 /* Solve one component: edges e[0..n) all share a component. */
 static void assign_component(km_tracker *t, const edge *e, int n)
 {
@@ -432,8 +373,11 @@ static void assign_component(km_tracker *t, const edge *e, int n)
             cost[cell] = e[k].cost;
             is_edge[cell] = true;
         }
-        int row_of_col[HUNGARIAN_MAX];
-        hungarian(cost, s, row_of_col);
+        /* Square s x s: every row gets a column; invert to the row of each column. */
+        double workspace[5 * (HUNGARIAN_MAX + 1)]; /* >= km_assignment_workspace_bytes(s, s) */
+        int col_of_row[HUNGARIAN_MAX], row_of_col[HUNGARIAN_MAX];
+        km_assignment_solve(cost, s, s, workspace, col_of_row);
+        for (int i = 0; i < s; i++) row_of_col[col_of_row[i]] = i;
         for (int j = 0; j < nm; j++) {
             const int i = row_of_col[j];
             if (i < 0 || i >= nt || !is_edge[i * s + j])

@@ -242,6 +242,14 @@ km_status km_symmetric_eigen(const double *A, int n, double *values, double *vec
  * input. The null space of A (e.g. DLT, homography) is the last column of V. */
 km_status km_svd(const double *A, int m, int n, double *U, double *s, double *V);
 
+/* Minimum-cost assignment (Hungarian method: shortest augmenting paths with potentials,
+ * O(n^2 m)) of rows 0..n-1 to distinct columns 0..m-1 of a row-major n x m cost matrix,
+ * 1 <= n <= m, costs finite. row_to_col[i] is the column given to row i. The workspace of
+ * km_assignment_workspace_bytes(n, m) bytes (aligned for double) is the caller's, so a
+ * per-frame caller allocates nothing. Shared by marker tracking and skeleton labeling. */
+size_t km_assignment_workspace_bytes(int n, int m);
+void km_assignment_solve(const double *cost, int n, int m, void *workspace, int *row_to_col);
+
 /* ----------------------------------------------------------------- config */
 
 /* The configuration of kinemad is YAML 1.1 (libyaml), chosen because the calibration files

@@ -258,6 +258,50 @@ static void test_svd_tall_without_u(void **state)
         assert_near(s[k] * s[k], w[N - 1 - k], 1e-9 * w[N - 1]);
 }
 
+
+/* Exhaustive minimum over all injective row -> column maps, for checking. */
+static double best_by_search(const double *cost, int n, int m, int row, bool *taken)
+{
+    if (row == n) return 0.0;
+    double best = INFINITY;
+    for (int j = 0; j < m; j++) {
+        if (taken[j]) continue;
+        taken[j] = true;
+        double c = cost[row * m + j] + best_by_search(cost, n, m, row + 1, taken);
+        taken[j] = false;
+        if (c < best) best = c;
+    }
+    return best;
+}
+
+static void test_assignment_is_minimal(void **state)
+{
+    (void)state;
+    unsigned seed = 7;
+    double workspace[64];
+    for (int trial = 0; trial < 300; trial++) {
+        int n = 1 + trial % 5, m = n + (trial / 5) % 3;
+        double cost[5 * 7];
+        for (int k = 0; k < n * m; k++) {
+            seed = seed * 1103515245u + 12345u;
+            cost[k] = (double)(seed >> 16 & 1023) / 7.0;
+        }
+        assert_true(km_assignment_workspace_bytes(n, m) <= sizeof workspace);
+        int row_to_col[5];
+        km_assignment_solve(cost, n, m, workspace, row_to_col);
+        bool taken[7] = {false};
+        double total = 0.0;
+        for (int i = 0; i < n; i++) {
+            assert_true(row_to_col[i] >= 0 && row_to_col[i] < m);
+            assert_false(taken[row_to_col[i]]); /* distinct columns */
+            taken[row_to_col[i]] = true;
+            total += cost[i * m + row_to_col[i]];
+        }
+        bool none[7] = {false};
+        assert_true(fabs(total - best_by_search(cost, n, m, 0, none)) < 1e-9);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_svd_known_values),
         cmocka_unit_test(test_svd_rank_deficient_null_space),
         cmocka_unit_test(test_svd_tall_without_u),
+        cmocka_unit_test(test_assignment_is_minimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
