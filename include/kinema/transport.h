@@ -11,6 +11,7 @@
 
 #include "kinema/core.h"
 #include "kinema/gesture.h"
+#include "kinema/skeleton.h"
 #include "kinema/tracking.h"
 
 #ifdef __cplusplus
@@ -19,6 +20,21 @@ extern "C" {
 
 /* What the pipeline hands to the publishers once per frame set. Pointers are borrowed for
  * the duration of the publish call. */
+/* State of one camera in a solved frame (CAMERA_STATUS section). */
+typedef enum km_camera_state {
+    KM_CAMERA_STATE_OK = 0,           /* its frame is in this frame set */
+    KM_CAMERA_STATE_MISSING = 1,      /* no frame in this set (late, dropped, node silent) */
+    KM_CAMERA_STATE_DISCONNECTED = 2, /* device gone (unplugged, stalled): being reattached */
+    KM_CAMERA_STATE_INACTIVE = 3,     /* not run by this process */
+} km_camera_state;
+
+typedef struct km_camera_status {
+    km_camera_state state;
+    uint64_t frames;              /* frames delivered since start */
+    uint64_t dropped;             /* frames lost in capture (pool or ring full) */
+    uint64_t errors;              /* source errors (USB transfer errors, restarts) */
+} km_camera_status;
+
 typedef struct km_solved_frame {
     uint64_t frame;               /* frame-set number */
     uint64_t capture_time_ns;     /* exposure time of the frame set (CLOCK_MONOTONIC) */
@@ -30,6 +46,19 @@ typedef struct km_solved_frame {
     /* The 2D observations the markers were solved from (all cameras); NULL = not published
      * (no `obs2d` topic, no OBSERVATIONS_2D section in `frame`). */
     const km_observation_set *observations;
+    /* Added for the live stages (issues 5-8). NULL / 0 = none this frame; every array is
+     * borrowed for the publish call like the rest. */
+    const km_rigid_pose *rigid_bodies;       /* one per definition, definition order */
+    const km_rigid_definition *rigid_definitions; /* same order: ids and names */
+    int rigid_body_count;
+    const km_skeleton_pose *skeletons;       /* one per subject (tracked flag per pose) */
+    int skeleton_count;
+    const km_hand *hands;                    /* hands seen this frame (landmarks, centres) */
+    int hand_count;
+    const km_gesture_event *events;          /* gesture, hand-pose and hand-eye events
+                                                decided while solving this frame */
+    int event_count;
+    const km_camera_status *camera_status;   /* camera_count entries */
 } km_solved_frame;
 
 /* ------------------------------------------------------------------ wire v1 */
@@ -76,7 +105,12 @@ typedef enum km_wire_section_type {
 /* Which sections a message carries (km_wire_encode). */
 #define KM_WIRE_WITH_MARKERS 0x1u
 #define KM_WIRE_WITH_OBS2D 0x2u
-#define KM_WIRE_WITH_ALL 0x3u
+#define KM_WIRE_WITH_RIGID 0x4u
+#define KM_WIRE_WITH_SKELETONS 0x8u
+#define KM_WIRE_WITH_HANDS 0x10u
+#define KM_WIRE_WITH_EVENTS 0x20u
+#define KM_WIRE_WITH_CAMERA_STATUS 0x40u
+#define KM_WIRE_WITH_ALL 0x7Fu
 
 /* Exact bytes km_wire_encode_frame writes for this many cameras and markers with no
  * observations (0 when a count is out of range). */
@@ -282,6 +316,12 @@ typedef struct km_vmc_pose {
     km_vec3 pos_m[KM_HUMAN_BONE_COUNT];
     km_quat rotation[KM_HUMAN_BONE_COUNT];
 } km_vmc_pose;
+
+/* A solved skeleton (include/kinema/skeleton.h) as a VMC pose: each joint goes to the bone of
+ * the same HumanBodyBones name (both use Unity's rest convention: identity = T-pose facing
+ * +Z); an untracked pose gives present = 0. No allocation. */
+void km_vmc_pose_from_skeleton(const km_skeleton_pose *pose, uint64_t time_ns,
+                               km_vmc_pose *out);
 
 /* ---------------------------------------------------------------- VMC */
 
