@@ -77,12 +77,22 @@ static void print_status(const km_pipeline_stats *now, const km_pipeline_stats *
     double lat_ms = sets ? (double)(now->latency_ns_sum - before->latency_ns_sum) / (double)sets
                                / 1e6
                          : 0.0;
+    double rigid = sets ? (double)(now->rigid_tracked - before->rigid_tracked) / (double)sets
+                        : 0.0;
+    double people = sets ? (double)(now->skeletons_tracked - before->skeletons_tracked) /
+                               (double)sets
+                         : 0.0;
+    double stage_ms = sets ? (double)(now->stage_time_ns_sum - before->stage_time_ns_sum) /
+                                 (double)sets / 1e6
+                           : 0.0;
     km_log(KM_LOG_INFO, "kinemad",
-           "%.1f fps | %.1f markers/frame | %.1f blobs/camera | dropped %llu | incomplete %llu"
-           " | latency %.2f ms mean, %.2f ms max | zmq %llu sent (%llu dropped) | osc %llu sent",
-           fps, markers, blobs, (unsigned long long)now->dropped_frames,
+           "%.1f fps | %.1f markers/frame | %.1f rigid, %.1f skeletons tracked | %llu events |"
+           " %.1f blobs/camera | dropped %llu | incomplete %llu | latency %.2f ms mean, %.2f ms"
+           " max (rigid..gestures %.2f ms) | zmq %llu sent (%llu dropped) | osc %llu sent",
+           fps, markers, rigid, people, (unsigned long long)(now->events - before->events),
+           blobs, (unsigned long long)now->dropped_frames,
            (unsigned long long)now->incomplete_framesets, lat_ms,
-           (double)now->latency_ns_max / 1e6, (unsigned long long)now->zmq_sent,
+           (double)now->latency_ns_max / 1e6, stage_ms, (unsigned long long)now->zmq_sent,
            (unsigned long long)now->zmq_dropped, (unsigned long long)now->osc_sent);
 }
 

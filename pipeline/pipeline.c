@@ -13,6 +13,7 @@
 
 #include "kinema/pipeline.h"
 #include "node.h"
+#include "stages.h"
 
 /* Blobs of one frame, detected on the capture thread. */
 typedef struct detected_frame {
@@ -54,6 +55,9 @@ struct km_pipeline {
     km_reconstruct_config reconstruct_cfg; /* as created, for reload_calibration */
     km_observation_set observations;
     km_marker_set markers;
+    km_stages *stages;                  /* rigid bodies, skeletons, hands, gestures; NULL in
+                                           a node */
+    km_camera_status camera_status[KM_MAX_CAMERAS];
     km_pipeline_frame_fn on_frame;
     void *on_frame_user;
     km_pipeline_stats stats;
@@ -89,6 +93,14 @@ km_pipeline_config km_pipeline_config_default(void)
     c.node_wait_ns = 10000000000ull;
     c.solver_timeout_ns = 1000000000ull;
     c.solver_max_pending = 128;
+    c.rigid_enabled = true;
+    c.rigid = km_rigid_config_default();
+    c.skeleton_enabled = true; /* the default source is the synthetic actor */
+    c.skeleton = km_skeleton_solver_config_default();
+    c.skeleton_height_m = 1.75;
+    c.vmc = km_vmc_config_default();
+    c.events = km_event_sender_config_default();
+    c.input = km_input_config_default();
     return c;
 }
 
@@ -222,7 +234,7 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
     static const char *const top_keys[] = {"source", "synthetic", "replay", "realtime", "rig",
                                            "pool_frames", "detect", "reconstruct",
                                            "track", "transport", "role", "node", "solver",
-                                           NULL};
+                                           "rigid", "skeleton", NULL};
     static const char *const track_keys[] = {"enabled", "gate_m", "max_gap_frames",
                                              "birth_frames", "fill_gaps", "smoothing_alpha",
                                              "smoothing_beta", NULL};
@@ -341,6 +353,10 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
         if ((st = km_publisher_config_read(cfg, "transport", &out->publish))) return st;
         if ((st = km_control_config_read(cfg, "transport.control", &out->control))) return st;
     }
+    /* Skeletons by default only on the synthetic actor: elsewhere the people and their
+     * marker sets are the operator's to declare (`skeleton:`). */
+    if (out->source != KM_PIPELINE_SOURCE_SYNTHETIC) out->skeleton_enabled = false;
+    if ((st = km_stages_config_read(cfg, out))) return st;
     return read_multihost(cfg, out);
 }
 
@@ -444,6 +460,20 @@ static km_status control_reload_calibration(void *user, const km_control_request
     p->rig = rig;
     km_log(KM_LOG_INFO, "pipeline", "calibration reloaded from %s", path);
     return km_control_reply_add_string(reply, "rig", path);
+}
+
+/* define_rigid: a new body from tracked markers of the last solved frame. */
+static km_status control_define_rigid(void *user, const km_control_request *request,
+                                      km_control_reply *reply)
+{
+    km_pipeline *p = user;
+    uint32_t id = 0;
+    km_status st = km_stages_define_rigid(p->stages, request->name, request->marker_ids,
+                                          request->marker_count, &p->markers, &id);
+    if (st) return st;
+    st = km_control_reply_add_int(reply, "id", (long long)id);
+    if (!st) st = km_control_reply_add_string(reply, "name", request->name);
+    return st;
 }
 
 /* A node's `status`: its clock (the solver's clock-offset exchange reads "time_ns"), its
@@ -586,6 +616,14 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         if (!p->solver) goto fail;
     }
 
+    if (cfg->role != KM_PIPELINE_ROLE_NODE) {
+        p->stages = km_stages_create(cfg, p->scene, rc.max_markers, &st);
+        if (!p->stages) goto fail;
+    }
+    for (int c = 0; c < p->camera_count; c++)
+        p->camera_status[c].state = p->active[c] ? KM_CAMERA_STATE_MISSING
+                                                 : KM_CAMERA_STATE_INACTIVE;
+
     if (cfg->publish_enabled) {
         km_publisher_config pc = cfg->publish;
         if (pc.max_markers < rc.max_markers) pc.max_markers = rc.max_markers;
@@ -612,6 +650,9 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
             km_control_set_handler(p->control, KM_CONTROL_LIST_CAMERAS, control_list_cameras, p);
             km_control_set_handler(p->control, KM_CONTROL_RELOAD_CALIBRATION,
                                    control_reload_calibration, p);
+            if (p->stages)
+                km_control_set_handler(p->control, KM_CONTROL_DEFINE_RIGID,
+                                       control_define_rigid, p);
             if (cfg->role == KM_PIPELINE_ROLE_NODE)
                 km_control_set_handler(p->control, KM_CONTROL_STATUS, control_node_status, p);
         }
@@ -716,6 +757,15 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     km_status result = KM_OK;
     bool have_frame = false;
     for (int c = 0; c < p->camera_count; c++) {
+        km_camera_status *cs = &p->camera_status[c];
+        if (p->captures[c]) {
+            km_capture_stats st;
+            km_capture_stats_get(p->captures[c], &st);
+            cs->frames = st.frames;
+            cs->dropped = st.dropped_pool + st.dropped_ring;
+            cs->errors = st.errors;
+        }
+        if (p->active[c]) cs->state = set->frames[c] ? KM_CAMERA_STATE_OK : KM_CAMERA_STATE_MISSING;
         km_frame *f = set->frames[c];
         if (!f) continue;
         if (!have_frame) {
@@ -746,6 +796,7 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
         set->frames[c] = NULL;
     }
     if (!set->complete) p->stats.incomplete_framesets++;
+    out.camera_status = p->camera_status;
     return solve_observations(p, &out, result, set->time_ns);
 }
 
@@ -769,6 +820,12 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
     out.frame = obs->frame;
     out.markers = &p->markers;
     out.observations = obs;
+    if (p->stages) {
+        uint64_t t0 = km_time_now_ns();
+        st = km_stages_run(p->stages, &p->markers, set_time_ns, &out);
+        if (st && st != KM_ERR_CAPACITY) result = st;
+        p->stats.stage_time_ns_sum += km_time_now_ns() - t0;
+    }
     out.solved_time_ns = km_time_now_ns();
     if (p->publisher) {
         st = km_publisher_send(p->publisher, &out);
@@ -776,6 +833,7 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
     } else {
         out.publish_time_ns = out.solved_time_ns;
     }
+    if (p->stages) km_stages_send(p->stages, p->publisher, &out, km_time_now_ns());
     if (p->on_frame) p->on_frame(p->on_frame_user, &out);
 
     uint64_t done = out.publish_time_ns ? out.publish_time_ns : out.solved_time_ns;
@@ -992,6 +1050,9 @@ void km_pipeline_stats_get(const km_pipeline *p, km_pipeline_stats *out)
         out->osc_errors = ps.osc_errors;
     }
     if (p->solver) km_node_solver_counts(p->solver, &out->node_messages, &out->nodes_missing);
+    if (p->stages)
+        km_stages_counts(p->stages, &out->rigid_tracked, &out->skeletons_tracked, &out->events,
+                         &out->input_messages);
 }
 
 void km_pipeline_destroy(km_pipeline *p)
@@ -1005,6 +1066,7 @@ void km_pipeline_destroy(km_pipeline *p)
     km_publisher_destroy(p->publisher);
     km_reconstructor_destroy(p->reconstructor);
     km_tracker_destroy(p->tracker);
+    km_stages_destroy(p->stages);
     free(p->raw_markers.items);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) {
         km_detector_destroy(p->detection[c].detector);

@@ -1,7 +1,8 @@
 /* Kinema pipeline: the service's engine, wiring the stages of the data flow together:
  *
  *   sources (one capture thread each, detecting its camera's 2D blobs) -> frame sets
- *     -> reconstruct (all cameras) -> track (persistent ids) -> publish (ZeroMQ, OSC)
+ *     -> reconstruct (all cameras) -> track (persistent ids) -> rigid bodies -> skeletons
+ *     -> hands and gestures -> publish (ZeroMQ, OSC, VMC, OSC events)
  *
  * kinemad is a thin shell around it (config, signals, status line); tests and benchmarks
  * run it in-process. Everything is allocated in km_pipeline_create; km_pipeline_step
@@ -12,7 +13,9 @@
 #include "kinema/calib.h"
 #include "kinema/capture.h"
 #include "kinema/core.h"
+#include "kinema/gesture.h"
 #include "kinema/recording.h"
+#include "kinema/skeleton.h"
 #include "kinema/tracking.h"
 #include "kinema/transport.h"
 
@@ -66,6 +69,23 @@ typedef struct km_pipeline_config {
     uint64_t solver_node_cameras[KM_PIPELINE_MAX_NODES]; /* bit c: the node runs camera c */
     uint64_t solver_timeout_ns; /* a node silent this long is missing (default 1 s) */
     int solver_max_pending;    /* frame sets being merged at once (default 128) */
+    /* The stages after marker tracking (pipeline/stages.c, docs/config.md). */
+    bool rigid_enabled;        /* `rigid: {enabled}` (default true) */
+    char rigid_path[512];      /* definitions file (formats.md); "": none, except the
+                                  synthetic source, whose own head and prop bodies are used */
+    km_rigid_config rigid;
+    bool skeleton_enabled;     /* default: true for the synthetic source (one template subject
+                                  per actor), else true when `skeleton:` names subjects */
+    char subject_paths[KM_SKELETON_MAX_PEOPLE][512]; /* subject files (kinema skeleton
+                                  calibrate); none: `people` template subjects */
+    int subject_count;
+    int skeleton_people;       /* template subjects when no files (default: actors or 1) */
+    double skeleton_height_m;  /* their height (default 1.75) */
+    char marker_set_path[512]; /* their marker set ("" = Plug-in Gait, docs/skeleton.md) */
+    km_skeleton_solver_config skeleton;
+    km_vmc_config vmc;         /* `transport.vmc` (off by default) */
+    km_event_sender_config events; /* `transport.events`: gesture events as OSC (off) */
+    km_input_config input;     /* `transport.input`: hand landmarks and gaze in (off) */
 } km_pipeline_config;
 
 typedef struct km_pipeline km_pipeline;
@@ -88,6 +108,10 @@ typedef struct km_pipeline_stats {
      * missing now; node: camera frames published. */
     uint64_t node_messages;
     int nodes_missing;
+    /* Live stages: rigid-body and skeleton poses solved (tracked) over all frames, gesture
+     * events decided, input messages taken. */
+    uint64_t rigid_tracked, skeletons_tracked, events, input_messages;
+    uint64_t stage_time_ns_sum; /* time spent after marker tracking (rigid .. gestures) */
 } km_pipeline_stats;
 
 km_pipeline_config km_pipeline_config_default(void);

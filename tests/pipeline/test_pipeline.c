@@ -203,6 +203,100 @@ static void test_no_allocation_after_startup(void **state)
     km_pipeline_destroy(p);
 }
 
+/* The stages after marker tracking, live on the embedded default: the scene's head band and
+ * prop as rigid bodies (against the scene's ground truth poses) and the actor's skeleton
+ * (template subject; its hands against the wrist markers, its residual). */
+typedef struct live {
+    const km_synthetic_scene *scene;
+    long frames, rigid_seen, rigid_tracked, skeleton_tracked, hands_ok, hands_checked;
+    double rigid_sq_pos, rigid_max_deg, residual_sum;
+    long residual_n;
+} live;
+
+static void on_live_frame(void *user, const km_solved_frame *frame)
+{
+    live *lv = user;
+    lv->frames++;
+    if (lv->frames <= 60) return; /* skeleton boot and track birth: the first 0.5 s */
+    uint64_t t = km_synthetic_scene_frame_time(lv->scene, frame->frame);
+    km_synthetic_rigid_pose truth[8];
+    int nt = km_synthetic_scene_rigid_poses(lv->scene, t, truth, 8);
+    assert_int_equal(frame->rigid_body_count, nt);
+    for (int b = 0; b < frame->rigid_body_count; b++) {
+        const km_rigid_pose *rp = &frame->rigid_bodies[b];
+        lv->rigid_seen++;
+        if (!rp->tracked) continue;
+        lv->rigid_tracked++;
+        double d = km_vec3_dist(rp->pos_m, truth[b].pos_m);
+        lv->rigid_sq_pos += d * d;
+        double dot = fabs(rp->rot.w * truth[b].rot.w + rp->rot.x * truth[b].rot.x +
+                          rp->rot.y * truth[b].rot.y + rp->rot.z * truth[b].rot.z);
+        double deg = 2.0 * acos(dot > 1.0 ? 1.0 : dot) * 180.0 / M_PI;
+        if (deg > lv->rigid_max_deg) lv->rigid_max_deg = deg;
+    }
+    assert_int_equal(frame->skeleton_count, 1);
+    const km_skeleton_pose *sk = &frame->skeletons[0];
+    if (!sk->tracked) return;
+    lv->skeleton_tracked++;
+    lv->residual_sum += sk->residual_m;
+    lv->residual_n++;
+    /* Hand joints (wrist centres) against the mean of the two wrist markers. */
+    km_synthetic_marker m[KM_SYNTHETIC_MAX_MARKERS];
+    int n = km_synthetic_scene_markers(lv->scene, t, m, KM_SYNTHETIC_MAX_MARKERS);
+    static const char *const wrist[2][2] = {{"LWRA", "LWRB"}, {"RWRA", "RWRB"}};
+    for (int side = 0; side < 2; side++) {
+        km_vec3 a = {0, 0, 0}, b = {0, 0, 0};
+        for (int i = 0; i < n; i++) {
+            if (strcmp(m[i].label, wrist[side][0]) == 0) a = m[i].pos_m;
+            if (strcmp(m[i].label, wrist[side][1]) == 0) b = m[i].pos_m;
+        }
+        km_vec3 mid = km_vec3_scale(km_vec3_add(a, b), 0.5);
+        km_vec3 hand = sk->joint_pos_m[side ? KM_JOINT_RIGHT_HAND : KM_JOINT_LEFT_HAND];
+        lv->hands_checked++;
+        if (km_vec3_dist(mid, hand) < 0.06) lv->hands_ok++;
+    }
+    /* and the frame carries the hands the gesture stage sees */
+    assert_true(frame->hand_count >= 2);
+}
+
+static void test_live_rigid_bodies_and_skeleton(void **state)
+{
+    (void)state;
+    km_pipeline_config cfg = km_pipeline_config_default();
+    cfg.realtime = false;
+    cfg.publish_enabled = false;
+    cfg.pool_frames = 8;
+    km_pipeline *p = make_pipeline(&cfg);
+    live lv = {.scene = km_pipeline_scene(p)};
+    km_pipeline_set_frame_callback(p, on_live_frame, &lv);
+    assert_int_equal(km_pipeline_start(p), KM_OK);
+    run_sets(p, 360);
+    km_pipeline_stop(p);
+    km_pipeline_stats stats;
+    km_pipeline_stats_get(p, &stats);
+    long checked = lv.frames - 60;
+    double rigid_rate = lv.rigid_seen ? (double)lv.rigid_tracked / (double)lv.rigid_seen : 0;
+    double rigid_rms_mm = lv.rigid_tracked ? sqrt(lv.rigid_sq_pos / (double)lv.rigid_tracked) * 1e3
+                                           : 1e9;
+    double skel_rate = checked > 0 ? (double)lv.skeleton_tracked / (double)checked : 0;
+    double residual_mm = lv.residual_n ? lv.residual_sum / (double)lv.residual_n * 1e3 : 1e9;
+    double hands = lv.hands_checked ? (double)lv.hands_ok / (double)lv.hands_checked : 0;
+    printf("LIVE STAGES: %ld frames checked: rigid bodies tracked %.4f, position RMS %.3f mm, "
+           "max rotation error %.3f deg; skeleton tracked %.4f, marker residual %.2f mm mean, "
+           "hand joints within 6 cm of the wrist markers %.4f; stages %.3f ms/frame\n",
+           checked, rigid_rate, rigid_rms_mm, lv.rigid_max_deg, skel_rate, residual_mm, hands,
+           stats.framesets ? (double)stats.stage_time_ns_sum / (double)stats.framesets / 1e6
+                           : 0.0);
+    assert_true(checked >= 300);
+    assert_true(rigid_rate >= 0.99);
+    assert_true(rigid_rms_mm < 1.0);
+    assert_true(lv.rigid_max_deg < 1.0);
+    assert_true(skel_rate >= 0.99);
+    assert_true(residual_mm < 15.0);
+    assert_true(hands >= 0.99);
+    km_pipeline_destroy(p);
+}
+
 static void test_bad_config_is_an_error_with_file_and_line(void **state)
 {
     (void)state;
@@ -232,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_bad_config_is_an_error_with_file_and_line),
         cmocka_unit_test(test_accuracy_on_embedded_default),
         cmocka_unit_test(test_no_allocation_after_startup),
+        cmocka_unit_test(test_live_rigid_bodies_and_skeleton),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
