@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kinema/cv.h"
 #include "kinema/pipeline.h"
 #include "node.h"
 #include "stages.h"
@@ -28,6 +29,9 @@ typedef struct detected_frame {
  * a slot is never reused while its frame is still in flight (at most `pool` frames are). */
 typedef struct camera_detection {
     km_detector *detector;
+    uint8_t *gray;          /* devices: the frame as 8-bit intensity when it comes in another
+                               format (YUYV, 16-bit, RGB, MJPEG); NULL otherwise */
+    size_t gray_bytes;
     int max_blobs;
     int slot_count;
     unsigned next_slot;
@@ -42,6 +46,12 @@ struct km_pipeline {
     km_synthetic_scene *scene;          /* owned; NULL for non-synthetic sources */
     double source_rate_hz;              /* nominal frame rate of the sources */
     int replay_stream[KM_MAX_CAMERAS];  /* replay: the recording's stream of each camera */
+    /* source devices: opened in km_pipeline_create (a missing camera is an error there),
+     * handed to their captures at start. */
+    km_uvc_context *uvc;
+    km_freenect_context *freenect;
+    km_source *device_sources[KM_MAX_CAMERAS];
+    km_uvc_camera *uvc_cameras[KM_MAX_CAMERAS]; /* for the camera state (connected) */
     km_rig rig;                         /* what reconstruction solves with */
     int camera_count;
     km_capture *captures[KM_MAX_CAMERAS];
@@ -150,6 +160,51 @@ static km_status read_cameras(const km_config *cfg, const char *path, uint64_t *
     return KM_OK;
 }
 
+/* sources: [{type: uvc|freenect, camera: N, ...}] (docs/capture.md "Configuration"). */
+static km_status read_devices(const km_config *cfg, km_pipeline_config *out)
+{
+    size_t n = km_config_count(cfg, "sources");
+    if (n == 0 || n > KM_MAX_CAMERAS)
+        return km_error(KM_ERR_PARSE, "%s:%d: sources: 1 to %d devices expected (a list of "
+                        "{type: uvc|freenect, camera: N, ...})", km_config_name(cfg),
+                        km_config_line(cfg, "sources"), KM_MAX_CAMERAS);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[32], type[16];
+        snprintf(path, sizeof path, "sources.%zu", i);
+        char type_path[48];
+        snprintf(type_path, sizeof type_path, "%s.type", path);
+        km_status st = km_config_get_string(cfg, type_path, "", type, sizeof type);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        km_pipeline_device *d = &out->devices[i];
+        memset(d, 0, sizeof *d);
+        int camera;
+        if (strcmp(type, "uvc") == 0) {
+            d->kind = KM_PIPELINE_DEVICE_UVC;
+            d->uvc = km_uvc_config_default();
+            d->uvc.camera = -1;
+            if ((st = km_uvc_config_read(cfg, path, &d->uvc))) return st;
+            camera = d->uvc.camera;
+        } else if (strcmp(type, "freenect") == 0) {
+            d->kind = KM_PIPELINE_DEVICE_FREENECT;
+            d->freenect = km_freenect_config_default();
+            d->freenect.camera = -1;
+            if ((st = km_freenect_config_read(cfg, path, &d->freenect))) return st;
+            camera = d->freenect.camera;
+        } else {
+            return km_error(KM_ERR_PARSE, "%s:%d: %s: type: expected uvc or freenect, got '%s'",
+                            km_config_name(cfg), km_config_line(cfg, path), path, type);
+        }
+        if (camera < 0 || camera >= KM_MAX_CAMERAS || (seen >> camera & 1))
+            return km_error(KM_ERR_PARSE, "%s:%d: %s: camera: each device needs its own rig "
+                            "index 0..%d", km_config_name(cfg), km_config_line(cfg, path), path,
+                            KM_MAX_CAMERAS - 1);
+        seen |= 1ull << camera;
+    }
+    out->device_count = (int)n;
+    return KM_OK;
+}
+
 /* role: single|node|solver, node: {cameras, publish, wait_ms},
  * solver: {nodes: [{data, control, cameras}], timeout_ms, max_pending} (docs/config.md). */
 static km_status read_multihost(const km_config *cfg, km_pipeline_config *out)
@@ -231,7 +286,8 @@ static km_status read_multihost(const km_config *cfg, km_pipeline_config *out)
 
 km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
 {
-    static const char *const top_keys[] = {"source", "synthetic", "replay", "realtime", "rig",
+    static const char *const top_keys[] = {"source", "synthetic", "replay", "sources",
+                                           "realtime", "rig",
                                            "pool_frames", "detect", "reconstruct",
                                            "track", "transport", "role", "node", "solver",
                                            "rigid", "skeleton", NULL};
@@ -253,9 +309,12 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
         out->source = KM_PIPELINE_SOURCE_SYNTHETIC;
     } else if (strcmp(source, "replay") == 0) {
         out->source = KM_PIPELINE_SOURCE_REPLAY;
+    } else if (strcmp(source, "devices") == 0) {
+        out->source = KM_PIPELINE_SOURCE_DEVICES;
     } else {
         return km_error(KM_ERR_PARSE, "%s:%d: source: unknown source '%s' (known: synthetic, "
-                        "replay)", km_config_name(cfg), km_config_line(cfg, "source"), source);
+                        "replay, devices)", km_config_name(cfg), km_config_line(cfg, "source"),
+                        source);
     }
     if ((st = km_synthetic_config_read(cfg, "synthetic", &out->synthetic))) return st;
     if (out->source == KM_PIPELINE_SOURCE_REPLAY || km_config_has(cfg, "replay")) {
@@ -285,6 +344,10 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
         else
             return km_error(KM_ERR_PARSE, "%s:%d: replay.time: expected now or original, got '%s'",
                             km_config_name(cfg), km_config_line(cfg, "replay.time"), time_mode);
+    }
+
+    if (out->source == KM_PIPELINE_SOURCE_DEVICES || km_config_has(cfg, "sources")) {
+        if ((st = read_devices(cfg, out))) return st;
     }
 
     bool realtime;
@@ -357,6 +420,10 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
      * marker sets are the operator's to declare (`skeleton:`). */
     if (out->source != KM_PIPELINE_SOURCE_SYNTHETIC) out->skeleton_enabled = false;
     if ((st = km_stages_config_read(cfg, out))) return st;
+    if (out->source == KM_PIPELINE_SOURCE_DEVICES && !out->rig_path[0])
+        return km_error(KM_ERR_PARSE, "%s:%d: source: devices needs rig: (the calibration of "
+                        "the cameras, kinema calibrate)", km_config_name(cfg),
+                        km_config_line(cfg, "source"));
     return read_multihost(cfg, out);
 }
 
@@ -398,6 +465,68 @@ static km_status open_replay(km_pipeline *p)
     if (p->source_rate_hz <= 0) p->source_rate_hz = 120.0;
     km_recording_close(rec);
     return st;
+}
+
+/* Source `devices`: the rig from `rig:`, each of its cameras opened from its `sources:` entry
+ * (a device per rig camera; the frame size must be the calibrated one). */
+static km_status open_devices(km_pipeline *p)
+{
+    const km_pipeline_config *cfg = &p->cfg;
+    km_status st = km_rig_load(cfg->rig_path, &p->rig);
+    if (st) return st;
+    int device_of[KM_MAX_CAMERAS];
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) device_of[c] = -1;
+    for (int i = 0; i < cfg->device_count; i++) {
+        const km_pipeline_device *d = &cfg->devices[i];
+        int c = d->kind == KM_PIPELINE_DEVICE_UVC ? d->uvc.camera : d->freenect.camera;
+        if (c >= p->rig.camera_count)
+            return km_error(KM_ERR_INVALID_ARGUMENT, "sources.%d: camera %d is not in the rig "
+                            "%s (%d cameras)", i, c, cfg->rig_path, p->rig.camera_count);
+        device_of[c] = i;
+    }
+    for (int c = 0; c < p->rig.camera_count; c++) {
+        if (device_of[c] >= 0) continue;
+        if (cfg->role == KM_PIPELINE_ROLE_NODE) continue; /* checked against node cameras */
+        return km_error(KM_ERR_INVALID_ARGUMENT, "sources: no device for rig camera %d (%s)", c,
+                        p->rig.cameras[c].name);
+    }
+    p->source_rate_hz = 0;
+    for (int c = 0; c < p->rig.camera_count; c++) {
+        int i = device_of[c];
+        if (i < 0) continue;
+        if (cfg->role == KM_PIPELINE_ROLE_NODE) {
+            bool mine = false;
+            for (int k = 0; k < cfg->node_camera_count; k++) mine |= cfg->node_cameras[k] == c;
+            if (!mine) continue;
+        }
+        const km_pipeline_device *d = &cfg->devices[i];
+        km_source *src;
+        if (d->kind == KM_PIPELINE_DEVICE_UVC) {
+            if (!p->uvc && !(p->uvc = km_uvc_context_create(&st))) return st;
+            src = km_uvc_source_create(p->uvc, &d->uvc, &p->uvc_cameras[c], &st);
+        } else {
+            if (!p->freenect && !(p->freenect = km_freenect_context_create(&st))) return st;
+            src = km_freenect_source_create(p->freenect, &d->freenect, &st);
+        }
+        if (!src) return st;
+        p->device_sources[c] = src;
+        km_source_info info;
+        km_source_describe(src, &info);
+        const km_camera *cam = &p->rig.cameras[c];
+        if (info.width != cam->width || info.height != cam->height)
+            return km_error(KM_ERR_INVALID_ARGUMENT, "sources.%d: %s %s delivers %dx%d but rig "
+                            "camera %d is calibrated at %dx%d (set width/height)", i,
+                            info.backend, info.name, info.width, info.height, c, cam->width,
+                            cam->height);
+        if (info.format == KM_PIXEL_DEPTH16)
+            return km_error(KM_ERR_UNSUPPORTED, "sources.%d: a depth stream has no marker images: "
+                            "use the Kinect's IR stream (stream: ir8) as a mocap camera", i);
+        if (info.rate_hz > p->source_rate_hz) p->source_rate_hz = info.rate_hz;
+        km_log(KM_LOG_INFO, "pipeline", "camera %d: %s %s (serial %s) %dx%d @ %.1f Hz", c,
+               info.backend, info.name, info.serial, info.width, info.height, info.rate_hz);
+    }
+    if (p->source_rate_hz <= 0) p->source_rate_hz = 30.0;
+    return KM_OK;
 }
 
 /* ------------------------------------------------- control socket handlers
@@ -514,6 +643,8 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     p->cfg = *cfg;
     if (cfg->source == KM_PIPELINE_SOURCE_REPLAY) {
         if ((st = open_replay(p))) goto fail;
+    } else if (cfg->source == KM_PIPELINE_SOURCE_DEVICES) {
+        if ((st = open_devices(p))) goto fail;
     } else {
         p->source_rate_hz = cfg->synthetic.rate_hz;
         p->scene = km_synthetic_scene_create(&cfg->synthetic, &st);
@@ -568,6 +699,13 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
             goto fail;
         }
         for (int k = 0; k < slots; k++) d->slots[k].blobs = d->blob_storage + (size_t)k * (size_t)d->max_blobs;
+        if (cfg->source == KM_PIPELINE_SOURCE_DEVICES) {
+            d->gray_bytes = (size_t)max_w * (size_t)max_h;
+            if (!(d->gray = malloc(d->gray_bytes))) {
+                st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for image buffers");
+                goto fail;
+            }
+        }
     }
     km_reconstruct_config rc = cfg->reconstruct;
     int obs_capacity = p->camera_count * cfg->detect.max_blobs;
@@ -705,10 +843,20 @@ static km_status start_captures(km_pipeline *p)
     replay.start_time_ns = start_ns;
     for (int c = 0; c < p->camera_count; c++) {
         if (!p->active[c]) continue;
-        km_source *src =
-            p->cfg.source == KM_PIPELINE_SOURCE_REPLAY
-                ? km_replay_source_create(p->cfg.replay_path, p->replay_stream[c], &replay, &st)
-                : km_synthetic_source_create_at(p->scene, c, p->cfg.realtime, start_ns, &st);
+        km_source *src;
+        if (p->cfg.source == KM_PIPELINE_SOURCE_DEVICES) {
+            /* Opened at create; a capture takes it over (and closes it) from here. */
+            src = p->device_sources[c];
+            p->device_sources[c] = NULL;
+            if (!src) st = km_error(KM_ERR_INVALID_ARGUMENT, "pipeline: camera %d was already "
+                                    "started once (devices are opened at create)", c);
+        } else {
+            src = p->cfg.source == KM_PIPELINE_SOURCE_REPLAY
+                      ? km_replay_source_create(p->cfg.replay_path, p->replay_stream[c], &replay,
+                                                &st)
+                      : km_synthetic_source_create_at(p->scene, c, p->cfg.realtime, start_ns,
+                                                      &st);
+        }
         if (!src) goto fail;
         p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
         if (!p->captures[c]) goto fail;
@@ -725,14 +873,54 @@ fail:
     return st ? st : KM_ERR_INTERNAL;
 }
 
+/* A device frame as 8-bit intensity in d->gray (the detector's input). Markers are the
+ * brightest thing a mocap camera sees, so luma (Y, or the upper byte of 16-bit intensity) is
+ * what it needs. MJPEG is decoded here, on the camera's own thread, off the solver's path. */
+static km_status to_gray(camera_detection *d, const km_frame *f)
+{
+    size_t w = (size_t)f->width, h = (size_t)f->height;
+    if (w * h > d->gray_bytes)
+        return km_error(KM_ERR_CAPACITY, "pipeline: camera %d frame %dx%d larger than the rig's",
+                        f->camera, f->width, f->height);
+    const uint8_t *src = f->data;
+    switch (f->format) {
+    case KM_PIXEL_YUYV:
+        for (size_t y = 0; y < h; y++)
+            for (size_t x = 0; x < w; x++) d->gray[y * w + x] = src[y * f->stride + 2 * x];
+        return KM_OK;
+    case KM_PIXEL_GRAY16:
+        /* little-endian: the high byte carries the top 8 bits */
+        for (size_t y = 0; y < h; y++)
+            for (size_t x = 0; x < w; x++) d->gray[y * w + x] = src[y * f->stride + 2 * x + 1];
+        return KM_OK;
+    case KM_PIXEL_RGB24:
+        for (size_t y = 0; y < h; y++)
+            for (size_t x = 0; x < w; x++) {
+                const uint8_t *px = src + y * f->stride + 3 * x;
+                d->gray[y * w + x] = (uint8_t)((77u * px[0] + 150u * px[1] + 29u * px[2]) >> 8);
+            }
+        return KM_OK;
+    case KM_PIXEL_MJPEG:
+        return km_cv_mjpeg_to_gray(f->data, f->size, d->gray, f->width, f->height, f->width);
+    default:
+        return km_error(KM_ERR_UNSUPPORTED, "pipeline: camera %d: no marker detection on "
+                        "frames of pixel format %d (depth)", f->camera, (int)f->format);
+    }
+}
+
 /* Frame processor: runs on camera `frame->camera`'s capture thread. */
 static void detect_on_capture_thread(void *user, km_frame *frame)
 {
     camera_detection *d = user;
     detected_frame *slot = &d->slots[d->next_slot++ % (unsigned)d->slot_count];
     slot->count = 0;
-    slot->status = km_detector_run(d->detector, frame->data, frame->width, frame->height,
-                                   frame->stride, slot->blobs, d->max_blobs, &slot->count);
+    if (frame->format == KM_PIXEL_GRAY8) {
+        slot->status = km_detector_run(d->detector, frame->data, frame->width, frame->height,
+                                       frame->stride, slot->blobs, d->max_blobs, &slot->count);
+    } else if ((slot->status = to_gray(d, frame)) == KM_OK) {
+        slot->status = km_detector_run(d->detector, d->gray, frame->width, frame->height,
+                                       frame->width, slot->blobs, d->max_blobs, &slot->count);
+    }
     frame->user = slot;
 }
 
@@ -766,6 +954,11 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
             cs->errors = st.errors;
         }
         if (p->active[c]) cs->state = set->frames[c] ? KM_CAMERA_STATE_OK : KM_CAMERA_STATE_MISSING;
+        if (p->uvc_cameras[c] && !set->frames[c]) {
+            km_uvc_stats us;
+            km_uvc_camera_stats(p->uvc_cameras[c], &us);
+            if (!us.connected) cs->state = KM_CAMERA_STATE_DISCONNECTED;
+        }
         km_frame *f = set->frames[c];
         if (!f) continue;
         if (!have_frame) {
@@ -1060,6 +1253,10 @@ void km_pipeline_destroy(km_pipeline *p)
     if (!p) return;
     km_pipeline_stop(p);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
+    for (int c = 0; c < KM_MAX_CAMERAS; c++) km_source_destroy(p->device_sources[c]);
+    /* after every source of theirs */
+    km_uvc_context_destroy(p->uvc);
+    km_freenect_context_destroy(p->freenect);
     km_frameset_assembler_destroy(p->assembler);
     km_node_solver_destroy(p->solver);
     km_control_destroy(p->control);
@@ -1072,6 +1269,7 @@ void km_pipeline_destroy(km_pipeline *p)
         km_detector_destroy(p->detection[c].detector);
         free(p->detection[c].slots);
         free(p->detection[c].blob_storage);
+        free(p->detection[c].gray);
     }
     free(p->observations.items);
     free(p->markers.items);

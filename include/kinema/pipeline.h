@@ -26,7 +26,20 @@ extern "C" {
 typedef enum km_pipeline_source_kind {
     KM_PIPELINE_SOURCE_SYNTHETIC = 0, /* the embedded default */
     KM_PIPELINE_SOURCE_REPLAY = 1,    /* a recording's image streams (include/kinema/recording.h) */
+    KM_PIPELINE_SOURCE_DEVICES = 2,   /* USB cameras and Kinects (`sources:`, docs/capture.md) */
 } km_pipeline_source_kind;
+
+/* One entry of `sources:` (source: devices). */
+typedef enum km_pipeline_device_kind {
+    KM_PIPELINE_DEVICE_UVC = 0,       /* our UVC driver on libusb */
+    KM_PIPELINE_DEVICE_FREENECT = 1,  /* Kinect v1 through libfreenect */
+} km_pipeline_device_kind;
+
+typedef struct km_pipeline_device {
+    km_pipeline_device_kind kind;
+    km_uvc_config uvc;                /* kind UVC; .camera is the rig index */
+    km_freenect_config freenect;      /* kind FREENECT; .camera is the rig index */
+} km_pipeline_device;
 
 /* What this process does (docs/protocol.md "Multi-host"). */
 typedef enum km_pipeline_role {
@@ -56,6 +69,9 @@ typedef struct km_pipeline_config {
      * recording's embedded rig. */
     char replay_path[512];
     km_replay_config replay;
+    /* source: devices (config `sources:`, one entry per rig camera; `rig:` required). */
+    km_pipeline_device devices[KM_MAX_CAMERAS];
+    int device_count;
     /* Multi-host (added by issue 8; config `role`, `node`, `solver`, docs/config.md). */
     km_pipeline_role role;
     int node_cameras[KM_MAX_CAMERAS]; /* node: the rig cameras this process runs */

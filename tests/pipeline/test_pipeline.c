@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "kinema/pipeline.h"
@@ -297,6 +298,69 @@ static void test_live_rigid_bodies_and_skeleton(void **state)
     km_pipeline_destroy(p);
 }
 
+/* source: devices: config errors name file and line; with no such camera on the machine the
+ * pipeline refuses to start with a message naming it (no hardware on test machines; the
+ * device paths themselves are tested against wrapped libusb/libfreenect in tests/capture). */
+static void test_devices_source(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *expect;
+    } bad[] = {
+        {"source: devices\nsources:\n  - {type: uvc, camera: 0}\n", "needs rig"},
+        {"source: devices\nrig: r.yaml\nsources:\n  - {type: webcam, camera: 0}\n",
+         "expected uvc or freenect"},
+        {"source: devices\nrig: r.yaml\nsources:\n  - {type: uvc, camera: 0}\n"
+         "  - {type: freenect, camera: 0}\n", "own rig index"},
+        {"source: devices\nrig: r.yaml\nsources:\n  - {type: uvc, camera: 0, fromat: gray8}\n",
+         "fromat"},
+        {"source: devices\nrig: r.yaml\n", "sources"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        km_status st;
+        km_config *cfg = km_config_parse(bad[i].text, strlen(bad[i].text), "dev.yaml", &st);
+        assert_non_null(cfg);
+        km_pipeline_config pc = km_pipeline_config_default();
+        assert_int_not_equal(km_pipeline_config_read(cfg, &pc), KM_OK);
+        printf("devices config %zu: %s\n", i, km_last_error());
+        assert_non_null(strstr(km_last_error(), bad[i].expect));
+        km_config_destroy(cfg);
+    }
+
+    /* A valid config for a camera that is not there. */
+    char rig_path[] = "/tmp/kinema-test-rig-XXXXXX";
+    int fd = mkstemp(rig_path);
+    assert_true(fd >= 0);
+    close(fd);
+    km_synthetic_config sc = km_synthetic_config_default();
+    sc.camera_count = 2;
+    km_status st;
+    km_synthetic_scene *scene = km_synthetic_scene_create(&sc, &st);
+    assert_non_null(scene);
+    assert_int_equal(km_rig_save(rig_path, km_synthetic_scene_rig(scene), NULL), KM_OK);
+    km_synthetic_scene_destroy(scene);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "source: devices\nrig: %s\nsources:\n"
+             "  - {type: uvc, camera: 0, serial: KINEMA-NO-SUCH-CAMERA, width: 1280, height: 1024}\n"
+             "  - {type: uvc, camera: 1, serial: KINEMA-NO-SUCH-CAMERA-2}\n", rig_path);
+    km_config *cfg = km_config_parse(text, strlen(text), "dev.yaml", &st);
+    assert_non_null(cfg);
+    km_pipeline_config pc = km_pipeline_config_default();
+    assert_int_equal(km_pipeline_config_read(cfg, &pc), KM_OK);
+    assert_int_equal(pc.source, KM_PIPELINE_SOURCE_DEVICES);
+    assert_int_equal(pc.device_count, 2);
+    assert_string_equal(pc.devices[0].uvc.serial, "KINEMA-NO-SUCH-CAMERA");
+    assert_false(pc.skeleton_enabled); /* not on by default outside the synthetic scene */
+    pc.publish_enabled = false;
+    km_pipeline *p = km_pipeline_create(&pc, &st);
+    assert_null(p);
+    printf("devices create without the camera: %s\n", km_last_error());
+    assert_true(strlen(km_last_error()) > 10);
+    km_config_destroy(cfg);
+    unlink(rig_path);
+}
+
 static void test_bad_config_is_an_error_with_file_and_line(void **state)
 {
     (void)state;
@@ -324,6 +388,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_config_is_an_error_with_file_and_line),
+        cmocka_unit_test(test_devices_source),
         cmocka_unit_test(test_accuracy_on_embedded_default),
         cmocka_unit_test(test_no_allocation_after_startup),
         cmocka_unit_test(test_live_rigid_bodies_and_skeleton),
