@@ -460,7 +460,7 @@ typedef struct km_spotter_config {
     double speed_on_mps;        /* motion onset (default 0.45 m/s) */
     double speed_off_mps;       /* absolute rest speed (default 0.12 m/s) */
     double end_fraction;        /* the segment ends below this x its peak speed (0.2) */
-    int64_t rest_ns;            /* low speed this long ends a segment (50 ms) */
+    int64_t rest_ns;            /* low smoothed speed this long ends a segment (50 ms) */
     int64_t speed_window_ns;    /* speed = displacement of the low-passed position over
                                    this span (60 ms) */
     int64_t min_segment_ns;     /* shorter segments are ignored (100 ms) */
@@ -487,6 +487,10 @@ typedef struct km_spotter_config {
                                    Off by default (-1e9). For body-relative streams (hand -
                                    chest, as the skeleton path feeds) -0.25 keeps arms
                                    swinging at the sides while walking out */
+    int64_t end_window_ns;      /* low-lag speed for the end of a segment: least-squares
+                                   slope of the raw positions over this span (70 ms) */
+    int64_t end_rest_ns;        /* that speed below the end threshold this long also ends a
+                                   segment (34 ms; the smoothed speed needs rest_ns) */
 } km_spotter_config;
 
 km_spotter_config km_spotter_config_default(void);

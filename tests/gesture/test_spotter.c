@@ -144,8 +144,10 @@ static void print_figures(const char *what, const spot_figures *f)
            f->false_events, f->false_events / f->minutes, f->wrong_label, min, p50, p95, max);
 }
 
+/* strict: >= 95 % detected, < 1 false per minute, p95 latency <= 100 ms, and the worst
+ * latency <= max_latency_ms (0: not checked). */
 static void stream_case(const char *what, double rate, double noise, double wander, size_t resample,
-                        uint64_t seed, bool strict)
+                        uint64_t seed, bool strict, double max_latency_ms)
 {
     stream_params sp = {rate, noise, wander, true, 8.0};
     synth_stream s;
@@ -174,6 +176,8 @@ static void stream_case(const char *what, double rate, double noise, double wand
         assert_true(f->detected >= f->truths * 95 / 100);
         assert_true(f->false_events / f->minutes < 1.0);
         assert_true(f->latencies > 0 && f->latency_ms[(f->latencies * 95) / 100] <= 100.0);
+        if (max_latency_ms > 0)
+            assert_true(f->latency_ms[f->latencies - 1] <= max_latency_ms + 0.5);
     }
     free(f);
     km_spotter_destroy(spot);
@@ -184,26 +188,28 @@ static void stream_case(const char *what, double rate, double noise, double wand
 static void test_stream_60hz(void **state)
 {
     (void)state;
-    stream_case("stream", 60, 0.002, 0.08, 64, 11, true);
+    stream_case("stream", 60, 0.002, 0.08, 64, 11, true, 100);
 }
 
 static void test_stream_120hz(void **state)
 {
     (void)state;
-    stream_case("stream", 120, 0.002, 0.08, 64, 12, true);
+    stream_case("stream", 120, 0.002, 0.08, 64, 12, true, 100);
 }
 
 static void test_stream_downsampled(void **state)
 {
     (void)state;
-    stream_case("stream", 60, 0.002, 0.08, 32, 13, true);
+    /* one wave in this stream ends straight into wandering at about the end threshold:
+     * reported 167 ms after its end, so the worst case is not bounded here */
+    stream_case("stream", 60, 0.002, 0.08, 32, 13, true, 0);
 }
 
 static void test_stream_busy(void **state)
 {
     (void)state;
     /* faster wandering: more onsets to reject; figures printed, looser bounds */
-    stream_case("busy stream", 60, 0.003, 0.15, 64, 14, false);
+    stream_case("busy stream", 60, 0.003, 0.15, 64, 14, false, 0);
 }
 
 static void test_wander_only(void **state)
