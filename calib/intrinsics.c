@@ -3,11 +3,16 @@
  *
  * add_image detects the board and measures the view's sharpness; the images are not kept.
  * solve selects views (blurry ones relative to the median sharpness, near-duplicates keeping
- * the sharper), calibrates, and drops outlier views one at a time (worst first, error above
- * max(factor x median, threshold)) while at least min_views remain, recalibrating each time.
- * Why one at a time: a single bad view (a moved board, a wrong corner order) raises the error
- * of every view through the shared intrinsics; removing the worst first avoids dropping good
- * views it dragged above the limit. */
+ * the sharper), calibrates, and drops outlier views one at a time: the worst view whose error
+ * is far above the others (above max(threshold, factor x median, median + k x robust sigma))
+ * is a candidate; it is dropped only when dropping it moves fx, fy, cx or cy by more than
+ * outlier_min_shift_sigma of their standard deviations, otherwise kept (it fits worse but does
+ * not bias the solution, and it is data). Why one at a time: a single bad view (a moved
+ * board, a wrong corner order) raises the error of every view through the shared intrinsics;
+ * removing the worst first avoids dropping good views it dragged above the limit.
+ * Chessboard corners are refined with a cornerSubPix window adapted to the view (cv/board.cpp
+ * KM_CV_CORNERS_ADAPTIVE); OpenCV's sample's fixed 11 px window biases the border corners of
+ * small boards, which was the cause of "outlier" views in OpenCV's own sample set. */
 #include <glob.h>
 #include <math.h>
 #include <stdio.h>
@@ -66,11 +71,20 @@ km_intrinsics_config km_intrinsics_config_default(void)
     c.duplicate_px = 3.0;
     c.outlier_threshold_px = 1.0;
     c.outlier_median_factor = 2.0;
+    c.outlier_spread_factor = 5.0;
+    c.outlier_min_shift_sigma = 1.0;
     c.min_views = 3;
     c.min_corners = 8;
     c.grid_columns = 8;
     c.grid_rows = 6;
     return c;
+}
+
+static km_cv_corner_method corner_method(const km_intrinsics_config *c)
+{
+    if (c->chessboard_sb)
+        return KM_CV_CORNERS_SB;
+    return c->sample_corner_window ? KM_CV_CORNERS_CLASSIC : KM_CV_CORNERS_ADAPTIVE;
 }
 
 static bool board_is_valid(const km_board *b)
@@ -103,6 +117,7 @@ km_intrinsics *km_intrinsics_create(const km_intrinsics_config *cfg, km_status *
         cfg->grid_rows < 1 || cfg->grid_columns > 256 || cfg->grid_rows > 256 ||
         !(cfg->blur_ratio >= 0.0 && cfg->blur_ratio < 1.0) || !(cfg->duplicate_px >= 0.0) ||
         !(cfg->outlier_threshold_px > 0.0) || !(cfg->outlier_median_factor >= 0.0) ||
+        !(cfg->outlier_spread_factor >= 0.0) || !(cfg->outlier_min_shift_sigma >= 0.0) ||
         (cfg->flags & ~(unsigned)(KM_CALIB_FIX_ASPECT_RATIO | KM_CALIB_ZERO_TANGENT_DIST |
                                   KM_CALIB_FIX_PRINCIPAL_POINT | KM_CALIB_FIX_K3)) != 0) {
         *err = km_error(KM_ERR_INVALID_ARGUMENT,
@@ -227,7 +242,7 @@ static void try_hint(km_intrinsics *ki, const char *name, const uint8_t *gray, i
             return;
         int count = 0;
         km_status st = km_cv_detect_board(
-            &alt[k], ki->cfg.chessboard_sb ? KM_CV_CORNERS_SB : KM_CV_CORNERS_CLASSIC, gray,
+            &alt[k], corner_method(&ki->cfg), gray,
             width, height, stride, tmp, cap, &count, NULL);
         free(tmp);
         if (st == KM_OK && count >= ki->cfg.min_corners) {
@@ -264,7 +279,7 @@ km_status km_intrinsics_add_image(km_intrinsics *ki, const char *name, const uin
     }
     int count = 0, markers = 0;
     st = km_cv_detect_board(&ki->cfg.board,
-                            ki->cfg.chessboard_sb ? KM_CV_CORNERS_SB : KM_CV_CORNERS_CLASSIC, gray,
+                            corner_method(&ki->cfg), gray,
                             width, height, stride, ki->scratch, ki->scratch_capacity, &count,
                             &markers);
     if (st == KM_ERR_NUMERIC) { /* markers that do not fit the board */
@@ -436,6 +451,7 @@ static int select_views(km_intrinsics *ki, double *tmp)
             ki->views[i].status = KM_VIEW_DETECTED;
             ki->views[i].duplicate_of = -1;
             ki->views[i].error_px = 0.0;
+            ki->views[i].drop_shift_sigma = 0.0;
             tmp[n++] = ki->views[i].sharpness;
         }
     if (n == 0)
@@ -505,7 +521,25 @@ typedef struct solve_work {
     double *view_rms;  /* per cv view */
     double *residuals; /* all points */
     double *tmp;       /* 2 x view_count scratch */
+    bool *kept;        /* per km view: over the limit but kept */
 } solve_work;
+
+/* The outlier limit of one round: max(threshold, factor x median, median + spread_factor x
+ * robust sigma) with sigma = 1.4826 x the median absolute deviation of the view errors (the
+ * standard deviation for normally distributed errors, unmoved by the outliers themselves). */
+static double outlier_limit(const km_intrinsics_config *c, const double *view_rms, int n,
+                            double *tmp, double *med_out, double *sigma_out)
+{
+    double med = median(view_rms, n, tmp);
+    double *dev = tmp + n;
+    for (int k = 0; k < n; k++)
+        dev[k] = fabs(view_rms[k] - med);
+    double sigma = 1.4826 * median(dev, n, tmp);
+    *med_out = med;
+    *sigma_out = sigma;
+    return fmax(c->outlier_threshold_px,
+                fmax(c->outlier_median_factor * med, med + c->outlier_spread_factor * sigma));
+}
 
 /* Calibrate the USED views; on success copy errors and residuals into them. */
 static km_status calibrate_used(km_intrinsics *ki, solve_work *w, int *n_out, double K[9],
@@ -561,9 +595,10 @@ km_status km_intrinsics_solve(km_intrinsics *ki, km_intrinsics_result *out)
     w.index = malloc((size_t)ki->view_count * sizeof *w.index);
     w.view_rms = malloc((size_t)ki->view_count * sizeof *w.view_rms);
     w.residuals = malloc((total_points + 1) * sizeof *w.residuals);
-    w.tmp = malloc(2 * (size_t)ki->view_count * sizeof *w.tmp);
+    w.tmp = malloc(3 * (size_t)ki->view_count * sizeof *w.tmp);
+    w.kept = malloc((size_t)ki->view_count * sizeof *w.kept);
     km_status st = KM_OK;
-    if (!w.cv_views || !w.index || !w.view_rms || !w.residuals || !w.tmp) {
+    if (!w.cv_views || !w.index || !w.view_rms || !w.residuals || !w.tmp || !w.kept) {
         st = km_error(KM_ERR_NO_MEMORY, "intrinsics: out of memory");
         goto out;
     }
@@ -587,27 +622,56 @@ km_status km_intrinsics_solve(km_intrinsics *ki, km_intrinsics_result *out)
 
     double K[9], dist[5], std_dev[9], rms = 0.0, limit = 0.0;
     int n = 0;
+    /* kept[i]: view i was over the limit but dropping it did not move the solution. */
+    for (int i = 0; i < ki->view_count; i++)
+        w.kept[i] = false;
     for (;;) {
         st = calibrate_used(ki, &w, &n, K, dist, &rms, std_dev);
         if (st != KM_OK)
             goto out;
         km_log(KM_LOG_INFO, MODULE, "calibrated %d views: RMS %.4f px, fx %.2f fy %.2f cx %.2f "
                "cy %.2f", n, rms, K[0], K[4], K[2], K[5]);
-        double med = median(w.view_rms, n, w.tmp);
-        limit = fmax(c->outlier_median_factor * med, c->outlier_threshold_px);
+        double med = 0.0, sigma = 0.0;
+        limit = outlier_limit(c, w.view_rms, n, w.tmp, &med, &sigma);
         if (c->outlier_median_factor <= 0.0 || n - 1 < c->min_views)
             break;
         int worst = -1;
         for (int k = 0; k < n; k++)
-            if (w.view_rms[k] > limit && (worst < 0 || w.view_rms[k] > w.view_rms[worst]))
+            if (!w.kept[w.index[k]] && w.view_rms[k] > limit &&
+                (worst < 0 || w.view_rms[k] > w.view_rms[worst]))
                 worst = k;
         if (worst < 0)
             break;
-        km_intrinsics_view *v = &ki->views[w.index[worst]];
+        /* Trial without the candidate: does it change the solution beyond its uncertainty? */
+        const int vi = w.index[worst];
+        km_intrinsics_view *v = &ki->views[vi];
+        const double error_px = w.view_rms[worst];
+        double K2[9], dist2[5], sd2[9], rms2 = 0.0;
+        int n2 = 0;
         v->status = KM_VIEW_OUTLIER;
-        km_log(KM_LOG_INFO, MODULE, "%s: outlier (error %.3f px > limit %.3f px = max(%.1f x "
-               "median %.3f, %.2f)), recalibrating", v->name, v->error_px, limit,
-               c->outlier_median_factor, med, c->outlier_threshold_px);
+        st = calibrate_used(ki, &w, &n2, K2, dist2, &rms2, sd2);
+        if (st != KM_OK)
+            goto out;
+        v->error_px = error_px; /* its error in the last round it took part in */
+        const int param_k[4] = {0, 4, 2, 5};
+        double shift = 0.0;
+        for (int p = 0; p < 4; p++)
+            if (sd2[p] > 0.0) /* 0: fixed by the flags */
+                shift = fmax(shift, fabs(K2[param_k[p]] - K[param_k[p]]) / sd2[p]);
+        v->drop_shift_sigma = shift;
+        if (shift >= c->outlier_min_shift_sigma) {
+            km_log(KM_LOG_INFO, MODULE, "%s: outlier (error %.3f px > limit %.3f px = max(%.2f, "
+                   "%.1f x median %.3f, median + %.1f x robust sigma %.3f)), dropping it moves "
+                   "the intrinsics by %.1f sigma: dropped",
+                   v->name, error_px, limit, c->outlier_threshold_px, c->outlier_median_factor,
+                   med, c->outlier_spread_factor, sigma, shift);
+            continue;
+        }
+        km_log(KM_LOG_INFO, MODULE, "%s: error %.3f px over the limit %.3f px, but dropping it "
+               "moves the intrinsics by only %.2f sigma (< %.2f): kept", v->name, error_px,
+               limit, shift, c->outlier_min_shift_sigma);
+        v->status = KM_VIEW_USED;
+        w.kept[vi] = true;
     }
 
     /* Coverage of the image by the corners of the used views. */
@@ -666,6 +730,7 @@ out:
     free(w.view_rms);
     free(w.residuals);
     free(w.tmp);
+    free(w.kept);
     return st;
 }
 

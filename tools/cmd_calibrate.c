@@ -30,8 +30,13 @@ static const char USAGE[] =
     "  --fix-k3                k3 = 0 (narrow lenses)\n"
     "  --sb                    chessboard corners by findChessboardCornersSB instead of\n"
     "                          findChessboardCorners + cornerSubPix\n"
-    "  --outlier-px X          absolute outlier limit in px (default 1.0); a view is dropped\n"
-    "                          when its error > max(2 x median, X)\n"
+    "  --sample-window         cornerSubPix with the fixed 11 px half window of OpenCV's\n"
+    "                          sample (default: adapted to each view's corner spacing)\n"
+    "  --outlier-px X          absolute outlier limit in px (default 1.0); a view is a\n"
+    "                          candidate when its error > max(X, 2 x median, median + 5\n"
+    "                          robust sigma), dropped when that moves fx fy cx or cy by\n"
+    "                          more than --outlier-shift S standard deviations (default 1)\n"
+    "  --outlier-shift S       see --outlier-px (0: drop every candidate)\n"
     "  --no-outliers           keep every view (no outlier rejection)\n"
     "  --blur-ratio R          blurry below R x median sharpness (default 0.35; 0 = off)\n"
     "  --duplicate-px D        duplicate when corners move less than D px (default 3; 0 = off)\n"
@@ -60,6 +65,10 @@ static int calibrate_intrinsics(int argc, char **argv)
         } else if (cli_option(argc, argv, &i, "--outlier-px", &v)) {
             if (!cli_parse_double(v, 1e-3, 1e3, &cfg.outlier_threshold_px))
                 return cli_usage_error(CMD, USAGE, "--outlier-px: expected a number of pixels");
+        } else if (cli_option(argc, argv, &i, "--outlier-shift", &v)) {
+            if (!cli_parse_double(v, 0.0, 1e6, &cfg.outlier_min_shift_sigma))
+                return cli_usage_error(CMD, USAGE,
+                                       "--outlier-shift: expected a number of standard deviations");
         } else if (cli_option(argc, argv, &i, "--blur-ratio", &v)) {
             if (!cli_parse_double(v, 0.0, 0.99, &cfg.blur_ratio))
                 return cli_usage_error(CMD, USAGE, "--blur-ratio: expected a number in [0, 0.99]");
@@ -85,6 +94,9 @@ static int calibrate_intrinsics(int argc, char **argv)
             i++;
         } else if (strcmp(argv[i], "--sb") == 0) {
             cfg.chessboard_sb = true;
+            i++;
+        } else if (strcmp(argv[i], "--sample-window") == 0) {
+            cfg.sample_corner_window = true;
             i++;
         } else if (strcmp(argv[i], "--no-outliers") == 0) {
             cfg.outlier_median_factor = 0.0;
@@ -127,8 +139,13 @@ static int calibrate_intrinsics(int argc, char **argv)
     for (int k = 0; k < res.view_count; k++) {
         const km_intrinsics_view *v = &res.views[k];
         if (v->status == KM_VIEW_OUTLIER)
-            printf("rejected [%d] %s: outlier, %.3f px > limit %.3f px\n", k, v->name,
-                   v->error_px, res.outlier_limit_px);
+            printf("rejected [%d] %s: outlier, %.3f px > limit %.3f px, dropping it moved the "
+                   "intrinsics by %.1f sigma\n", k, v->name, v->error_px, res.outlier_limit_px,
+                   v->drop_shift_sigma);
+        else if (v->status == KM_VIEW_USED && v->drop_shift_sigma > 0.0)
+            printf("kept [%d] %s: %.3f px > limit %.3f px, but dropping it moved the intrinsics "
+                   "by only %.2f sigma\n", k, v->name, v->error_px, res.outlier_limit_px,
+                   v->drop_shift_sigma);
         else if (v->status != KM_VIEW_USED)
             printf("rejected [%d] %s: %s\n", k, v->name, km_view_status_name(v->status));
     }

@@ -135,15 +135,29 @@ typedef struct km_intrinsics_config {
     double blur_ratio;            /* reject views with sharpness < ratio x median; 0.35; 0 off */
     double duplicate_px;          /* mean corner distance below which two views are duplicates
                                      (over their common corners); 3 px; 0 off */
-    double outlier_threshold_px;  /* a view is an outlier when its RMS error exceeds
-                                     max(outlier_median_factor x median, this); 1.0 px */
+    double outlier_threshold_px;  /* a view is an outlier candidate when its RMS error exceeds
+                                     max(this, outlier_median_factor x median, median +
+                                     outlier_spread_factor x robust sigma); 1.0 px */
     double outlier_median_factor; /* 2.0; 0 disables outlier rejection */
     int min_views;                /* fewer usable views is an error; 3 (the least allowed) */
     int min_corners;              /* a ChArUco view needs this many corners; 8 */
     int grid_columns, grid_rows;  /* coverage grid over the image; 8 x 6 */
     bool chessboard_sb;           /* chessboard corners: false (default) = findChessboardCorners
-                                     + cornerSubPix 11x11 as OpenCV's calibration sample; true =
-                                     findChessboardCornersSB (see docs/calibration.md) */
+                                     + cornerSubPix; true = findChessboardCornersSB (see
+                                     docs/calibration.md) */
+    /* Fields below added after the first release of this struct (defaults in
+     * km_intrinsics_config_default). */
+    bool sample_corner_window;    /* false (default): cornerSubPix half window adapted to the
+                                     view's corner spacing (KM_CV_CORNERS_ADAPTIVE); true: the
+                                     fixed 11 px of OpenCV's sample, which pulls the border
+                                     corners of small or steep boards (docs/calibration.md) */
+    double outlier_spread_factor; /* robust sigma (1.4826 x MAD of the view errors) multiples
+                                     above the median for a candidate; 5 */
+    double outlier_min_shift_sigma; /* a candidate is dropped only if dropping it moves fx, fy,
+                                     cx or cy by more than this many of their standard
+                                     deviations (OpenCV's estimate without the view); a view
+                                     that fits badly but does not change the solution is kept
+                                     (more data); 1.0; 0 drops every candidate */
 } km_intrinsics_config;
 
 km_intrinsics_config km_intrinsics_config_default(void);
@@ -160,6 +174,9 @@ typedef struct km_intrinsics_view {
     int corner_count;
     km_board_corner *corners;  /* corner_count detected corners (owned by the calibrator) */
     double *residual_px;       /* per corner |reprojected - detected| like error_px, or NULL */
+    double drop_shift_sigma;   /* for a view over the outlier limit: the largest change of fx,
+                                  fy, cx, cy dropping it caused, in standard deviations (kept
+                                  when below outlier_min_shift_sigma); 0 when never tried */
 } km_intrinsics_view;
 
 typedef struct km_intrinsics_result {
@@ -170,7 +187,7 @@ typedef struct km_intrinsics_result {
     double std_dev[9];         /* one-sigma uncertainty OpenCV estimates for fx fy cx cy (px)
                                   and k1 k2 p1 p2 k3; 0 for parameters the flags fix (with
                                   FIX_ASPECT_RATIO the focal length's is in fy's slot) */
-    double outlier_limit_px;   /* the final max(factor x median, threshold) */
+    double outlier_limit_px;   /* the final limit (see outlier_threshold_px) */
     int image_count, detected_count, used_count;
     double coverage_percent;   /* grid cells holding a corner of a used view, of all cells */
     int grid_columns, grid_rows;

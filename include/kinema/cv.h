@@ -44,7 +44,13 @@ typedef enum km_cv_corner_method {
     KM_CV_CORNERS_SB = 0,
     /* cv::findChessboardCorners (adaptive threshold, fast check, normalise) +
      * cv::cornerSubPix 11x11, exactly as OpenCV's calibration sample. */
-    KM_CV_CORNERS_CLASSIC = 1
+    KM_CV_CORNERS_CLASSIC = 1,
+    /* The same detector, but cv::cornerSubPix's half window adapted to the view: 0.3 x the
+     * smallest distance between neighbouring inner corners, 2..11 px. A fixed 11 px half
+     * window (23 x 23 px) reaches past the outer squares of a small or steep board (and a
+     * board whose outer squares the page edge cut short) and pulls the border corners
+     * several pixels towards the board's edge (docs/calibration.md). */
+    KM_CV_CORNERS_ADAPTIVE = 2
 } km_cv_corner_method;
 
 /* Find the board in an 8-bit grey image. Chessboard: all corners or none (`method` picks
