@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kinema/cv.h"
 #include "kinema/pipeline.h"
@@ -68,6 +69,14 @@ struct km_pipeline {
     km_stages *stages;                  /* rigid bodies, skeletons, hands, gestures; NULL in
                                            a node */
     km_camera_status camera_status[KM_MAX_CAMERAS];
+    /* Recording on request (control start_recording): the frame sets' 2D observations and
+     * the solved frames (wire bytes), written on this thread through the recorder's buffer. */
+    km_recorder *recorder;
+    char recording_path[512];
+    int rec_obs_stream, rec_solved_stream;
+    uint64_t rec_frames, rec_stop_ns; /* rec_stop_ns 0: until stop_recording */
+    uint8_t *rec_buffer;
+    size_t rec_buffer_bytes;
     km_pipeline_frame_fn on_frame;
     void *on_frame_user;
     km_pipeline_stats stats;
@@ -591,6 +600,126 @@ static km_status control_reload_calibration(void *user, const km_control_request
     return km_control_reply_add_string(reply, "rig", path);
 }
 
+/* ------------------------------------------------- recording on request */
+
+/* Bytes for one solved frame of any content the pipeline makes: markers, and a margin for the
+ * rigid bodies, skeletons, hands and events (a 4-person frame is ~10 KiB). */
+static size_t solved_frame_bound(const km_pipeline *p)
+{
+    return km_wire_frame_size(p->reconstruct_cfg.max_markers) +
+           (size_t)p->reconstruct_cfg.max_observations * KM_WIRE_OBS2D_RECORD_SIZE + (256u << 10);
+}
+
+static km_status recording_start(km_pipeline *p, const char *path, double duration_s)
+{
+    if (p->recorder)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "start_recording: already recording to %s "
+                        "(stop_recording first)", p->recording_path);
+    km_status st;
+    km_recorder *rec = km_recorder_create(path, NULL, &st);
+    if (!rec) return st;
+    km_recording_stream obs, solved;
+    memset(&obs, 0, sizeof obs);
+    obs.kind = KM_RECORDING_STREAM_OBSERVATIONS;
+    obs.camera = -1; /* every camera's blobs of a frame set in one record */
+    snprintf(obs.name, sizeof obs.name, "observations");
+    obs.rate_hz = p->source_rate_hz;
+    solved = obs;
+    solved.kind = KM_RECORDING_STREAM_SOLVED;
+    snprintf(solved.name, sizeof solved.name, "solved");
+    size_t bytes = solved_frame_bound(p);
+    uint8_t *buf = malloc(bytes);
+    if (!buf) st = km_error(KM_ERR_NO_MEMORY, "start_recording: out of memory");
+    if (!st) st = km_recorder_set_rig(rec, &p->rig);
+    if (!st) st = km_recorder_add_stream(rec, &obs, &p->rec_obs_stream);
+    if (!st) st = km_recorder_add_stream(rec, &solved, &p->rec_solved_stream);
+    if (st) {
+        km_status keep = st;
+        km_recorder_close(rec);
+        unlink(path);
+        free(buf);
+        return keep;
+    }
+    p->recorder = rec;
+    p->rec_buffer = buf;
+    p->rec_buffer_bytes = bytes;
+    p->rec_frames = 0;
+    p->rec_stop_ns = duration_s > 0 ? km_time_now_ns() + (uint64_t)(duration_s * 1e9) : 0;
+    snprintf(p->recording_path, sizeof p->recording_path, "%s", path);
+    km_log(KM_LOG_INFO, "pipeline", "recording 2D observations and solved frames to %s%s", path,
+           duration_s > 0 ? " (timed)" : "");
+    return KM_OK;
+}
+
+static km_status recording_stop(km_pipeline *p, uint64_t *frames, uint64_t *bytes)
+{
+    if (!p->recorder)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "stop_recording: not recording");
+    *frames = p->rec_frames;
+    *bytes = km_recorder_bytes(p->recorder);
+    km_status st = km_recorder_close(p->recorder);
+    p->recorder = NULL;
+    free(p->rec_buffer);
+    p->rec_buffer = NULL;
+    km_log(st ? KM_LOG_ERROR : KM_LOG_INFO, "pipeline", "recording %s: %llu frame sets%s%s",
+           p->recording_path, (unsigned long long)*frames, st ? ": " : "",
+           st ? km_last_error() : "");
+    return st;
+}
+
+/* One solved frame into the recording. A write error ends the recording (what was written
+ * stays readable: the recorder's records are self-delimiting) and the pipeline goes on. */
+static void recording_write(km_pipeline *p, const km_solved_frame *frame)
+{
+    size_t len = 0;
+    km_status st = km_recorder_write_observations(p->recorder, p->rec_obs_stream,
+                                                  frame->observations);
+    if (!st)
+        st = km_wire_encode_frame(frame, p->rec_buffer, p->rec_buffer_bytes, &len);
+    if (!st)
+        st = km_recorder_write_record(p->recorder, p->rec_solved_stream, frame->frame,
+                                      frame->capture_time_ns, 0, p->rec_buffer, len);
+    if (st == KM_ERR_CAPACITY) {
+        km_log(KM_LOG_WARN, "pipeline", "recording: frame %llu too large, skipped",
+               (unsigned long long)frame->frame);
+        return;
+    }
+    p->rec_frames++;
+    uint64_t frames, bytes;
+    if (st) {
+        km_log(KM_LOG_ERROR, "pipeline", "recording %s stopped: %s", p->recording_path,
+               km_last_error());
+        recording_stop(p, &frames, &bytes);
+    } else if (p->rec_stop_ns && km_time_now_ns() >= p->rec_stop_ns) {
+        recording_stop(p, &frames, &bytes);
+    }
+}
+
+static km_status control_start_recording(void *user, const km_control_request *request,
+                                         km_control_reply *reply)
+{
+    km_pipeline *p = user;
+    km_status st = recording_start(p, request->path, request->duration_s);
+    if (!st) st = km_control_reply_add_string(reply, "path", request->path);
+    return st;
+}
+
+static km_status control_stop_recording(void *user, const km_control_request *request,
+                                        km_control_reply *reply)
+{
+    (void)request;
+    km_pipeline *p = user;
+    char path[512];
+    snprintf(path, sizeof path, "%s", p->recording_path);
+    uint64_t frames = 0, bytes = 0;
+    km_status st = recording_stop(p, &frames, &bytes);
+    if (st) return st;
+    st = km_control_reply_add_string(reply, "path", path);
+    if (!st) st = km_control_reply_add_int(reply, "frames", (long long)frames);
+    if (!st) st = km_control_reply_add_int(reply, "bytes", (long long)bytes);
+    return st;
+}
+
 /* define_rigid: a new body from tracked markers of the last solved frame. */
 static km_status control_define_rigid(void *user, const km_control_request *request,
                                       km_control_reply *reply)
@@ -788,9 +917,14 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
             km_control_set_handler(p->control, KM_CONTROL_LIST_CAMERAS, control_list_cameras, p);
             km_control_set_handler(p->control, KM_CONTROL_RELOAD_CALIBRATION,
                                    control_reload_calibration, p);
-            if (p->stages)
+            if (p->stages) {
                 km_control_set_handler(p->control, KM_CONTROL_DEFINE_RIGID,
                                        control_define_rigid, p);
+                km_control_set_handler(p->control, KM_CONTROL_START_RECORDING,
+                                       control_start_recording, p);
+                km_control_set_handler(p->control, KM_CONTROL_STOP_RECORDING,
+                                       control_stop_recording, p);
+            }
             if (cfg->role == KM_PIPELINE_ROLE_NODE)
                 km_control_set_handler(p->control, KM_CONTROL_STATUS, control_node_status, p);
         }
@@ -1027,6 +1161,7 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
         out.publish_time_ns = out.solved_time_ns;
     }
     if (p->stages) km_stages_send(p->stages, p->publisher, &out, km_time_now_ns());
+    if (p->recorder) recording_write(p, &out);
     if (p->on_frame) p->on_frame(p->on_frame_user, &out);
 
     uint64_t done = out.publish_time_ns ? out.publish_time_ns : out.solved_time_ns;
@@ -1252,6 +1387,10 @@ void km_pipeline_destroy(km_pipeline *p)
 {
     if (!p) return;
     km_pipeline_stop(p);
+    if (p->recorder) {
+        uint64_t frames, bytes;
+        recording_stop(p, &frames, &bytes);
+    }
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_source_destroy(p->device_sources[c]);
     /* after every source of theirs */
