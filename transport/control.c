@@ -383,7 +383,7 @@ size_t km_control_handle(km_control *ctl, const char *request, size_t length, ch
     if (fn) {
         st = fn(ctl->users[req.command], &req, &r);
     } else if (req.command == KM_CONTROL_STATUS && ctl->publisher) {
-        char status[4096];
+        char status[16384]; /* = the publisher's status buffer */
         size_t n = km_publisher_status_json(ctl->publisher, km_time_now_ns(), status,
                                             sizeof status);
         st = n ? km_control_reply_add_json(&r, "status", status)

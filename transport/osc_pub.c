@@ -262,6 +262,168 @@ static km_status send_packet(km_osc_pub *op, size_t length)
     return km_error(KM_ERR_IO, "osc: sendto: %s", strerror(error));
 }
 
+/* ------------------------------------------------- v1.2 streams (rigid, skeleton, hand)
+ * Written straight into the packet (no template: a rigid body's name varies in length).
+ * Every size below is exact, so an element is placed only where it fits. */
+#define OSC_PATH_RIGID "/kinema/rigid"
+#define OSC_TYPES_RIGID ",isffffffffii" /* id name x y z qx qy qz qw error_m tracked used */
+#define OSC_PATH_SKELETON "/kinema/skeleton"
+#define OSC_TYPES_SKELETON ",iiifi"      /* person tracked joint_count residual_m used */
+#define OSC_PATH_JOINT "/kinema/joint"
+#define OSC_TYPES_JOINT ",iifffffff"     /* person joint x y z qx qy qz qw (world) */
+#define OSC_PATH_HAND "/kinema/hand"
+/* person side flags landmark_valid confidence cx cy cz, then 21 landmarks x y z */
+#define OSC_TYPES_HAND ",iiiifffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+#define OSC_RIGID_NAME_MAX 63
+
+_Static_assert(sizeof OSC_TYPES_HAND - 1 == 1 + 4 + 4 + 3 * KM_HAND_LANDMARK_COUNT,
+               "hand type tag: 4 ints, confidence, centre, 21 landmarks");
+
+static size_t osc_string_size(size_t n)
+{
+    return (n + 4) & ~(size_t)3; /* NUL included, padded to 4 */
+}
+
+static uint8_t *put_osc_string(uint8_t *p, const char *text, size_t n)
+{
+    size_t padded = osc_string_size(n);
+    memcpy(p, text, n);
+    memset(p + n, 0, padded - n);
+    return p + padded;
+}
+
+#define CONST_STRING_SIZE(s) osc_string_size(sizeof(s) - 1)
+
+static uint8_t *put_prefix(uint8_t *p, const char *path, size_t path_length, const char *types,
+                           size_t types_length)
+{
+    p = put_osc_string(p, path, path_length);
+    return put_osc_string(p, types, types_length);
+}
+#define PUT_PREFIX(p, path, types) put_prefix(p, path, sizeof(path) - 1, types, sizeof(types) - 1)
+
+static uint8_t *put_i(uint8_t *p, int32_t v)
+{
+    put_be32(p, (uint32_t)v);
+    return p + 4;
+}
+
+static uint8_t *put_f(uint8_t *p, double v)
+{
+    put_be_f32(p, v);
+    return p + 4;
+}
+
+static uint8_t *put_v3(uint8_t *p, km_vec3 v)
+{
+    p = put_f(p, v.x);
+    p = put_f(p, v.y);
+    return put_f(p, v.z);
+}
+
+static uint8_t *put_q(uint8_t *p, km_quat q)
+{
+    p = put_f(p, q.x);
+    p = put_f(p, q.y);
+    p = put_f(p, q.z);
+    return put_f(p, q.w);
+}
+
+/* The bundle being filled: a new one is begun (after sending the full one) when the next
+ * element does not fit. */
+typedef struct packer {
+    km_osc_pub *op;
+    uint64_t timetag;
+    uint8_t *at;
+    km_status result;
+} packer;
+
+static void packer_begin(packer *k)
+{
+    k->at = k->op->packet;
+    memcpy(k->at, "#bundle", 8); /* includes the terminating NUL: 8 bytes */
+    put_be64(k->at + 8, k->timetag);
+    k->at += OSC_BUNDLE_HEADER;
+}
+
+static void packer_send(packer *k)
+{
+    km_status st = send_packet(k->op, (size_t)(k->at - k->op->packet));
+    if (st && !k->result)
+        k->result = st;
+}
+
+/* Room for one message of `size` bytes; returns where to write it (after its size field). */
+static uint8_t *packer_element(packer *k, size_t size)
+{
+    const uint8_t *end = k->op->packet + k->op->packet_capacity;
+    if ((size_t)(end - k->at) < 4 + size) {
+        packer_send(k);
+        packer_begin(k);
+    }
+    put_be32(k->at, (uint32_t)size);
+    uint8_t *message = k->at + 4;
+    k->at = message + size;
+    return message;
+}
+
+static void pack_streams(packer *k, const km_solved_frame *f)
+{
+    for (int i = 0; f->rigid_bodies && i < f->rigid_body_count; i++) {
+        const km_rigid_pose *b = &f->rigid_bodies[i];
+        const char *name = f->rigid_definitions ? f->rigid_definitions[i].name : "";
+        size_t n = strnlen(name, OSC_RIGID_NAME_MAX);
+        size_t size = CONST_STRING_SIZE(OSC_PATH_RIGID) + CONST_STRING_SIZE(OSC_TYPES_RIGID) +
+                      4 + osc_string_size(n) + 8 * 4 + 2 * 4;
+        uint8_t *p = PUT_PREFIX(packer_element(k, size), OSC_PATH_RIGID, OSC_TYPES_RIGID);
+        p = put_i(p, (int32_t)b->id);
+        p = put_osc_string(p, name, n);
+        p = put_v3(p, b->pos_m);
+        p = put_q(p, b->rot);
+        p = put_f(p, b->error_m);
+        p = put_i(p, b->tracked ? 1 : 0);
+        put_i(p, b->markers_used);
+    }
+    for (int i = 0; f->skeletons && i < f->skeleton_count; i++) {
+        const km_skeleton_pose *s = &f->skeletons[i];
+        const size_t head = CONST_STRING_SIZE(OSC_PATH_SKELETON) +
+                            CONST_STRING_SIZE(OSC_TYPES_SKELETON) + 5 * 4;
+        uint8_t *p = PUT_PREFIX(packer_element(k, head), OSC_PATH_SKELETON, OSC_TYPES_SKELETON);
+        p = put_i(p, s->person);
+        p = put_i(p, s->tracked ? 1 : 0);
+        p = put_i(p, s->tracked ? KM_JOINT_COUNT : 0);
+        p = put_f(p, s->residual_m);
+        put_i(p, s->markers_used);
+        if (!s->tracked)
+            continue; /* an untracked pose holds the last one: no joints sent */
+        const size_t joint = CONST_STRING_SIZE(OSC_PATH_JOINT) +
+                             CONST_STRING_SIZE(OSC_TYPES_JOINT) + 9 * 4;
+        for (int j = 0; j < KM_JOINT_COUNT; j++) {
+            p = PUT_PREFIX(packer_element(k, joint), OSC_PATH_JOINT, OSC_TYPES_JOINT);
+            p = put_i(p, s->person);
+            p = put_i(p, j);
+            p = put_v3(p, s->joint_pos_m[j]);
+            put_q(p, s->joint_rot[j]);
+        }
+    }
+    for (int i = 0; f->hands && i < f->hand_count; i++) {
+        const km_hand *h = &f->hands[i];
+        static const km_vec3 zero = {0, 0, 0};
+        const size_t size = CONST_STRING_SIZE(OSC_PATH_HAND) + CONST_STRING_SIZE(OSC_TYPES_HAND) +
+                            (sizeof OSC_TYPES_HAND - 2) * 4;
+        uint8_t *p = PUT_PREFIX(packer_element(k, size), OSC_PATH_HAND, OSC_TYPES_HAND);
+        p = put_i(p, h->person);
+        p = put_i(p, (int32_t)h->side);
+        p = put_i(p, h->centre_valid ? 1 : 0);
+        p = put_i(p, (int32_t)h->landmark_valid);
+        p = put_f(p, h->confidence);
+        p = put_v3(p, h->centre_valid ? h->centre_m : zero);
+        for (int l = 0; l < KM_HAND_LANDMARK_COUNT; l++)
+            p = put_v3(p, (h->landmark_valid & KM_HAND_LANDMARK_BIT(l)) ? h->landmark_m[l]
+                                                                        : zero);
+    }
+}
+
 km_status km_osc_pub_send(km_osc_pub *op, const km_solved_frame *frame)
 {
     int marker_count = frame->markers ? frame->markers->count : 0;
@@ -269,15 +431,17 @@ km_status km_osc_pub_send(km_osc_pub *op, const km_solved_frame *frame)
     if (marker_count < 0 || marker_count > op->max_markers || (marker_count > 0 && !items))
         return km_error(KM_ERR_CAPACITY, "osc: frame %llu has %d markers, limit %d",
                         (unsigned long long)frame->frame, marker_count, op->max_markers);
-    uint64_t timetag = km_osc_timetag_from_monotonic_ns(frame->capture_time_ns);
+    if ((frame->rigid_bodies && frame->rigid_body_count < 0) ||
+        (frame->skeletons && frame->skeleton_count < 0) ||
+        (frame->hands && frame->hand_count < 0))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "osc: frame %llu: negative count",
+                        (unsigned long long)frame->frame);
 
-    km_status result = KM_OK;
+    packer k = {op, km_osc_timetag_from_monotonic_ns(frame->capture_time_ns), NULL, KM_OK};
     int next = 0;
-    do {
-        uint8_t *at = op->packet;
-        memcpy(at, "#bundle", 8); /* includes the terminating NUL: 8 bytes */
-        put_be64(at + 8, timetag);
-        at += OSC_BUNDLE_HEADER;
+    for (;;) {
+        packer_begin(&k);
+        uint8_t *at = k.at;
         if (next == 0) {
             uint8_t *m = at + 4;
             at = append_element(at, op->frame_template, op->frame_length);
@@ -285,23 +449,29 @@ km_status km_osc_pub_send(km_osc_pub *op, const km_solved_frame *frame)
             put_be64(m + op->frame_args + 8, frame->capture_time_ns);
             put_be32(m + op->frame_args + 16, (uint32_t)marker_count);
         }
+        /* Markers: markers_per_bundle per bundle (the documented split rule). */
         int end = next + op->markers_per_bundle;
         if (end > marker_count)
             end = marker_count;
         for (; next < end; next++) {
-            const km_marker *k = &items[next];
+            const km_marker *mk = &items[next];
             uint8_t *m = at + 4 + op->marker_args;
             at = append_element(at, op->marker_template, op->marker_length);
-            put_be32(m, k->id);
-            put_be_f32(m + 4, k->pos_m.x);
-            put_be_f32(m + 8, k->pos_m.y);
-            put_be_f32(m + 12, k->pos_m.z);
-            put_be_f32(m + 16, k->residual_px);
-            put_be32(m + 20, (uint32_t)(k->views < 0 ? 0 : k->views));
+            put_be32(m, mk->id);
+            put_be_f32(m + 4, mk->pos_m.x);
+            put_be_f32(m + 8, mk->pos_m.y);
+            put_be_f32(m + 12, mk->pos_m.z);
+            put_be_f32(m + 16, mk->residual_px);
+            put_be32(m + 20, (uint32_t)(mk->views < 0 ? 0 : mk->views));
         }
-        km_status st = send_packet(op, (size_t)(at - op->packet));
-        if (st && !result)
-            result = st;
-    } while (next < marker_count);
-    return result;
+        k.at = at;
+        if (next >= marker_count)
+            break;
+        packer_send(&k);
+    }
+    /* The other streams follow the markers in the last bundle, continuing in new bundles
+     * (same time tag) as it fills. */
+    pack_streams(&k, frame);
+    packer_send(&k);
+    return k.result;
 }

@@ -9,12 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATUS_BUFFER_BYTES 4096
+/* 4 KiB for the counters and the pipeline's members, plus the rigid body list. */
+#define STATUS_BUFFER_BYTES 16384
+#define STATUS_NAME_BYTES 64 /* = KM_NAME_MAX: rigid body names kept for `status` */
+
+/* A rigid body definition as the last frame gave it (names are not in the wire records:
+ * the `status` message carries them, docs/protocol.md). */
+typedef struct rigid_name {
+    uint32_t id;
+    bool tracked;
+    char name[STATUS_NAME_BYTES];
+} rigid_name;
 
 struct km_publisher {
     km_zmq_pub *zmq;
     km_osc_pub *osc;
     int max_markers;
+    int max_rigid_bodies, max_skeletons, max_hands, max_events;
     _Atomic uint64_t frames;
     _Atomic uint64_t rejected;
     _Atomic uint64_t status_sent;
@@ -25,6 +36,9 @@ struct km_publisher {
     uint64_t last_frame, last_capture_ns, last_publish_ns;
     uint64_t latency_max_ns;          /* capture -> publish, max since the last status */
     int last_camera_count, last_marker_count, last_observation_total;
+    int last_skeletons_tracked, last_skeleton_count, last_hand_count;
+    rigid_name *rigid_names;          /* max_rigid_bodies, allocated at create */
+    int rigid_name_count;
     uint16_t last_observation_count[KM_MAX_CAMERAS];
     km_publisher_status_fn status_fn;
     void *status_user;
@@ -44,6 +58,10 @@ km_publisher_config km_publisher_config_default(void)
     cfg.max_markers = 512;
     cfg.osc_max_packet_bytes = 8192;
     cfg.status_interval_ns = 1000000000u;
+    cfg.max_rigid_bodies = 64;
+    cfg.max_skeletons = KM_SKELETON_MAX_PEOPLE;
+    cfg.max_hands = 16;
+    cfg.max_events = 64;
     return cfg;
 }
 
@@ -69,7 +87,9 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     /* vmc, events, control and input are read by their own readers (km_vmc_config_read,
      * km_event_sender_config_read, km_control_config_read, km_input_config_read). */
     static const char *const known_top[] = {"zmq", "osc", "max_markers", "status_interval_s",
-                                            "vmc", "events", "control", "input", NULL};
+                                            "vmc", "events", "control", "input",
+                                            "max_rigid_bodies", "max_skeletons", "max_hands",
+                                            "max_events", NULL};
     static const char *const known_zmq[] = {"enabled", "endpoint", "sndhwm", "latest_endpoint",
                                             "curve_secret_key_file", NULL};
     static const char *const known_osc[] = {"enabled", "host", "port", "max_packet_bytes",
@@ -93,6 +113,21 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
     if (st && st != KM_ERR_NOT_FOUND)
         return st;
     c.max_markers = (int)value;
+    struct {
+        const char *name;
+        int *field;
+        long max;
+    } limits[] = {{"max_rigid_bodies", &c.max_rigid_bodies, 4096},
+                  {"max_skeletons", &c.max_skeletons, 1024},
+                  {"max_hands", &c.max_hands, 4096},
+                  {"max_events", &c.max_events, 65536}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", section, limits[i].name);
+        st = km_config_get_int(cfg, key, *limits[i].field, 1, limits[i].max, &value);
+        if (st && st != KM_ERR_NOT_FOUND)
+            return st;
+        *limits[i].field = (int)value;
+    }
 
     snprintf(key, sizeof key, "%s.zmq.enabled", section);
     st = km_config_get_bool(cfg, key, c.zmq_enabled, &c.zmq_enabled);
@@ -181,7 +216,8 @@ km_status km_publisher_config_read(const km_config *cfg, const char *path,
 km_publisher *km_publisher_create(const km_publisher_config *cfg, km_status *err)
 {
     km_status st = KM_OK;
-    if (!cfg || cfg->max_markers < 0) {
+    if (!cfg || cfg->max_markers < 0 || cfg->max_rigid_bodies < 0 || cfg->max_skeletons < 0 ||
+        cfg->max_hands < 0 || cfg->max_events < 0) {
         st = km_error(KM_ERR_INVALID_ARGUMENT, "publisher: bad config");
         if (err)
             *err = st;
@@ -193,10 +229,18 @@ km_publisher *km_publisher_create(const km_publisher_config *cfg, km_status *err
             *err = km_error(KM_ERR_NO_MEMORY, "publisher: out of memory");
         return NULL;
     }
+    /* 0 in a config from an initialiser older than these fields: the default. */
+    const km_publisher_config defaults = km_publisher_config_default();
     pub->max_markers = cfg->max_markers;
+    pub->max_rigid_bodies = cfg->max_rigid_bodies ? cfg->max_rigid_bodies
+                                                  : defaults.max_rigid_bodies;
+    pub->max_skeletons = cfg->max_skeletons ? cfg->max_skeletons : defaults.max_skeletons;
+    pub->max_hands = cfg->max_hands ? cfg->max_hands : defaults.max_hands;
+    pub->max_events = cfg->max_events ? cfg->max_events : defaults.max_events;
     pub->status_interval_ns = cfg->status_interval_ns;
     pub->status_buffer = malloc(STATUS_BUFFER_BYTES);
-    if (!pub->status_buffer) {
+    pub->rigid_names = calloc((size_t)pub->max_rigid_bodies, sizeof *pub->rigid_names);
+    if (!pub->status_buffer || !pub->rigid_names) {
         st = km_error(KM_ERR_NO_MEMORY, "publisher: out of memory");
         goto fail;
     }
@@ -236,6 +280,7 @@ void km_publisher_destroy(km_publisher *pub)
     km_zmq_pub_destroy(pub->zmq);
     km_osc_pub_destroy(pub->osc);
     free(pub->status_buffer);
+    free(pub->rigid_names);
     free(pub);
 }
 
@@ -271,6 +316,20 @@ static void append(char *out, size_t size, size_t *at, const char *fmt, ...)
     *at = n < 0 || (size_t)n >= size - *at ? size : *at + (size_t)n;
 }
 
+/* A string's characters as JSON string content (quotes, backslashes and control characters
+ * escaped; other bytes, UTF-8 included, as they are). */
+static void append_json_text(char *out, size_t size, size_t *at, const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            append(out, size, at, "\\%c", *c);
+        else if (*c < 0x20)
+            append(out, size, at, "\\u%04x", *c);
+        else
+            append(out, size, at, "%c", *c);
+    }
+}
+
 size_t km_publisher_status_json(km_publisher *pub, uint64_t now_ns, char *out, size_t size)
 {
     if (!pub || !out || size == 0)
@@ -299,6 +358,16 @@ size_t km_publisher_status_json(km_publisher *pub, uint64_t now_ns, char *out, s
            (unsigned long long)pub->latency_max_ns, (unsigned long long)s.zmq_sent,
            (unsigned long long)s.zmq_dropped, (unsigned long long)s.osc_sent,
            (unsigned long long)s.osc_errors, (unsigned long long)s.rejected);
+    append(out, size, &at, ",\"skeletons\":%d,\"skeletons_tracked\":%d,\"hands\":%d,"
+           "\"rigid_bodies\":[", pub->last_skeleton_count, pub->last_skeletons_tracked,
+           pub->last_hand_count);
+    for (int i = 0; i < pub->rigid_name_count; i++) {
+        const rigid_name *r = &pub->rigid_names[i];
+        append(out, size, &at, "%s{\"id\":%u,\"name\":\"", i ? "," : "", r->id);
+        append_json_text(out, size, &at, r->name);
+        append(out, size, &at, "\",\"tracked\":%s}", r->tracked ? "true" : "false");
+    }
+    append(out, size, &at, "]");
     if (pub->status_fn && at + 2 < size) {
         size_t extra = pub->status_fn(pub->status_user, out + at, size - at - 1);
         at = extra < size - at - 1 ? at + extra : size;
@@ -335,6 +404,29 @@ void km_publisher_tick(km_publisher *pub, uint64_t now_ns)
     pub->latency_max_ns = 0;
 }
 
+/* What `status` reports of the v1.2 streams: counts, and each rigid body's id, name and
+ * tracked state (names copied only when they change: a strcmp per body per frame). */
+static void remember_streams(km_publisher *pub, const km_solved_frame *frame)
+{
+    pub->last_skeleton_count = frame->skeletons ? frame->skeleton_count : 0;
+    pub->last_skeletons_tracked = 0;
+    for (int i = 0; i < pub->last_skeleton_count; i++)
+        pub->last_skeletons_tracked += frame->skeletons[i].tracked;
+    pub->last_hand_count = frame->hands ? frame->hand_count : 0;
+    if (!frame->rigid_bodies)
+        return; /* no rigid stage this frame: keep the last known list */
+    pub->rigid_name_count = frame->rigid_body_count;
+    for (int i = 0; i < frame->rigid_body_count; i++) {
+        rigid_name *r = &pub->rigid_names[i];
+        const km_rigid_pose *b = &frame->rigid_bodies[i];
+        r->id = b->id;
+        r->tracked = b->tracked;
+        const char *name = frame->rigid_definitions ? frame->rigid_definitions[i].name : "";
+        if (strncmp(r->name, name, sizeof r->name - 1) != 0)
+            snprintf(r->name, sizeof r->name, "%s", name);
+    }
+}
+
 km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
 {
     if (!pub || !frame)
@@ -351,6 +443,25 @@ km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
                         "(limits %d, %d)", (unsigned long long)frame->frame,
                         frame->camera_count, marker_count, KM_WIRE_MAX_CAMERAS,
                         pub->max_markers);
+    }
+    /* The v1.2 streams: a count over its limit (or negative) refuses the frame whole. */
+    const struct {
+        const char *name;
+        const void *items;
+        int count, limit;
+    } streams[] = {
+        {"rigid bodies", frame->rigid_bodies, frame->rigid_body_count, pub->max_rigid_bodies},
+        {"skeletons", frame->skeletons, frame->skeleton_count, pub->max_skeletons},
+        {"hands", frame->hands, frame->hand_count, pub->max_hands},
+        {"events", frame->events, frame->event_count, pub->max_events},
+    };
+    for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+        if (streams[i].items && (streams[i].count < 0 || streams[i].count > streams[i].limit)) {
+            atomic_fetch_add_explicit(&pub->rejected, 1, memory_order_relaxed);
+            return km_error(KM_ERR_CAPACITY, "publisher: frame %llu has %d %s (limit %d)",
+                            (unsigned long long)frame->frame, streams[i].count,
+                            streams[i].name, streams[i].limit);
+        }
     }
     frame->publish_time_ns = km_time_now_ns();
     /* A failing transport is counted in its stats; the pipeline carries on. */
@@ -372,6 +483,7 @@ km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame)
            sizeof pub->last_observation_count);
     pub->last_marker_count = marker_count;
     pub->last_observation_total = frame->observations ? frame->observations->count : 0;
+    remember_streams(pub, frame);
     km_publisher_tick(pub, frame->publish_time_ns);
     return KM_OK;
 }

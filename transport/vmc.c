@@ -399,3 +399,37 @@ km_status km_vmc_send(km_vmc_sender *s, const km_vmc_pose *pose, uint64_t now_ns
     flush(s, &w);
     return KM_OK;
 }
+
+/* ------------------------------------------------- skeleton -> VMC pose */
+
+void km_vmc_pose_from_skeleton(const km_skeleton_pose *pose, uint64_t time_ns,
+                               km_vmc_pose *out)
+{
+    if (!out)
+        return;
+    static const km_vec3 origin = {0, 0, 0};
+    static const km_quat identity = {0, 0, 0, 1};
+    out->person = pose ? pose->person : 0;
+    out->time_ns = time_ns;
+    out->present = 0;
+    for (int b = 0; b < KM_HUMAN_BONE_COUNT; b++) {
+        out->pos_m[b] = origin;
+        out->rotation[b] = identity;
+    }
+    if (!pose)
+        return;
+    /* Both sides name their joints with Unity's HumanBodyBones names and use the same rest
+     * convention (identity = T-pose facing +Z), so a joint is copied to the bone of its
+     * name. An untracked pose holds the last solve: it is copied but nothing is marked
+     * present, so the sender says "no avatar data". */
+    for (int j = 0; j < KM_JOINT_COUNT; j++) {
+        km_human_bone bone;
+        const char *name = km_joint_name(j);
+        if (!name || !*name || km_human_bone_parse(name, &bone) != KM_OK)
+            continue;
+        out->pos_m[bone] = pose->joint_pos_m[j];
+        out->rotation[bone] = pose->joint_rot[j];
+        if (pose->tracked)
+            out->present |= 1ull << bone;
+    }
+}

@@ -1,4 +1,5 @@
-/* Wire schema v1: encoder and validating decoder of a solved frame (docs/protocol.md).
+/* Wire schema v1 (v1.2 sections): encoder and validating decoder of a solved frame
+ * (docs/protocol.md).
  *
  * Every multi-byte field is little-endian and written/read byte by byte through the
  * helpers below, so the code is independent of host byte order and alignment. The decoder
@@ -52,6 +53,67 @@ enum {
     OBS_AREA = 8,
     OBS_CAMERA = 12,
     OBS_FLAGS = 14,
+};
+
+/* Rigid body record (v1.2). */
+enum {
+    RIGID_ID = 0,
+    RIGID_FLAGS = 4,
+    RIGID_MARKERS_USED = 6,
+    RIGID_POS = 8,
+    RIGID_ROT = 20,
+    RIGID_ERROR = 36,
+};
+
+/* Skeleton record (v1.2): per-person fields, then joint_count joints of joint_size bytes
+ * from joints_offset (each: pos, world rotation, local rotation). */
+enum {
+    SKEL_PERSON = 0,
+    SKEL_FLAGS = 2,
+    SKEL_JOINT_COUNT = 4,
+    SKEL_JOINT_SIZE = 6,
+    SKEL_JOINTS_OFFSET = 8,
+    SKEL_MARKERS_USED = 10,
+    SKEL_RESIDUAL = 12,
+    JOINT_POS = 0,
+    JOINT_ROT = 12,
+    JOINT_LOCAL_ROT = 28,
+};
+
+/* Hand record (v1.2). */
+enum {
+    HAND_PERSON = 0,
+    HAND_SIDE = 2,
+    HAND_FLAGS = 3,
+    HAND_LANDMARK_VALID = 4,
+    HAND_TIME = 8,
+    HAND_CONFIDENCE = 16,
+    HAND_CENTRE = 20,
+    HAND_LANDMARKS = 32, /* 21 x f32x3, ends at 284; 4 bytes of padding */
+};
+
+/* Event record (v1.2). */
+enum {
+    EVENT_TYPE = 0,
+    EVENT_HAND = 2,
+    EVENT_PERSON = 4,
+    EVENT_T = 8,
+    EVENT_T_START = 16,
+    EVENT_T_END = 24,
+    EVENT_SCORE = 32,
+    EVENT_ANGLE = 36,
+    EVENT_LEAD = 40,
+    EVENT_SAME_TARGET = 44,
+    EVENT_NAME = 48,
+    EVENT_TARGET = 48 + KM_WIRE_EVENT_NAME_SIZE,
+};
+
+/* Camera status record (v1.2), one per camera in rig order. */
+enum {
+    CAMSTAT_STATE = 0,
+    CAMSTAT_FRAMES = 8,
+    CAMSTAT_DROPPED = 16,
+    CAMSTAT_ERRORS = 24,
 };
 
 /* On little-endian hosts the byte-wise helpers reduce to unaligned stores/loads; the
@@ -143,28 +205,68 @@ static size_t table_offset_for(int camera_count)
     return align8(KM_WIRE_HEADER_SIZE + 2u * (size_t)camera_count);
 }
 
-static int section_count_of(unsigned sections)
+/* The sections in the order Kinema writes them (by type number), with their v1.2 record
+ * sizes. */
+enum { K_MARKERS, K_RIGID, K_SKELETONS, K_HANDS, K_EVENTS, K_CAMERA_STATUS, K_OBS2D, K_COUNT };
+static const struct section_kind {
+    unsigned bit;
+    uint16_t type;
+    uint16_t record_size;
+    const char *name;
+} kinds[K_COUNT] = {
+    {KM_WIRE_WITH_MARKERS, KM_WIRE_SECTION_MARKERS, KM_WIRE_MARKER_RECORD_SIZE, "markers"},
+    {KM_WIRE_WITH_RIGID, KM_WIRE_SECTION_RIGID_BODIES, KM_WIRE_RIGID_RECORD_SIZE,
+     "rigid body"},
+    {KM_WIRE_WITH_SKELETONS, KM_WIRE_SECTION_SKELETONS, KM_WIRE_SKELETON_RECORD_SIZE,
+     "skeleton"},
+    {KM_WIRE_WITH_HANDS, KM_WIRE_SECTION_HAND_POSES, KM_WIRE_HAND_RECORD_SIZE, "hand"},
+    {KM_WIRE_WITH_EVENTS, KM_WIRE_SECTION_EVENTS, KM_WIRE_EVENT_RECORD_SIZE, "event"},
+    {KM_WIRE_WITH_CAMERA_STATUS, KM_WIRE_SECTION_CAMERA_STATUS,
+     KM_WIRE_CAMERA_STATUS_RECORD_SIZE, "camera status"},
+    {KM_WIRE_WITH_OBS2D, KM_WIRE_SECTION_OBSERVATIONS_2D, KM_WIRE_OBS2D_RECORD_SIZE,
+     "2D observation"},
+};
+
+_Static_assert(KM_WIRE_SKELETON_HEADER_SIZE + KM_JOINT_COUNT * KM_WIRE_SKELETON_JOINT_SIZE <=
+                   KM_WIRE_SKELETON_RECORD_SIZE,
+               "skeleton record holds every joint");
+_Static_assert(HAND_LANDMARKS + KM_HAND_LANDMARK_COUNT * 12 <= KM_WIRE_HAND_RECORD_SIZE,
+               "hand record holds every landmark");
+_Static_assert(EVENT_TARGET + KM_WIRE_EVENT_NAME_SIZE == KM_WIRE_EVENT_RECORD_SIZE,
+               "event record layout");
+_Static_assert(KM_WIRE_EVENT_NAME_SIZE == KM_GESTURE_NAME_MAX, "event names travel uncut");
+
+/* Bytes of a message with these per-kind counts (sections not asked for are ignored);
+ * 0 when out of range. */
+static size_t size_for_counts(int camera_count, const int counts[K_COUNT], unsigned sections)
 {
-    return ((sections & KM_WIRE_WITH_MARKERS) != 0) + ((sections & KM_WIRE_WITH_OBS2D) != 0);
+    if (camera_count < 0 || camera_count > KM_WIRE_MAX_CAMERAS ||
+        (sections & ~(unsigned)KM_WIRE_WITH_ALL) != 0)
+        return 0;
+    /* Counts must fit the u32 count fields and the total the u32 length field. */
+    uint64_t body = 0;
+    size_t entries = 0;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (!(sections & kinds[k].bit))
+            continue;
+        if (counts[k] < 0)
+            return 0;
+        entries++;
+        body += (uint64_t)counts[k] * kinds[k].record_size;
+    }
+    if (body > UINT32_MAX / 2)
+        return 0;
+    /* Every record size is a multiple of 8, so every section starts 8-byte aligned. */
+    return table_offset_for(camera_count) + entries * KM_WIRE_SECTION_ENTRY_SIZE + (size_t)body;
 }
 
 size_t km_wire_encoded_size_sections(int camera_count, int marker_count,
                                      int observation_count, unsigned sections)
 {
-    if (camera_count < 0 || camera_count > KM_WIRE_MAX_CAMERAS || marker_count < 0 ||
-        observation_count < 0 || (sections & ~(unsigned)KM_WIRE_WITH_ALL) != 0)
-        return 0;
-    /* Counts must fit the u32 count fields and the total the u32 length field. */
-    uint64_t body = 0;
-    if (sections & KM_WIRE_WITH_MARKERS)
-        body += (uint64_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE;
-    if (sections & KM_WIRE_WITH_OBS2D)
-        body += (uint64_t)observation_count * KM_WIRE_OBS2D_RECORD_SIZE;
-    if (body > UINT32_MAX / 2)
-        return 0;
-    /* Both record sizes are multiples of 8, so every section starts 8-byte aligned. */
-    return table_offset_for(camera_count) +
-           (size_t)section_count_of(sections) * KM_WIRE_SECTION_ENTRY_SIZE + (size_t)body;
+    int counts[K_COUNT] = {0};
+    counts[K_MARKERS] = marker_count;
+    counts[K_OBS2D] = observation_count;
+    return size_for_counts(camera_count, counts, sections);
 }
 
 size_t km_wire_encoded_size(int camera_count, int marker_count)
@@ -177,6 +279,45 @@ size_t km_wire_frame_size(int marker_count)
     return km_wire_encoded_size(KM_WIRE_MAX_CAMERAS, marker_count < 0 ? 0 : marker_count);
 }
 
+size_t km_wire_frame_size_max(int max_markers, int max_rigid_bodies, int max_skeletons,
+                              int max_hands, int max_events)
+{
+    int counts[K_COUNT] = {max_markers, max_rigid_bodies, max_skeletons, max_hands, max_events,
+                           KM_WIRE_MAX_CAMERAS, 0};
+    return size_for_counts(KM_WIRE_MAX_CAMERAS, counts,
+                           KM_WIRE_WITH_ALL & ~(unsigned)KM_WIRE_WITH_OBS2D);
+}
+
+/* The frame's count of each kind (0 for a NULL array); KM_ERR_INVALID_ARGUMENT when a count
+ * is negative or positive with a NULL array. */
+static km_status frame_counts(const km_solved_frame *f, int counts[K_COUNT])
+{
+    counts[K_MARKERS] = f->markers ? f->markers->count : 0;
+    counts[K_OBS2D] = f->observations ? f->observations->count : 0;
+    counts[K_RIGID] = f->rigid_bodies ? f->rigid_body_count : 0;
+    counts[K_SKELETONS] = f->skeletons ? f->skeleton_count : 0;
+    counts[K_HANDS] = f->hands ? f->hand_count : 0;
+    counts[K_EVENTS] = f->events ? f->event_count : 0;
+    counts[K_CAMERA_STATUS] = f->camera_status ? f->camera_count : 0;
+    const bool has_items[K_COUNT] = {
+        !f->markers || f->markers->items, true, true, true, true, true,
+        !f->observations || f->observations->items};
+    for (int k = 0; k < K_COUNT; k++)
+        if (counts[k] < 0 || (counts[k] > 0 && !has_items[k]))
+            return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: %s count %d with %s "
+                            "items", kinds[k].name, counts[k], has_items[k] ? "some" : "no");
+    /* Counts of arrays given as NULL are ignored, like a NULL marker set. */
+    return KM_OK;
+}
+
+size_t km_wire_encoded_size_frame(const km_solved_frame *frame, unsigned sections)
+{
+    int counts[K_COUNT];
+    if (!frame || frame_counts(frame, counts) != KM_OK)
+        return 0;
+    return size_for_counts(frame->camera_count, counts, sections);
+}
+
 static void put_entry(uint8_t *e, uint16_t type, uint16_t record_size, uint32_t count,
                       size_t offset)
 {
@@ -185,6 +326,142 @@ static void put_entry(uint8_t *e, uint16_t type, uint16_t record_size, uint32_t 
     put_u32(e + ENTRY_COUNT, count);
     put_u32(e + ENTRY_OFFSET, (uint32_t)offset);
     put_u32(e + ENTRY_LENGTH, count * record_size);
+}
+
+static uint16_t clamp_u16(long v)
+{
+    return (uint16_t)(v < 0 ? 0 : (v > UINT16_MAX ? UINT16_MAX : v));
+}
+
+static void put_vec3(uint8_t *p, km_vec3 v)
+{
+    put_f32(p, v.x);
+    put_f32(p + 4, v.y);
+    put_f32(p + 8, v.z);
+}
+
+static void put_quat(uint8_t *p, km_quat q)
+{
+    put_f32(p, q.x);
+    put_f32(p + 4, q.y);
+    put_f32(p + 8, q.z);
+    put_f32(p + 12, q.w);
+}
+
+/* A NUL-terminated name into a zero-padded field of KM_WIRE_EVENT_NAME_SIZE bytes (the
+ * last byte always NUL). */
+static void put_name(uint8_t *p, const char *name)
+{
+    size_t n = strnlen(name, KM_WIRE_EVENT_NAME_SIZE - 1);
+    memcpy(p, name, n);
+    memset(p + n, 0, KM_WIRE_EVENT_NAME_SIZE - n);
+}
+
+static void write_records(int kind, const km_solved_frame *f, int count, uint8_t *r)
+{
+    const size_t size = kinds[kind].record_size;
+    for (int i = 0; i < count; i++, r += size) {
+        switch (kind) {
+        case K_MARKERS: {
+            const km_marker *m = &f->markers->items[i];
+            put_u32(r + MARKER_ID, m->id);
+            put_f32(r + MARKER_X, m->pos_m.x);
+            put_f32(r + MARKER_Y, m->pos_m.y);
+            put_f32(r + MARKER_Z, m->pos_m.z);
+            put_f32(r + MARKER_RESIDUAL, m->residual_px);
+            put_u16(r + MARKER_VIEWS, clamp_u16(m->views));
+            put_u16(r + MARKER_FLAGS, 0);
+            break;
+        }
+        case K_OBS2D: {
+            const km_observation *o = &f->observations->items[i];
+            put_f32(r + OBS_X, o->x);
+            put_f32(r + OBS_Y, o->y);
+            put_f32(r + OBS_AREA, o->area_px);
+            put_u16(r + OBS_CAMERA, clamp_u16(o->camera));
+            put_u16(r + OBS_FLAGS, 0);
+            break;
+        }
+        case K_RIGID: {
+            const km_rigid_pose *b = &f->rigid_bodies[i];
+            put_u32(r + RIGID_ID, b->id);
+            put_u16(r + RIGID_FLAGS, b->tracked ? KM_WIRE_RIGID_TRACKED : 0);
+            put_u16(r + RIGID_MARKERS_USED, clamp_u16(b->markers_used));
+            put_vec3(r + RIGID_POS, b->pos_m);
+            put_quat(r + RIGID_ROT, b->rot);
+            put_f32(r + RIGID_ERROR, b->error_m);
+            break;
+        }
+        case K_SKELETONS: {
+            const km_skeleton_pose *p = &f->skeletons[i];
+            put_u16(r + SKEL_PERSON, clamp_u16(p->person));
+            put_u16(r + SKEL_FLAGS, p->tracked ? KM_WIRE_SKELETON_TRACKED : 0);
+            put_u16(r + SKEL_JOINT_COUNT, KM_JOINT_COUNT);
+            put_u16(r + SKEL_JOINT_SIZE, KM_WIRE_SKELETON_JOINT_SIZE);
+            put_u16(r + SKEL_JOINTS_OFFSET, KM_WIRE_SKELETON_HEADER_SIZE);
+            put_u16(r + SKEL_MARKERS_USED, clamp_u16(p->markers_used));
+            put_f32(r + SKEL_RESIDUAL, p->residual_m);
+            uint8_t *j = r + KM_WIRE_SKELETON_HEADER_SIZE;
+            for (int k = 0; k < KM_JOINT_COUNT; k++, j += KM_WIRE_SKELETON_JOINT_SIZE) {
+                put_vec3(j + JOINT_POS, p->joint_pos_m[k]);
+                put_quat(j + JOINT_ROT, p->joint_rot[k]);
+                put_quat(j + JOINT_LOCAL_ROT, p->local_rot[k]);
+            }
+            memset(j, 0, (size_t)(r + size - j));
+            break;
+        }
+        case K_HANDS: {
+            const km_hand *h = &f->hands[i];
+            int person = h->person < -1 ? -1 : (h->person > INT16_MAX ? INT16_MAX : h->person);
+            put_u16(r + HAND_PERSON, (uint16_t)(int16_t)person);
+            r[HAND_SIDE] = (uint8_t)((unsigned)h->side < KM_HAND_SIDE_COUNT ? h->side : 0);
+            r[HAND_FLAGS] = h->centre_valid ? KM_WIRE_HAND_CENTRE_VALID : 0;
+            put_u32(r + HAND_LANDMARK_VALID, h->landmark_valid);
+            put_u64(r + HAND_TIME, (uint64_t)h->time_ns);
+            put_f32(r + HAND_CONFIDENCE, h->confidence);
+            /* Invalid positions are written as 0 so equal hands give equal bytes. */
+            static const km_vec3 zero = {0, 0, 0};
+            put_vec3(r + HAND_CENTRE, h->centre_valid ? h->centre_m : zero);
+            put_u32(r + HAND_CENTRE + 12, 0);
+            uint8_t *l = r + HAND_LANDMARKS;
+            for (int k = 0; k < KM_HAND_LANDMARK_COUNT; k++, l += 12)
+                put_vec3(l, (h->landmark_valid & KM_HAND_LANDMARK_BIT(k)) ? h->landmark_m[k]
+                                                                           : zero);
+            memset(l, 0, (size_t)(r + size - l));
+            break;
+        }
+        case K_EVENTS: {
+            const km_gesture_event *e = &f->events[i];
+            put_u16(r + EVENT_TYPE, clamp_u16(e->type));
+            r[EVENT_HAND] = (uint8_t)((unsigned)e->hand < KM_HAND_SIDE_COUNT ? e->hand : 0);
+            r[EVENT_HAND + 1] = 0;
+            put_u32(r + EVENT_PERSON, (uint32_t)(int32_t)e->person);
+            put_u64(r + EVENT_T, (uint64_t)e->t_ns);
+            put_u64(r + EVENT_T_START, (uint64_t)e->t_start_ns);
+            put_u64(r + EVENT_T_END, (uint64_t)e->t_end_ns);
+            put_f32(r + EVENT_SCORE, e->score);
+            put_f32(r + EVENT_ANGLE, e->gaze_hand_angle_rad);
+            put_f32(r + EVENT_LEAD, e->gaze_lead_ms);
+            int same = e->same_target < -1 ? -1 : (e->same_target > 1 ? 1 : e->same_target);
+            put_u16(r + EVENT_SAME_TARGET, (uint16_t)(int16_t)same);
+            put_u16(r + EVENT_SAME_TARGET + 2, 0);
+            put_name(r + EVENT_NAME, e->name);
+            put_name(r + EVENT_TARGET, e->target);
+            break;
+        }
+        case K_CAMERA_STATUS: {
+            const km_camera_status *c = &f->camera_status[i];
+            memset(r, 0, CAMSTAT_FRAMES);
+            r[CAMSTAT_STATE] = (uint8_t)((unsigned)c->state <= UINT8_MAX ? c->state : UINT8_MAX);
+            put_u64(r + CAMSTAT_FRAMES, c->frames);
+            put_u64(r + CAMSTAT_DROPPED, c->dropped);
+            put_u64(r + CAMSTAT_ERRORS, c->errors);
+            break;
+        }
+        default:
+            break;
+        }
+    }
 }
 
 km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_t *buf,
@@ -199,35 +476,22 @@ km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_
     if (frame->camera_count < 0 || frame->camera_count > KM_WIRE_MAX_CAMERAS)
         return km_error(KM_ERR_CAPACITY, "wire: encode: camera_count %d outside 0..%d",
                         frame->camera_count, KM_WIRE_MAX_CAMERAS);
-    int marker_count = 0;
-    const km_marker *items = NULL;
-    if (frame->markers) {
-        marker_count = frame->markers->count;
-        items = frame->markers->items;
-        if (marker_count < 0 || (marker_count > 0 && !items))
-            return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: marker set count %d "
-                            "with %s items", marker_count, items ? "some" : "no");
-    }
-    int observation_count = 0;
-    const km_observation *observations = NULL;
-    if (frame->observations) {
-        observation_count = frame->observations->count;
-        observations = frame->observations->items;
-        if (observation_count < 0 || (observation_count > 0 && !observations))
-            return km_error(KM_ERR_INVALID_ARGUMENT, "wire: encode: observation set count "
-                            "%d with %s items", observation_count,
-                            observations ? "some" : "no");
-    }
-    size_t need = km_wire_encoded_size_sections(frame->camera_count, marker_count,
-                                                observation_count, sections);
+    int counts[K_COUNT];
+    km_status st = frame_counts(frame, counts);
+    if (st)
+        return st;
+    size_t need = size_for_counts(frame->camera_count, counts, sections);
     if (need == 0)
-        return km_error(KM_ERR_CAPACITY, "wire: encode: %d markers and %d observations do "
-                        "not fit a message", marker_count, observation_count);
+        return km_error(KM_ERR_CAPACITY, "wire: encode: %d markers, %d observations, %d "
+                        "skeletons... do not fit a message", counts[K_MARKERS],
+                        counts[K_OBS2D], counts[K_SKELETONS]);
     if (need > capacity)
         return km_error(KM_ERR_CAPACITY, "wire: encode: needs %zu bytes, buffer has %zu",
                         need, capacity);
 
-    const int section_count = section_count_of(sections);
+    int section_count = 0;
+    for (int k = 0; k < K_COUNT; k++)
+        section_count += (sections & kinds[k].bit) != 0;
     const size_t table = table_offset_for(frame->camera_count);
     size_t section = table + (size_t)section_count * KM_WIRE_SECTION_ENTRY_SIZE;
 
@@ -251,37 +515,13 @@ km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_
     memset(p, 0, (size_t)(buf + table - p));
 
     uint8_t *e = buf + table;
-    if (sections & KM_WIRE_WITH_MARKERS) {
-        put_entry(e, KM_WIRE_SECTION_MARKERS, KM_WIRE_MARKER_RECORD_SIZE,
-                  (uint32_t)marker_count, section);
+    for (int k = 0; k < K_COUNT; k++) {
+        if (!(sections & kinds[k].bit))
+            continue;
+        put_entry(e, kinds[k].type, kinds[k].record_size, (uint32_t)counts[k], section);
         e += KM_WIRE_SECTION_ENTRY_SIZE;
-        uint8_t *r = buf + section;
-        for (int i = 0; i < marker_count; i++, r += KM_WIRE_MARKER_RECORD_SIZE) {
-            const km_marker *m = &items[i];
-            put_u32(r + MARKER_ID, m->id);
-            put_f32(r + MARKER_X, m->pos_m.x);
-            put_f32(r + MARKER_Y, m->pos_m.y);
-            put_f32(r + MARKER_Z, m->pos_m.z);
-            put_f32(r + MARKER_RESIDUAL, m->residual_px);
-            int views = m->views < 0 ? 0 : (m->views > UINT16_MAX ? UINT16_MAX : m->views);
-            put_u16(r + MARKER_VIEWS, (uint16_t)views);
-            put_u16(r + MARKER_FLAGS, 0);
-        }
-        section += (size_t)marker_count * KM_WIRE_MARKER_RECORD_SIZE;
-    }
-    if (sections & KM_WIRE_WITH_OBS2D) {
-        put_entry(e, KM_WIRE_SECTION_OBSERVATIONS_2D, KM_WIRE_OBS2D_RECORD_SIZE,
-                  (uint32_t)observation_count, section);
-        uint8_t *r = buf + section;
-        for (int i = 0; i < observation_count; i++, r += KM_WIRE_OBS2D_RECORD_SIZE) {
-            const km_observation *o = &observations[i];
-            put_f32(r + OBS_X, o->x);
-            put_f32(r + OBS_Y, o->y);
-            put_f32(r + OBS_AREA, o->area_px);
-            int camera = o->camera < 0 ? 0 : (o->camera > UINT16_MAX ? UINT16_MAX : o->camera);
-            put_u16(r + OBS_CAMERA, (uint16_t)camera);
-            put_u16(r + OBS_FLAGS, 0);
-        }
+        write_records(k, frame, counts[k], buf + section);
+        section += (size_t)counts[k] * kinds[k].record_size;
     }
     *length = need;
     return KM_OK;
@@ -289,7 +529,14 @@ km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_
 
 unsigned km_wire_frame_sections(const km_solved_frame *frame)
 {
-    return KM_WIRE_WITH_MARKERS | (frame && frame->observations ? KM_WIRE_WITH_OBS2D : 0u);
+    if (!frame)
+        return KM_WIRE_WITH_MARKERS;
+    return KM_WIRE_WITH_MARKERS | (frame->observations ? KM_WIRE_WITH_OBS2D : 0u) |
+           (frame->rigid_bodies ? KM_WIRE_WITH_RIGID : 0u) |
+           (frame->skeletons ? KM_WIRE_WITH_SKELETONS : 0u) |
+           (frame->hands ? KM_WIRE_WITH_HANDS : 0u) |
+           (frame->events ? KM_WIRE_WITH_EVENTS : 0u) |
+           (frame->camera_status ? KM_WIRE_WITH_CAMERA_STATUS : 0u);
 }
 
 km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
@@ -298,56 +545,237 @@ km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_
     return km_wire_encode(frame, km_wire_frame_sections(frame), buf, capacity, length);
 }
 
-/* The OBSERVATIONS_2D section (entry at entry_at, bounds already checked). */
-static km_status decode_observations(const uint8_t *buf, size_t entry_at, uint16_t record_size,
-                                     uint32_t count, uint32_t section_length, uint32_t offset,
-                                     const km_wire_storage *storage, km_wire_frame *out)
+/* ------------------------------------------------------------------ decoder */
+
+static km_vec3 get_vec3(const uint8_t *p)
 {
-    if (out->has_observations)
-        return km_error(KM_ERR_FORMAT, "wire: offset %zu: second 2D observations section",
-                        entry_at);
-    if (record_size < KM_WIRE_OBS2D_RECORD_SIZE)
-        return km_error(KM_ERR_FORMAT, "wire: offset %zu: observation record_size %u < %d",
-                        entry_at + ENTRY_RECORD_SIZE, record_size, KM_WIRE_OBS2D_RECORD_SIZE);
-    if ((uint64_t)count * record_size != section_length)
-        return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u observations of %u bytes do not "
-                        "make the section length %u", entry_at + ENTRY_COUNT, count,
-                        record_size, section_length);
-    if (count > (uint32_t)storage->observation_capacity)
-        return km_error(KM_ERR_CAPACITY, "wire: offset %zu: %u observations, storage holds %d",
-                        entry_at + ENTRY_COUNT, count, storage->observation_capacity);
-    const uint8_t *r = buf + offset;
-    for (uint32_t i = 0; i < count; i++, r += record_size) {
-        km_observation *o = &storage->observations[i];
+    km_vec3 v = {get_f32(p), get_f32(p + 4), get_f32(p + 8)};
+    return v;
+}
+
+static km_quat get_quat(const uint8_t *p)
+{
+    km_quat q = {get_f32(p), get_f32(p + 4), get_f32(p + 8), get_f32(p + 12)};
+    return q;
+}
+
+/* A zero-padded name field: it must hold a NUL (KM_ERR_FORMAT otherwise). */
+static km_status get_name(const uint8_t *p, size_t at, char out[KM_WIRE_EVENT_NAME_SIZE])
+{
+    const uint8_t *nul = memchr(p, 0, KM_WIRE_EVENT_NAME_SIZE);
+    if (!nul)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: event name field without a NUL",
+                        at);
+    memcpy(out, p, (size_t)(nul - p) + 1);
+    return KM_OK;
+}
+
+/* Per-kind checks of a whole skeleton record's joint layout. */
+static km_status check_skeleton(const uint8_t *r, size_t at, uint16_t record_size)
+{
+    uint16_t joint_count = get_u16(r + SKEL_JOINT_COUNT);
+    uint16_t joint_size = get_u16(r + SKEL_JOINT_SIZE);
+    uint16_t joints_offset = get_u16(r + SKEL_JOINTS_OFFSET);
+    if (joint_size < KM_WIRE_SKELETON_JOINT_SIZE)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: skeleton joint_size %u < %d",
+                        at + SKEL_JOINT_SIZE, joint_size, KM_WIRE_SKELETON_JOINT_SIZE);
+    if (joints_offset < KM_WIRE_SKELETON_HEADER_SIZE)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: skeleton joints_offset %u < %d",
+                        at + SKEL_JOINTS_OFFSET, joints_offset, KM_WIRE_SKELETON_HEADER_SIZE);
+    if ((uint32_t)joints_offset + (uint32_t)joint_count * joint_size > record_size)
+        return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u joints of %u bytes from %u run "
+                        "past the %u-byte skeleton record", at + SKEL_JOINT_COUNT, joint_count,
+                        joint_size, joints_offset, record_size);
+    return KM_OK;
+}
+
+/* Decode one record of kind k at r (record index i, message offset at). */
+static km_status read_record(int k, const uint8_t *r, size_t at, uint16_t record_size,
+                             uint32_t i, const km_wire_storage *s,
+                             const km_wire_stream_storage *x)
+{
+    switch (k) {
+    case K_MARKERS: {
+        km_marker *m = &s->markers[i];
+        m->id = get_u32(r + MARKER_ID);
+        m->pos_m.x = get_f32(r + MARKER_X);
+        m->pos_m.y = get_f32(r + MARKER_Y);
+        m->pos_m.z = get_f32(r + MARKER_Z);
+        m->residual_px = get_f32(r + MARKER_RESIDUAL);
+        m->views = get_u16(r + MARKER_VIEWS);
+        return KM_OK;
+    }
+    case K_OBS2D: {
+        km_observation *o = &s->observations[i];
         o->x = get_f32(r + OBS_X);
         o->y = get_f32(r + OBS_Y);
         o->area_px = get_f32(r + OBS_AREA);
         o->camera = get_u16(r + OBS_CAMERA);
+        return KM_OK;
     }
-    out->observation_total = (int)count;
-    out->has_observations = true;
-    return KM_OK;
+    case K_RIGID: {
+        km_rigid_pose *b = &x->rigid_bodies[i];
+        b->id = get_u32(r + RIGID_ID);
+        b->definition = (int)i;
+        b->tracked = (get_u16(r + RIGID_FLAGS) & KM_WIRE_RIGID_TRACKED) != 0;
+        b->markers_used = get_u16(r + RIGID_MARKERS_USED);
+        b->pos_m = get_vec3(r + RIGID_POS);
+        b->rot = get_quat(r + RIGID_ROT);
+        b->error_m = get_f32(r + RIGID_ERROR);
+        for (int m = 0; m < KM_RIGID_MAX_MARKERS; m++)
+            b->marker_ids[m] = KM_RIGID_NO_MARKER; /* not carried on the wire */
+        return KM_OK;
+    }
+    case K_SKELETONS: {
+        km_status st = check_skeleton(r, at, record_size);
+        if (st)
+            return st;
+        km_skeleton_pose *p = &x->skeletons[i];
+        p->person = get_u16(r + SKEL_PERSON);
+        p->tracked = (get_u16(r + SKEL_FLAGS) & KM_WIRE_SKELETON_TRACKED) != 0;
+        p->markers_used = get_u16(r + SKEL_MARKERS_USED);
+        p->residual_m = get_f32(r + SKEL_RESIDUAL);
+        int joints = get_u16(r + SKEL_JOINT_COUNT);
+        uint16_t joint_size = get_u16(r + SKEL_JOINT_SIZE);
+        const uint8_t *j = r + get_u16(r + SKEL_JOINTS_OFFSET);
+        static const km_vec3 origin = {0, 0, 0};
+        static const km_quat identity = {0, 0, 0, 1};
+        /* Joints a (hypothetical) shorter record lacks: at the origin, rest rotation; joints
+         * a longer one appends (new joints go after these 21): not read. */
+        for (int k2 = 0; k2 < KM_JOINT_COUNT; k2++, j += joint_size) {
+            bool present = k2 < joints;
+            p->joint_pos_m[k2] = present ? get_vec3(j + JOINT_POS) : origin;
+            p->joint_rot[k2] = present ? get_quat(j + JOINT_ROT) : identity;
+            p->local_rot[k2] = present ? get_quat(j + JOINT_LOCAL_ROT) : identity;
+        }
+        return KM_OK;
+    }
+    case K_HANDS: {
+        uint8_t side = r[HAND_SIDE];
+        if (side >= KM_HAND_SIDE_COUNT)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand side %u (0..%d)",
+                            at + HAND_SIDE, side, KM_HAND_SIDE_COUNT - 1);
+        km_hand *h = &x->hands[i];
+        h->person = (int16_t)get_u16(r + HAND_PERSON);
+        h->side = (km_hand_side)side;
+        h->centre_valid = (r[HAND_FLAGS] & KM_WIRE_HAND_CENTRE_VALID) != 0;
+        h->landmark_valid = get_u32(r + HAND_LANDMARK_VALID);
+        h->time_ns = (int64_t)get_u64(r + HAND_TIME);
+        h->confidence = get_f32(r + HAND_CONFIDENCE);
+        h->centre_m = get_vec3(r + HAND_CENTRE);
+        for (int k2 = 0; k2 < KM_HAND_LANDMARK_COUNT; k2++)
+            h->landmark_m[k2] = get_vec3(r + HAND_LANDMARKS + 12 * k2);
+        return KM_OK;
+    }
+    case K_EVENTS: {
+        uint8_t hand = r[EVENT_HAND];
+        if (hand >= KM_HAND_SIDE_COUNT)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: event hand %u (0..%d)",
+                            at + EVENT_HAND, hand, KM_HAND_SIDE_COUNT - 1);
+        km_gesture_event *e = &x->events[i];
+        km_status st = get_name(r + EVENT_NAME, at + EVENT_NAME, e->name);
+        if (!st)
+            st = get_name(r + EVENT_TARGET, at + EVENT_TARGET, e->target);
+        if (st)
+            return st;
+        /* An event type this decoder does not know is passed on as its number. */
+        e->type = (km_gesture_event_type)get_u16(r + EVENT_TYPE);
+        e->hand = (km_hand_side)hand;
+        e->person = (int32_t)get_u32(r + EVENT_PERSON);
+        e->t_ns = (int64_t)get_u64(r + EVENT_T);
+        e->t_start_ns = (int64_t)get_u64(r + EVENT_T_START);
+        e->t_end_ns = (int64_t)get_u64(r + EVENT_T_END);
+        e->score = get_f32(r + EVENT_SCORE);
+        e->gaze_hand_angle_rad = get_f32(r + EVENT_ANGLE);
+        e->gaze_lead_ms = get_f32(r + EVENT_LEAD);
+        e->same_target = (int16_t)get_u16(r + EVENT_SAME_TARGET);
+        return KM_OK;
+    }
+    case K_CAMERA_STATUS: {
+        km_camera_status *c = &x->camera_status[i];
+        c->state = (km_camera_state)r[CAMSTAT_STATE];
+        c->frames = get_u64(r + CAMSTAT_FRAMES);
+        c->dropped = get_u64(r + CAMSTAT_DROPPED);
+        c->errors = get_u64(r + CAMSTAT_ERRORS);
+        return KM_OK;
+    }
+    default:
+        return KM_OK;
+    }
+}
+
+/* Capacity of the caller's storage for kind k; -1 when the storage has no array for it
+ * (the section is then skipped). Markers are always decoded (capacity may be 0). */
+static int storage_capacity(int k, const km_wire_storage *s, const km_wire_stream_storage *x)
+{
+    switch (k) {
+    case K_MARKERS: return s->marker_capacity;
+    case K_OBS2D: return s->observations ? s->observation_capacity : -1;
+    case K_RIGID: return x->rigid_bodies ? x->rigid_body_capacity : -1;
+    case K_SKELETONS: return x->skeletons ? x->skeleton_capacity : -1;
+    case K_HANDS: return x->hands ? x->hand_capacity : -1;
+    case K_EVENTS: return x->events ? x->event_capacity : -1;
+    case K_CAMERA_STATUS: return x->camera_status ? x->camera_status_capacity : -1;
+    default: return -1;
+    }
+}
+
+static void set_decoded(int k, int count, km_wire_frame *out)
+{
+    switch (k) {
+    case K_MARKERS: out->marker_count = count; out->has_markers = true; break;
+    case K_OBS2D: out->observation_total = count; out->has_observations = true; break;
+    case K_RIGID: out->rigid_body_count = count; out->has_rigid_bodies = true; break;
+    case K_SKELETONS: out->skeleton_count = count; out->has_skeletons = true; break;
+    case K_HANDS: out->hand_count = count; out->has_hands = true; break;
+    case K_EVENTS: out->event_count = count; out->has_events = true; break;
+    case K_CAMERA_STATUS: out->camera_status_count = count; out->has_camera_status = true;
+        break;
+    default: break;
+    }
 }
 
 km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *storage,
                                int storage_capacity, km_wire_frame *out)
 {
     km_wire_storage s = {storage, storage_capacity, NULL, 0};
-    return km_wire_decode(buf, length, &s, out);
+    return km_wire_decode_streams(buf, length, &s, NULL, out);
 }
 
 km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storage *storage,
                          km_wire_frame *out)
 {
-    if (!out || !storage || (!buf && length > 0) || storage->marker_capacity < 0 ||
-        (storage->marker_capacity > 0 && !storage->markers) ||
-        storage->observation_capacity < 0 ||
-        (storage->observation_capacity > 0 && !storage->observations))
+    return km_wire_decode_streams(buf, length, storage, NULL, out);
+}
+
+static bool bad_array(const void *items, int capacity)
+{
+    return capacity < 0 || (capacity > 0 && !items);
+}
+
+km_status km_wire_decode_streams(const uint8_t *buf, size_t length,
+                                 const km_wire_storage *storage,
+                                 const km_wire_stream_storage *streams, km_wire_frame *out)
+{
+    static const km_wire_stream_storage none;
+    const km_wire_stream_storage *x = streams ? streams : &none;
+    if (!out || !storage || (!buf && length > 0) ||
+        bad_array(storage->markers, storage->marker_capacity) ||
+        bad_array(storage->observations, storage->observation_capacity) ||
+        bad_array(x->rigid_bodies, x->rigid_body_capacity) ||
+        bad_array(x->skeletons, x->skeleton_capacity) ||
+        bad_array(x->hands, x->hand_capacity) ||
+        bad_array(x->events, x->event_capacity) ||
+        bad_array(x->camera_status, x->camera_status_capacity))
         return km_error(KM_ERR_INVALID_ARGUMENT, "wire: decode: bad argument");
     memset(out, 0, sizeof *out);
     out->markers = storage->markers;
     out->observations = storage->observations;
-    const int storage_capacity = storage->marker_capacity;
+    out->rigid_bodies = x->rigid_bodies;
+    out->skeletons = x->skeletons;
+    out->hands = x->hands;
+    out->events = x->events;
+    out->camera_status = x->camera_status;
 
     if (length < KM_WIRE_HEADER_SIZE)
         return km_error(KM_ERR_FORMAT, "wire: offset %zu: message of %zu bytes is shorter "
@@ -394,7 +822,7 @@ km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storag
     for (int c = 0; c < camera_count; c++)
         out->observation_count[c] = get_u16(buf + header_size + 2 * c);
 
-    bool have_markers = false;
+    unsigned seen = 0;
     for (int s = 0; s < section_count; s++) {
         const size_t entry_at = (size_t)table + (size_t)s * KM_WIRE_SECTION_ENTRY_SIZE;
         const uint8_t *e = buf + entry_at;
@@ -411,46 +839,39 @@ km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storag
             return km_error(KM_ERR_FORMAT, "wire: offset %zu: section %d (type %u) of %u bytes "
                             "at %u runs past the message end %zu", entry_at + ENTRY_LENGTH, s,
                             type, section_length, offset, length);
-        if (type == KM_WIRE_SECTION_OBSERVATIONS_2D && storage->observations) {
-            km_status st = decode_observations(buf, entry_at, record_size, count,
-                                               section_length, offset, storage, out);
-            if (st)
-                return st;
-            continue;
-        }
-        if (type != KM_WIRE_SECTION_MARKERS) {
+        int k = 0;
+        while (k < K_COUNT && kinds[k].type != type)
+            k++;
+        int capacity = k < K_COUNT ? storage_capacity(k, storage, x) : -1;
+        if (capacity < 0) {
             /* Unknown (or not asked for) stream: skip it, that is the extension rule. */
             out->sections_skipped++;
             continue;
         }
-        if (have_markers)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: second markers section",
-                            entry_at);
-        have_markers = true;
-        /* Later revisions may append fields to a record: read the v1 prefix, skip the rest. */
-        if (record_size < KM_WIRE_MARKER_RECORD_SIZE)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: marker record_size %u < %d",
-                            entry_at + ENTRY_RECORD_SIZE, record_size,
-                            KM_WIRE_MARKER_RECORD_SIZE);
+        if (seen & kinds[k].bit)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: second %s section", entry_at,
+                            kinds[k].name);
+        seen |= kinds[k].bit;
+        /* Later revisions may append fields to a record: read the known prefix, skip the
+         * rest. */
+        if (record_size < kinds[k].record_size)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: %s record_size %u < %u",
+                            entry_at + ENTRY_RECORD_SIZE, kinds[k].name, record_size,
+                            kinds[k].record_size);
         if ((uint64_t)count * record_size != section_length)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u markers of %u bytes do not "
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u %s records of %u bytes do not "
                             "make the section length %u", entry_at + ENTRY_COUNT, count,
-                            record_size, section_length);
-        if (count > (uint32_t)storage_capacity)
-            return km_error(KM_ERR_CAPACITY, "wire: offset %zu: %u markers, storage holds %d",
-                            entry_at + ENTRY_COUNT, count, storage_capacity);
-        const uint8_t *r = buf + offset;
-        for (uint32_t i = 0; i < count; i++, r += record_size) {
-            km_marker *m = &storage->markers[i];
-            m->id = get_u32(r + MARKER_ID);
-            m->pos_m.x = get_f32(r + MARKER_X);
-            m->pos_m.y = get_f32(r + MARKER_Y);
-            m->pos_m.z = get_f32(r + MARKER_Z);
-            m->residual_px = get_f32(r + MARKER_RESIDUAL);
-            m->views = get_u16(r + MARKER_VIEWS);
+                            kinds[k].name, record_size, section_length);
+        if (count > (uint32_t)capacity)
+            return km_error(KM_ERR_CAPACITY, "wire: offset %zu: %u %s records, storage holds %d",
+                            entry_at + ENTRY_COUNT, count, kinds[k].name, capacity);
+        size_t at = offset;
+        for (uint32_t i = 0; i < count; i++, at += record_size) {
+            km_status st = read_record(k, buf + at, at, record_size, i, storage, x);
+            if (st)
+                return st;
         }
-        out->marker_count = (int)count;
-        out->has_markers = true;
+        set_decoded(k, (int)count, out);
     }
     return KM_OK;
 }

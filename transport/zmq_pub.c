@@ -1,8 +1,11 @@
 /* ZeroMQ publisher (docs/protocol.md, "ZeroMQ"): each solved frame goes out as multipart
  * [topic][payload] on an XPUB socket, one message per topic that has a subscriber:
- *   frame   - the wire v1 message with every section (markers, 2D observations)
+ *   frame   - the wire v1 message with every section the frame has (markers, 2D
+ *             observations, rigid bodies, skeletons, hands, events, camera status)
  *   markers - header + MARKERS section
  *   obs2d   - header + OBSERVATIONS_2D section (only when the frame carries observations)
+ *   rigid, skeleton, hands - header + RIGID_BODIES / SKELETONS / HAND_POSES (only when the
+ *             frame carries that array)
  *   status  - a JSON object (publisher.c formats it, once per status interval)
  *   gesture - one JSON Lines event per message
  * and optionally, on a second PUB socket (the "latest" endpoint), the `frame` message alone
@@ -29,10 +32,13 @@
 #include <string.h>
 #include <zmq.h>
 
-enum { TOPIC_FRAME, TOPIC_MARKERS, TOPIC_OBS2D, TOPIC_STATUS, TOPIC_GESTURE, TOPIC_COUNT };
+enum {
+    TOPIC_FRAME, TOPIC_MARKERS, TOPIC_OBS2D, TOPIC_STATUS, TOPIC_GESTURE, TOPIC_RIGID,
+    TOPIC_SKELETON, TOPIC_HANDS, TOPIC_COUNT
+};
 static const char *const topics[TOPIC_COUNT] = {
     KM_WIRE_TOPIC_FRAME, KM_WIRE_TOPIC_MARKERS, KM_WIRE_TOPIC_OBS2D, KM_WIRE_TOPIC_STATUS,
-    KM_WIRE_TOPIC_GESTURE};
+    KM_WIRE_TOPIC_GESTURE, KM_WIRE_TOPIC_RIGID, KM_WIRE_TOPIC_SKELETON, KM_WIRE_TOPIC_HANDS};
 
 struct km_zmq_pub {
     void *context;
@@ -271,16 +277,13 @@ static km_status send_topic(km_zmq_pub *zp, int t, zmq_msg_t *body)
                            : km_error(KM_ERR_IO, "zmq_send(%s): %s", topic, zmq_strerror(error));
 }
 
-static km_status encode_message(const km_solved_frame *frame, unsigned sections, int markers,
-                                int observations, zmq_msg_t *msg)
+static km_status encode_message(const km_solved_frame *frame, unsigned sections, zmq_msg_t *msg)
 {
-    size_t size = km_wire_encoded_size_sections(frame->camera_count, markers, observations,
-                                                sections);
+    size_t size = km_wire_encoded_size_frame(frame, sections);
     if (size == 0)
-        return km_error(KM_ERR_CAPACITY, "zmq: frame %llu (%d cameras, %d markers, %d "
-                        "observations) does not fit a wire message",
-                        (unsigned long long)frame->frame, frame->camera_count, markers,
-                        observations);
+        return km_error(KM_ERR_CAPACITY, "zmq: frame %llu (%d cameras, sections 0x%x) does not "
+                        "fit a wire message", (unsigned long long)frame->frame,
+                        frame->camera_count, sections);
     if (zmq_msg_init_size(msg, size) != 0)
         return km_error(KM_ERR_NO_MEMORY, "zmq_msg_init_size(%zu): %s", size,
                         zmq_strerror(errno));
@@ -308,18 +311,16 @@ static km_status send_latest(km_zmq_pub *zp, zmq_msg_t *msg)
 
 km_status km_zmq_pub_send(km_zmq_pub *zp, const km_solved_frame *frame)
 {
-    const int markers = frame->markers ? frame->markers->count : 0;
-    const int observations = frame->observations ? frame->observations->count : 0;
+    const unsigned frame_sections = km_wire_frame_sections(frame);
     const bool want_frame = zp->subscribers[TOPIC_FRAME] > 0;
     const bool want_markers = zp->subscribers[TOPIC_MARKERS] > 0;
-    const bool want_obs = zp->subscribers[TOPIC_OBS2D] > 0 && frame->observations;
-    /* Without observations the `frame` and `markers` payloads are the same bytes: encode
+    /* With markers alone the `frame` and `markers` payloads are the same bytes: encode
      * once and send the second topic a counted reference. */
-    const bool markers_is_frame = !frame->observations;
+    const bool markers_is_frame = frame_sections == KM_WIRE_WITH_MARKERS;
     km_status result = KM_OK, st;
     if (want_frame || zp->latest || (want_markers && markers_is_frame)) {
         zmq_msg_t msg;
-        st = encode_message(frame, km_wire_frame_sections(frame), markers, observations, &msg);
+        st = encode_message(frame, frame_sections, &msg);
         if (st)
             return st; /* the other topics would fail the same way */
         if (zp->latest && (st = send_latest(zp, &msg)) && !result)
@@ -345,17 +346,26 @@ km_status km_zmq_pub_send(km_zmq_pub *zp, const km_solved_frame *frame)
     }
     if (want_markers && !markers_is_frame) {
         zmq_msg_t msg;
-        st = encode_message(frame, KM_WIRE_WITH_MARKERS, markers, observations, &msg);
+        st = encode_message(frame, KM_WIRE_WITH_MARKERS, &msg);
         if (!st)
             st = send_topic(zp, TOPIC_MARKERS, &msg);
         if (st && !result)
             result = st;
     }
-    if (want_obs) {
+    /* One-section topics: encoded only when subscribed and the frame has the stream. */
+    static const struct { int topic; unsigned section; } single[] = {
+        {TOPIC_OBS2D, KM_WIRE_WITH_OBS2D},
+        {TOPIC_RIGID, KM_WIRE_WITH_RIGID},
+        {TOPIC_SKELETON, KM_WIRE_WITH_SKELETONS},
+        {TOPIC_HANDS, KM_WIRE_WITH_HANDS},
+    };
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {
+        if (zp->subscribers[single[i].topic] <= 0 || !(frame_sections & single[i].section))
+            continue;
         zmq_msg_t msg;
-        st = encode_message(frame, KM_WIRE_WITH_OBS2D, markers, observations, &msg);
+        st = encode_message(frame, single[i].section, &msg);
         if (!st)
-            st = send_topic(zp, TOPIC_OBS2D, &msg);
+            st = send_topic(zp, single[i].topic, &msg);
         if (st && !result)
             result = st;
     }

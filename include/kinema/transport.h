@@ -75,10 +75,23 @@ typedef struct km_solved_frame {
 #define KM_WIRE_MARKER_RECORD_SIZE 24
 #define KM_WIRE_OBS2D_RECORD_SIZE 16
 #define KM_WIRE_MAX_CAMERAS 64
+/* Records of the v1.2 sections (docs/protocol.md has each byte table). Every record size is
+ * a multiple of 8, so each section starts 8-byte aligned. */
+#define KM_WIRE_RIGID_RECORD_SIZE 40
+#define KM_WIRE_SKELETON_HEADER_SIZE 16  /* per-person fields before the joints */
+#define KM_WIRE_SKELETON_JOINT_SIZE 44   /* pos f32x3, world rot f32x4, local rot f32x4 */
+#define KM_WIRE_SKELETON_RECORD_SIZE 944 /* 16 + 21 x 44 = 940, padded to 8 */
+#define KM_WIRE_HAND_RECORD_SIZE 288
+#define KM_WIRE_EVENT_NAME_SIZE 64       /* = KM_GESTURE_NAME_MAX: names travel uncut */
+#define KM_WIRE_EVENT_RECORD_SIZE 176
+#define KM_WIRE_CAMERA_STATUS_RECORD_SIZE 32
+/* Record flag bits. */
+#define KM_WIRE_RIGID_TRACKED 0x1u
+#define KM_WIRE_SKELETON_TRACKED 0x1u
+#define KM_WIRE_HAND_CENTRE_VALID 0x1u
 
-/* Section types. MARKERS and OBSERVATIONS_2D are written; the others are reserved so
- * the streams to come get stable numbers. 0x8000 and above: experimental/private, never
- * assigned. */
+/* Section types (all written since v1.2; v1.0 had MARKERS, v1.1 added OBSERVATIONS_2D).
+ * 0x8000 and above: experimental/private, never assigned. */
 typedef enum km_wire_section_type {
     KM_WIRE_SECTION_MARKERS = 1,
     KM_WIRE_SECTION_RIGID_BODIES = 2,
@@ -96,10 +109,11 @@ typedef enum km_wire_section_type {
 #define KM_WIRE_TOPIC_OBS2D "obs2d"       /* wire message: header + OBSERVATIONS_2D */
 #define KM_WIRE_TOPIC_STATUS "status"     /* JSON object, once per status interval */
 #define KM_WIRE_TOPIC_GESTURE "gesture"   /* JSON Lines event (formats.md), one per event */
-/* Reserved for the streams to come (same payload rule: wire message with one section). */
-#define KM_WIRE_TOPIC_RIGID "rigid"
-#define KM_WIRE_TOPIC_SKELETON "skeleton"
-#define KM_WIRE_TOPIC_HANDS "hands"
+/* Since v1.2: wire message with header + that one section, when the frame has the array. */
+#define KM_WIRE_TOPIC_RIGID "rigid"       /* RIGID_BODIES */
+#define KM_WIRE_TOPIC_SKELETON "skeleton" /* SKELETONS */
+#define KM_WIRE_TOPIC_HANDS "hands"       /* HAND_POSES */
+/* Reserved (not sent yet). */
 #define KM_WIRE_TOPIC_HANDEYE "handeye"
 
 /* Which sections a message carries (km_wire_encode). */
@@ -115,17 +129,29 @@ typedef enum km_wire_section_type {
 /* Exact bytes km_wire_encode_frame writes for this many cameras and markers with no
  * observations (0 when a count is out of range). */
 size_t km_wire_encoded_size(int camera_count, int marker_count);
-/* Exact bytes of a message with the given sections (KM_WIRE_WITH_*); 0 when out of range. */
+/* Exact bytes of a message with the given sections (KM_WIRE_WITH_*); 0 when out of range.
+ * The v1.2 sections (rigid, skeletons, hands, events, camera status) are counted empty
+ * here (their 16-byte entry only): size those with km_wire_encoded_size_frame. */
 size_t km_wire_encoded_size_sections(int camera_count, int marker_count,
                                      int observation_count, unsigned sections);
+/* Exact bytes km_wire_encode(frame, sections, ...) writes, every section counted with the
+ * frame's own counts; 0 when a count is out of range (negative, more than 64 cameras, a
+ * count with a NULL array, or a message over 2 GiB). */
+size_t km_wire_encoded_size_frame(const km_solved_frame *frame, unsigned sections);
+/* An upper bound of km_wire_encode_frame's size for any frame within these limits (any
+ * camera_count <= KM_WIRE_MAX_CAMERAS, with camera status), observations excluded: what a
+ * recorder or publisher allocates once. 0 when a limit is negative. */
+size_t km_wire_frame_size_max(int max_markers, int max_rigid_bodies, int max_skeletons,
+                              int max_hands, int max_events);
 
 /* Encode the sections asked for (KM_WIRE_WITH_*; a section is written even when its set
  * is NULL or empty, with count 0) into buf. KM_ERR_CAPACITY when it does not fit;
  * *length = bytes. No allocation. */
 km_status km_wire_encode(const km_solved_frame *frame, unsigned sections, uint8_t *buf,
                          size_t capacity, size_t *length);
-/* The sections of the `frame` topic: MARKERS, plus OBSERVATIONS_2D when
- * frame->observations is set. */
+/* The sections of the `frame` topic: MARKERS always, plus each other section whose array
+ * is set in the frame (observations, rigid_bodies, skeletons, hands, events,
+ * camera_status; a set array with count 0 gives an empty section). */
 unsigned km_wire_frame_sections(const km_solved_frame *frame);
 /* km_wire_encode(frame, km_wire_frame_sections(frame), ...). */
 km_status km_wire_encode_frame(const km_solved_frame *frame, uint8_t *buf, size_t capacity,
@@ -151,6 +177,19 @@ typedef struct km_wire_frame {
     bool has_observations;        /* an OBSERVATIONS_2D section was decoded */
     int observation_total;        /* 2D observations decoded (all cameras) */
     km_observation *observations; /* = storage->observations */
+    /* v1.2 sections; each is decoded only when km_wire_decode_streams was given an array
+     * for it (else it is skipped like an unknown section), into that array. */
+    bool has_rigid_bodies, has_skeletons, has_hands, has_events, has_camera_status;
+    int rigid_body_count;         /* definition = record index, marker_ids not carried */
+    km_rigid_pose *rigid_bodies;
+    int skeleton_count;
+    km_skeleton_pose *skeletons;
+    int hand_count;
+    km_hand *hands;
+    int event_count;
+    km_gesture_event *events;
+    int camera_status_count;      /* = camera_count when written by Kinema */
+    km_camera_status *camera_status;
 } km_wire_frame;
 
 /* Caller-owned arrays the decoder fills (it never allocates). observations may be NULL:
@@ -162,11 +201,33 @@ typedef struct km_wire_storage {
     int observation_capacity;
 } km_wire_storage;
 
+/* Caller-owned arrays for the v1.2 sections (km_wire_decode_streams). A separate struct so
+ * that callers initialising km_wire_storage positionally ({markers, n, obs, m}) stay valid
+ * and warning-free. A NULL array skips its section like an unknown one; more records than
+ * the capacity: KM_ERR_CAPACITY. */
+typedef struct km_wire_stream_storage {
+    km_rigid_pose *rigid_bodies;
+    int rigid_body_capacity;
+    km_skeleton_pose *skeletons;
+    int skeleton_capacity;
+    km_hand *hands;
+    int hand_capacity;
+    km_gesture_event *events;
+    int event_capacity;
+    km_camera_status *camera_status;
+    int camera_status_capacity;
+} km_wire_stream_storage;
+
 /* Validate and decode. KM_ERR_FORMAT (with the byte offset in the message) on truncated,
  * oversized or inconsistent input; KM_ERR_UNSUPPORTED on an unknown version;
  * KM_ERR_CAPACITY when more records than the storage holds. */
 km_status km_wire_decode(const uint8_t *buf, size_t length, const km_wire_storage *storage,
                          km_wire_frame *out);
+/* km_wire_decode plus the v1.2 sections for which `streams` has arrays (streams NULL: same
+ * as km_wire_decode, every v1.2 section skipped). */
+km_status km_wire_decode_streams(const uint8_t *buf, size_t length,
+                                 const km_wire_storage *storage,
+                                 const km_wire_stream_storage *streams, km_wire_frame *out);
 /* Markers only (OBSERVATIONS_2D skipped). */
 km_status km_wire_decode_frame(const uint8_t *buf, size_t length, km_marker *storage,
                                int storage_capacity, km_wire_frame *out);
@@ -191,6 +252,12 @@ typedef struct km_publisher_config {
                                       ZMQ_CONFLATE on its SUB only ever reads the newest */
     char zmq_curve_secret_key_file[512]; /* "" (default): no CurveZMQ, local binds only */
     uint64_t status_interval_ns;  /* `status` topic period (default 1 s; 0 = off) */
+    /* Added with wire v1.2: most records per frame of each stream (a frame with more is
+     * refused with KM_ERR_CAPACITY, nothing sent). 0 in an older initialiser = default. */
+    int max_rigid_bodies;         /* default 64 */
+    int max_skeletons;            /* default KM_SKELETON_MAX_PEOPLE */
+    int max_hands;                /* default 16 */
+    int max_events;               /* default 64 */
 } km_publisher_config;
 
 /* Extra members for the status message: write `,"key":value` pairs (JSON, leading comma)

@@ -259,6 +259,88 @@ static void test_messages_and_local_transforms(void **state)
     lo_server_free(r.server);
 }
 
+/* km_vmc_pose_from_skeleton: a T-pose gives identity rotations and copied positions on the
+ * bones of the same names, an untracked pose nothing present; a rotated elbow arrives at a
+ * VMC receiver as that local rotation. */
+static void test_pose_from_skeleton(void **state)
+{
+    (void)state;
+    static km_skeleton_pose sk;
+    memset(&sk, 0, sizeof sk);
+    sk.person = 2;
+    sk.tracked = true;
+    for (int j = 0; j < KM_JOINT_COUNT; j++) {
+        sk.joint_pos_m[j] = km_vec3_make(0.1 * j, 1.0 + 0.01 * j, -0.05 * j);
+        sk.joint_rot[j] = km_quat_identity();
+        sk.local_rot[j] = km_quat_identity();
+    }
+    static km_vmc_pose pose;
+    memset(&pose, 0x5a, sizeof pose); /* garbage: everything must be written */
+    km_vmc_pose_from_skeleton(&sk, 12345, &pose);
+    assert_int_equal(pose.person, 2);
+    assert_true(pose.time_ns == 12345);
+    int present = 0;
+    for (int b = 0; b < KM_HUMAN_BONE_COUNT; b++)
+        present += (pose.present >> b) & 1;
+    assert_int_equal(present, KM_JOINT_COUNT);
+    for (int j = 0; j < KM_JOINT_COUNT; j++) {
+        km_human_bone b;
+        assert_int_equal(km_human_bone_parse(km_joint_name(j), &b), KM_OK);
+        assert_true((pose.present >> b) & 1);
+        assert_true(pose.pos_m[b].x == sk.joint_pos_m[j].x);
+        assert_true(pose.pos_m[b].y == sk.joint_pos_m[j].y);
+        assert_true(pose.pos_m[b].z == sk.joint_pos_m[j].z);
+        assert_true(pose.rotation[b].x == 0 && pose.rotation[b].y == 0 &&
+                    pose.rotation[b].z == 0 && pose.rotation[b].w == 1);
+    }
+    /* Spot checks of the name mapping (different numbering on both sides). */
+    assert_true(pose.pos_m[KM_BONE_LEFT_LOWER_ARM].x == sk.joint_pos_m[KM_JOINT_LEFT_LOWER_ARM].x);
+    assert_true(pose.pos_m[KM_BONE_RIGHT_TOES].z == sk.joint_pos_m[KM_JOINT_RIGHT_TOES].z);
+    /* Bones the skeleton does not have: absent, at rest. */
+    assert_false((pose.present >> KM_BONE_UPPER_CHEST) & 1);
+    assert_false((pose.present >> KM_BONE_LEFT_THUMB_PROXIMAL) & 1);
+    assert_true(pose.rotation[KM_BONE_JAW].w == 1 && pose.pos_m[KM_BONE_JAW].x == 0);
+
+    sk.tracked = false;
+    km_vmc_pose_from_skeleton(&sk, 1, &pose);
+    assert_true(pose.present == 0);
+    km_vmc_pose_from_skeleton(NULL, 1, &pose);
+    assert_true(pose.present == 0);
+
+    /* Elbow bent 90 deg about world +Y (the forearm and the hand turn together). */
+    sk.tracked = true;
+    km_quat bend = km_quat_from_axis_angle(km_vec3_make(0, 1, 0), M_PI / 2);
+    sk.joint_rot[KM_JOINT_LEFT_LOWER_ARM] = bend;
+    sk.joint_rot[KM_JOINT_LEFT_HAND] = bend;
+    km_vmc_pose_from_skeleton(&sk, km_time_now_ns(), &pose);
+    receiver r;
+    receiver_open(&r);
+    km_vmc_config c = config_for(r.port);
+    km_status st;
+    km_vmc_sender *s = km_vmc_sender_create(&c, &st);
+    assert_non_null(s);
+    assert_int_equal(km_vmc_send(s, &pose, km_time_now_ns()), KM_OK);
+    receiver_drain(&r, 200);
+    assert_int_equal(count_path(&r, "/VMC/Ext/Bone/Pos"), KM_JOINT_COUNT);
+    /* Local rotation of the forearm in its (unrotated) upper arm = the bend in Unity's
+     * frame: (qx, -qy, -qz, qw) = (0, -0.7071, 0, 0.7071). */
+    const seen_message *fore = find(&r, "/VMC/Ext/Bone/Pos", "LeftLowerArm");
+    assert_non_null(fore);
+    assert_true(fabsf(fore->f[3]) < 1e-6f && fabsf(fore->f[4] + (float)M_SQRT1_2) < 1e-6f &&
+                fabsf(fore->f[5]) < 1e-6f && fabsf(fore->f[6] - (float)M_SQRT1_2) < 1e-6f);
+    /* Its local position: the mirrored world offset from the upper arm. */
+    km_vec3 d = km_vec3_sub(sk.joint_pos_m[KM_JOINT_LEFT_LOWER_ARM],
+                            sk.joint_pos_m[KM_JOINT_LEFT_UPPER_ARM]);
+    assert_true(fabsf(fore->f[0] - (float)-d.x) < 1e-6f && fabsf(fore->f[1] - (float)d.y) < 1e-6f &&
+                fabsf(fore->f[2] - (float)d.z) < 1e-6f);
+    /* The hand turned with the forearm: identity in it. */
+    const seen_message *hand = find(&r, "/VMC/Ext/Bone/Pos", "LeftHand");
+    assert_non_null(hand);
+    assert_true(fabsf(hand->f[6] - 1.0f) < 1e-6f && fabsf(hand->f[4]) < 1e-6f);
+    km_vmc_sender_destroy(s);
+    lo_server_free(r.server);
+}
+
 /* All 55 bones: split into several bundles of at most max_packet_bytes, every bone once,
  * /VMC/Ext/OK first. */
 static void test_full_skeleton_split(void **state)
@@ -452,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_conversion),
         cmocka_unit_test(test_messages_and_local_transforms),
         cmocka_unit_test(test_full_skeleton_split),
+        cmocka_unit_test(test_pose_from_skeleton),
         cmocka_unit_test(test_destinations_and_rate_limit),
         cmocka_unit_test(test_rate_limiter_schedule),
         cmocka_unit_test(test_multicast_ttl),
