@@ -437,6 +437,22 @@ struct km_handeye {
     int64_t last_ns;
 };
 
+void km_handeye_reset(km_handeye *he)
+{
+    if (!he)
+        return;
+    he->gaze_target = he->gaze_raw = -1;
+    he->gaze_raw_since_ns = 0;
+    for (int h = 0; h < 2; h++) {
+        memset(&he->hand[h], 0, sizeof he->hand[h]);
+        he->hand[h].target = -1;
+        he->hand[h].angle_rad = NAN;
+    }
+    for (int i = 0; i < KM_HANDEYE_MAX_TARGETS; i++)
+        he->gaze_enter_ns[i] = he->gaze_leave_ns[i] = INT64_MIN / 2;
+    he->last_ns = INT64_MIN;
+}
+
 km_handeye *km_handeye_create(const km_handeye_config *cfg, km_status *err)
 {
     km_status st = km_handeye_config_check(cfg);
@@ -447,14 +463,7 @@ km_handeye *km_handeye_create(const km_handeye_config *cfg, km_status *err)
             st = km_error(KM_ERR_NO_MEMORY, "handeye: out of memory");
         } else {
             he->cfg = *cfg;
-            he->gaze_target = he->gaze_raw = -1;
-            for (int h = 0; h < 2; h++) {
-                he->hand[h].target = -1;
-                he->hand[h].angle_rad = NAN;
-            }
-            for (int i = 0; i < KM_HANDEYE_MAX_TARGETS; i++)
-                he->gaze_enter_ns[i] = he->gaze_leave_ns[i] = INT64_MIN / 2;
-            he->last_ns = INT64_MIN;
+            km_handeye_reset(he);
         }
     }
     if (err)

@@ -660,10 +660,141 @@ typedef struct km_handeye km_handeye;
 /* One per person. Copies cfg. */
 km_handeye *km_handeye_create(const km_handeye_config *cfg, km_status *err);
 void km_handeye_destroy(km_handeye *he);
+/* Forget all state (targets looked at, reached, pinches) without events, e.g. when the
+ * person it followed is gone. No allocation. */
+void km_handeye_reset(km_handeye *he);
 /* One update per frame (time order). Events written as km_spotter_push does. */
 km_status km_handeye_update(km_handeye *he, const km_handeye_input *in,
                             km_gesture_event *events, size_t capacity, size_t *count);
 km_handeye_state km_handeye_state_get(const km_handeye *he);
+
+/* ================================================================= engine
+ * The live gesture stage of one pipeline: everything above wired together, fed per frame
+ * with bodies (skeleton poses), landmark hands (OSC/ZeroMQ input, depth) and eye-tracker
+ * gaze, and asked once per frame for the events decided since (docs/gestures.md "The
+ * engine"). It owns one recognizer (a model file or the built-in set), per person a
+ * spotter per hand and a hand-eye tracker, and one hand-pose tracker. Everything is
+ * allocated at create; the per-frame calls allocate nothing. One thread at a time. */
+
+/* The joints a body gives the engine (named after Unity's HumanBodyBones, which the
+ * skeleton module uses: Hips, Chest, Neck, Head, LeftUpperArm = shoulder, LeftLowerArm =
+ * elbow, LeftHand, ...). */
+typedef enum km_gesture_body_joint {
+    KM_BODY_HIPS = 0,
+    KM_BODY_CHEST,
+    KM_BODY_NECK,
+    KM_BODY_HEAD,
+    KM_BODY_LEFT_SHOULDER,   /* LeftUpperArm */
+    KM_BODY_LEFT_ELBOW,      /* LeftLowerArm */
+    KM_BODY_LEFT_HAND,
+    KM_BODY_RIGHT_SHOULDER,
+    KM_BODY_RIGHT_ELBOW,
+    KM_BODY_RIGHT_HAND,
+    KM_BODY_JOINT_COUNT
+} km_gesture_body_joint;
+
+#define KM_BODY_BIT(j) (1u << (j))
+
+/* One person's body at one instant, world metres (Y up unless the engine's spotter.up
+ * says otherwise). Only joints whose bit is set in `tracked` are read. */
+typedef struct km_gesture_body {
+    uint32_t tracked;                       /* KM_BODY_BIT(joint) per valid joint */
+    km_vec3 joint_m[KM_BODY_JOINT_COUNT];
+    bool head_rotation_valid;               /* head_rotation holds the head's orientation */
+    km_quat head_rotation;                  /* head body frame -> world (gaze along the
+                                               hand-eye config's head_forward) */
+    bool facing_valid;                      /* facing holds the person's forward direction */
+    km_vec3 facing;                         /* any length; only the horizontal part is used.
+                                               When not valid: up x (right shoulder - left
+                                               shoulder), else the previous facing */
+} km_gesture_body;
+
+/* An empty body (nothing tracked, identity head rotation). */
+km_gesture_body km_gesture_body_init(void);
+
+#define KM_GESTURE_ENGINE_MAX_PEOPLE 64
+
+typedef struct km_gesture_engine_config {
+    char model_path[1024];      /* a gesture model (km_gesture_model_load); "" = the
+                                   built-in set */
+    int builtin_variants;       /* templates per built-in gesture (5 -> 50 templates) */
+    size_t resample_count;      /* points per template for the built-in set (64) */
+    km_spotter_config spotter;  /* per hand; person/hand/forward are set by the engine.
+                                   Default min_height_m -0.1: the streams are hand - chest,
+                                   so arms swinging at the sides while walking stay out */
+    km_handpose_config handpose;/* max_hands is set to 2 x max_people */
+    km_handeye_config handeye;  /* hand-eye runs when it has targets */
+    int max_people;             /* people followed at once (4; 1..KM_GESTURE_ENGINE_MAX_PEOPLE) */
+    bool hands[2];              /* spot gestures of the left [0] / right [1] hand (both) */
+    double travel_speed_mps;    /* the person's spotters are paused while the hips travel
+                                   faster than this horizontally (0.8 m/s; 0 = never) */
+    int64_t travel_window_ns;   /* ... measured over this span (500 ms) */
+    int64_t gaze_override_ns;   /* an eye tracker's gaze (push_gaze) replaces the head's
+                                   for this long (500 ms) */
+    int64_t hand_timeout_ns;    /* a landmark hand / body older than this is not used for
+                                   rays, hands out and spotting (300 ms) */
+    int64_t person_timeout_ns;  /* a person not seen this long frees its slot (2 s) */
+    size_t event_capacity;      /* events queued between two steps (256); more are
+                                   counted as dropped */
+} km_gesture_engine_config;
+
+km_gesture_engine_config km_gesture_engine_config_default(void);
+km_status km_gesture_engine_config_check(const km_gesture_engine_config *cfg);
+/* Reads the section at `path` (the daemon's `gesture`, docs/config.md "### gesture") over
+ * *out (start from km_gesture_engine_config_default()). Sub-sections `spotter`,
+ * `handpose` and `handeye` (km_handeye_config_read, with targets). KM_ERR_PARSE
+ * "file:line: key: why" on a bad value or an unknown key; KM_OK when the section is
+ * absent. */
+km_status km_gesture_engine_config_read(const km_config *config, const char *path,
+                                        km_gesture_engine_config *out);
+
+typedef struct km_gesture_engine km_gesture_engine;
+
+/* Loads the model (or builds the built-in set) and allocates everything. NULL + *err and
+ * km_last_error on a bad config, an unreadable model or no memory. */
+km_gesture_engine *km_gesture_engine_create(const km_gesture_engine_config *cfg,
+                                            km_status *err);
+void km_gesture_engine_destroy(km_gesture_engine *engine);
+
+/* One body of person `person` (>= 0) at time_ns (time order per person): the hands relative
+ * to the chest go into the person's spotters (turned by the facing; paused while the
+ * hips travel fast), and the head gives the gaze for hand-eye. KM_ERR_CAPACITY when
+ * max_people others are being followed; KM_ERR_INVALID_ARGUMENT on a negative person or
+ * non-finite tracked joints. No allocation. */
+km_status km_gesture_engine_push_body(km_gesture_engine *engine, int person, int64_t time_ns,
+                                      const km_gesture_body *body);
+/* One landmark (or centre-only) hand, validated with km_hand_validate (its message on
+ * error). person < 0 is taken as person 0 (a single user with a hand tracker). Poses
+ * (pinch, fist, ...) are tracked; when the person has no fresh body, the hand's position
+ * (km_hand_position) also goes into the spotter of that side. side UNKNOWN counts as
+ * right. No allocation. */
+km_status km_gesture_engine_push_hand(km_gesture_engine *engine, const km_hand *hand);
+/* An eye tracker's gaze ray for `person` (direction any non-zero length): used for
+ * hand-eye instead of the head for gaze_override_ns. No allocation. */
+km_status km_gesture_engine_push_gaze(km_gesture_engine *engine, int person, int64_t time_ns,
+                                      km_vec3 origin_m, km_vec3 direction);
+/* Once per frame (now_ns non-decreasing): ends the poses of lost hands, frees the slots of
+ * people gone, runs hand-eye per person, and moves up to `capacity` queued events (in the
+ * order they were decided) to `out`, *count of them. Events that do not fit stay queued
+ * for the next call. No allocation. */
+km_status km_gesture_engine_step(km_gesture_engine *engine, int64_t now_ns,
+                                 km_gesture_event *out, size_t capacity, size_t *count);
+/* The current hands (fresh within hand_timeout_ns of the last step): a landmark hand as it
+ * came in (its centre filled from the body's hand joint when it had none), else a
+ * centre-only hand from the body's hand joint. Up to capacity; *count set. */
+km_status km_gesture_engine_hands(const km_gesture_engine *engine, km_hand *out,
+                                  size_t capacity, size_t *count);
+
+typedef struct km_gesture_engine_stats {
+    uint64_t bodies, hands, gazes; /* inputs accepted */
+    uint64_t events;               /* events queued */
+    uint64_t events_dropped;       /* events lost because the queue was full */
+    uint64_t people_refused;       /* inputs refused because max_people were followed */
+    int people;                    /* people followed now */
+} km_gesture_engine_stats;
+km_gesture_engine_stats km_gesture_engine_stats_get(const km_gesture_engine *engine);
+/* The recognizer the engine uses (e.g. for its label names). */
+const km_gesture_recognizer *km_gesture_engine_recognizer(const km_gesture_engine *engine);
 
 #ifdef __cplusplus
 }
