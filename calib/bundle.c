@@ -454,6 +454,10 @@ km_status wand_bundle_adjust(km_wand_calibration *wc, int root, int *iterations,
     km_log(KM_LOG_INFO, "wand", "bundle adjustment: %d cameras (%d parameters), %d observations, "
            "start cost %.6g, RMS %.4f px", P.ncam, nc, count, cost, sqrt(sq / count));
     for (int it = 0; it < wc->cfg.max_iterations; it++) {
+        if (wand_cancelled(wc)) {
+            st = km_error(KM_ERR_AGAIN, "wand: calibration cancelled");
+            goto done;
+        }
         linearise(&P, &cur, &w);
         bool accepted = false;
         double new_cost = cost, new_sq = sq;
@@ -483,6 +487,11 @@ km_status wand_bundle_adjust(km_wand_calibration *wc, int root, int *iterations,
         lambda = fmax(lambda / 3.0, 1e-9);
         km_log(KM_LOG_INFO, "wand", "iteration %d: cost %.6g, RMS %.4f px, lambda %.1e", it + 1,
                cost, sqrt(sq / count), lambda);
+        /* An estimate that only grows: typical solves take 10-20 iterations in all. */
+        wc->iterations_done++;
+        wand_report(wc, 0.2 + 0.6 * (1.0 - pow(0.5, wc->iterations_done / 6.0)),
+                    "bundle adjustment, round %d, iteration %d: RMS %.3f px", wc->round + 1,
+                    it + 1, sqrt(sq / count));
         if (decrease < 1e-10)
             break;
     }

@@ -4,6 +4,8 @@
  * the calibration starts from. See calib.h, "wand calibration". */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -232,6 +234,51 @@ static km_status grow(void **items, int *capacity, int need, size_t size)
     *items = p;
     *capacity = cap;
     return KM_OK;
+}
+
+km_status wand_reserve(km_wand_calibration *wc, int frames, int views)
+{
+    if (frames < 1 || views < 1)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand reserve: %d frames, %d views", frames,
+                        views);
+    km_status st = grow((void **)&wc->views, &wc->view_capacity, views, sizeof *wc->views);
+    if (st == KM_OK)
+        st = grow((void **)&wc->frames, &wc->frame_capacity, frames, sizeof *wc->frames);
+    return st;
+}
+
+void wand_thin(km_wand_calibration *wc)
+{
+    int frames = 0, views = 0;
+    for (int c = 0; c < wc->rig.camera_count; c++)
+        wc->stats[c].view_count = 0;
+    for (int f = 0; f < wc->frame_count; f += 2) {
+        wand_frame fr = wc->frames[f];
+        /* Views move only towards the front: the destination never overtakes the source. */
+        memmove(wc->views + views, wc->views + fr.first_view,
+                (size_t)fr.view_count * sizeof *wc->views);
+        for (int v = 0; v < fr.view_count; v++) {
+            wc->views[views + v].frame = frames;
+            wc->stats[wc->views[views + v].camera].view_count++;
+        }
+        fr.first_view = views;
+        wc->frames[frames++] = fr;
+        views += fr.view_count;
+    }
+    wc->frame_count = frames;
+    wc->view_count = views;
+}
+
+void wand_report(const km_wand_calibration *wc, double fraction, const char *fmt, ...)
+{
+    if (wc->progress == NULL)
+        return;
+    char text[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    wc->progress(wc->progress_user, fraction, text);
 }
 
 km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
@@ -533,6 +580,9 @@ km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
     memset(result, 0, sizeof *result);
     result->frame_count = wc->frames_given;
     double t0 = now_seconds();
+    wc->round = 0;
+    wc->iterations_done = 0;
+    wand_report(wc, 0.0, "checking the input (%d frames with the wand)", wc->frame_count);
     km_status st = check_input(wc);
     if (st != KM_OK)
         return st;
@@ -540,8 +590,13 @@ km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
         wc->views[v].used = true;
     wc->rig = wc->input;
     int root = 0;
+    if (wand_cancelled(wc))
+        return km_error(KM_ERR_AGAIN, "wand: calibration cancelled");
+    wand_report(wc, 0.05, "initial poses (essential matrices of the camera pairs)");
     if ((st = wand_initialise(wc, &root)) != KM_OK)
         return st;
+    if (wand_cancelled(wc))
+        return km_error(KM_ERR_AGAIN, "wand: calibration cancelled");
     result->root_camera = root;
     double rms = 0.0;
     {
@@ -554,9 +609,13 @@ km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
     km_log(KM_LOG_INFO, "wand", "initial poses: RMS %.3f px over %d views",
            result->initial_rms_px, wc->view_count);
     int iterations = 0;
+    wand_report(wc, 0.2, "bundle adjustment (initial RMS %.2f px)", result->initial_rms_px);
     for (int round = 0; round < MAX_ROUNDS; round++) {
+        wc->round = round;
         if ((st = wand_bundle_adjust(wc, root, &iterations, &rms)) != KM_OK)
             return st;
+        if (wand_cancelled(wc))
+            return km_error(KM_ERR_AGAIN, "wand: calibration cancelled");
         int dropped = drop_outliers(wc);
         if (dropped < 0)
             return km_error(KM_ERR_NO_MEMORY, "wand: out of memory");
@@ -564,6 +623,7 @@ km_status km_wand_calibration_solve(km_wand_calibration *wc, km_rig *rig,
             break;
     }
     result->iterations = iterations;
+    wand_report(wc, 0.85, "statistics (wand length of every frame)");
     if ((st = fill_result(wc, result)) != KM_OK)
         return st;
     result->root_camera = root;

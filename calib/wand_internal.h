@@ -4,6 +4,8 @@
 #ifndef KINEMA_CALIB_WAND_INTERNAL_H
 #define KINEMA_CALIB_WAND_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "kinema/calib.h"
 
 /* The wand identified in one camera's view of one frame. */
@@ -37,7 +39,32 @@ struct km_wand_calibration {
     double *length_error_mm;    /* result storage */
     int *coverage;              /* camera_count x rows x columns */
     double offset_m[3];     /* marker positions relative to marker 0 */
+    /* Hooks of a solve that calib/session.c runs in a worker thread; NULL otherwise. The
+     * solve checks `cancel` between stages and every bundle adjustment iteration, and
+     * reports its progress through `progress` (called on the solving thread). */
+    const atomic_bool *cancel;
+    void (*progress)(void *user, double fraction, const char *stage);
+    void *progress_user;
+    int round;              /* outlier round of the running solve (progress text) */
+    int iterations_done;    /* LM iterations of the running solve so far (progress) */
 };
+
+/* true when the running solve was asked to stop. */
+static inline bool wand_cancelled(const km_wand_calibration *wc)
+{
+    return wc->cancel != NULL && atomic_load_explicit(wc->cancel, memory_order_acquire);
+}
+
+/* Report the solve's progress (no-op without a progress hook). `fraction` 0..1. */
+void wand_report(const km_wand_calibration *wc, double fraction, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Preallocate room for `frames` stored frames and `views` identified views, so that
+ * km_wand_calibration_add_frame does not allocate until they are full. */
+km_status wand_reserve(km_wand_calibration *wc, int frames, int views);
+/* Keep every other stored frame (the 1st, 3rd, ...) and their views, in place; the
+ * per-camera view counts follow. For a bounded collection of a long wave. */
+void wand_thin(km_wand_calibration *wc);
 
 /* extrinsics_init.c: pairwise relative poses, spanning tree, chaining, scale from the wand,
  * initial wand poses. Sets rig poses, frames' a/d/used; *root = camera at the origin. */

@@ -413,6 +413,120 @@ km_status km_rig_check_result_get(const km_rig_check *check, double bump_px,
 km_status km_rig_check_report_text(const km_rig_check_result *result, const km_rig *rig,
                                    FILE *out);
 
+/* ===================================================== live calibration session ==========
+ * (calib/session.c.) The wand calibration as the daemon runs it live: the pipeline feeds
+ * each frame's 2D observations while the operator waves the wand (then, optionally, while
+ * the L-frame lies on the floor); a control command starts the solve in a worker thread,
+ * polls its progress from any thread, may cancel it, and takes the rig and the figures.
+ *
+ * Memory is bounded and allocated at create: add_* never allocates. The wand is identified
+ * in each view as it arrives and only the identified views are kept (not the blobs). A
+ * wave longer than max_frames is decimated: every `decimation`-th frame fed is kept, and
+ * when the store is full every other stored frame is dropped and the decimation doubles,
+ * so the kept frames always span the whole wave evenly. L-frame blobs are kept up to
+ * ground_blob_capacity (later ones are counted and ignored: the L-frame does not move).
+ *
+ * Threads: add_observations / add_frame / set_phase from one feeding thread (the
+ * pipeline's); start, cancel, wait, reset, get_result and get_progress from any thread (a
+ * mutex guards the state; add_* hold it for the frame's identification only). While a
+ * solve runs, add_* return KM_ERR_AGAIN and keep nothing. */
+
+struct km_observation_set; /* tracking.h */
+
+typedef enum km_calib_session_phase {
+    KM_CALIB_SESSION_WAND = 0,  /* frames fed are the wand wave (default) */
+    KM_CALIB_SESSION_GROUND = 1 /* frames fed show the L-frame on the floor */
+} km_calib_session_phase;
+
+typedef enum km_calib_session_state {
+    KM_CALIB_SESSION_COLLECTING = 0, /* taking frames */
+    KM_CALIB_SESSION_SOLVING,        /* worker thread running */
+    KM_CALIB_SESSION_DONE,           /* result available */
+    KM_CALIB_SESSION_FAILED,         /* solve failed: status and error say why */
+    KM_CALIB_SESSION_CANCELLED       /* cancelled; reset or start again */
+} km_calib_session_state;
+
+/* "collecting", "solving", "done", "failed", "cancelled"; never NULL. */
+const char *km_calib_session_state_name(km_calib_session_state state);
+
+typedef struct km_calib_session_config {
+    km_wand_config wand;        /* km_wand_config_default() */
+    km_lframe lframe;           /* km_lframe_default() */
+    int max_frames;             /* wand frames kept (frames where >= 1 camera identified the
+                                   wand); 6000 */
+    int decimation;             /* keep every N-th wand frame fed from the start; 1 */
+    int max_blobs_per_frame;    /* blobs of one frame taken (all cameras); 64 x cameras at
+                                   create when 0 */
+    int ground_blob_capacity;   /* L-frame blobs kept (all frames, all cameras); 200000 */
+    bool with_ground;           /* solve the world frame from the L-frame after the wand
+                                   (an error when no L-frame frames were fed); true */
+} km_calib_session_config;
+
+km_calib_session_config km_calib_session_config_default(void);
+
+/* A snapshot of the session (km_calib_session_get_progress). */
+typedef struct km_calib_session_progress {
+    km_calib_session_state state;
+    km_calib_session_phase phase;
+    double fraction;            /* 0..1 of the solve, an estimate that only grows; 1 when
+                                   done; 0 while collecting */
+    char stage[160];            /* what the solve is doing ("bundle adjustment, round 1,
+                                   iteration 7: RMS 0.213 px"), or the collection state */
+    int frames_fed;             /* wand frames given since create/reset */
+    int frames_kept;            /* wand frames stored (with the wand in >= 1 camera) */
+    int decimation;             /* current: every N-th wand frame is considered */
+    uint64_t first_frame, last_frame; /* frame numbers of the first and last kept wand frame
+                                   (0 when none) */
+    int ground_frames;          /* L-frame frames given */
+    int ground_blobs;           /* L-frame blobs stored */
+    int truncated_frames;       /* frames with more blobs than max_blobs_per_frame */
+    int camera_count;
+    int camera_views[KM_MAX_CAMERAS]; /* stored wand views per camera (live coverage) */
+    km_status status;           /* of the finished solve (KM_OK when done) */
+    char error[KM_ERROR_MESSAGE_MAX]; /* its message when failed or cancelled */
+} km_calib_session_progress;
+
+typedef struct km_calib_session km_calib_session;
+
+/* `intrinsics` as for km_wand_calibration_create (copied). Allocates all storage. NULL and
+ * *err on a bad config or out of memory. */
+km_calib_session *km_calib_session_create(const km_calib_session_config *cfg,
+                                          const km_rig *intrinsics, km_status *err);
+/* Cancels and joins a running solve, frees everything. Accepts NULL. */
+void km_calib_session_destroy(km_calib_session *session);
+/* What the frames fed from now on show. KM_ERR_AGAIN while solving. */
+km_status km_calib_session_set_phase(km_calib_session *session, km_calib_session_phase phase);
+/* One frame's blobs (any cameras). No allocation. KM_ERR_AGAIN while a solve runs or
+ * after it (reset first); KM_ERR_INVALID_ARGUMENT for a camera out of range (nothing
+ * kept); KM_ERR_CAPACITY when count > max_blobs_per_frame (the first ones are used). */
+km_status km_calib_session_add_frame(km_calib_session *session, uint64_t frame,
+                                     const km_calib_blob *blobs, int count);
+/* The same from the pipeline's observation set (obs->items[i].camera, x, y). */
+km_status km_calib_session_add_observations(km_calib_session *session,
+                                            const struct km_observation_set *obs);
+/* Start the solve in a worker thread: wand (identification done, initialisation, bundle
+ * adjustment, outlier rounds), then the ground plane when with_ground. KM_ERR_AGAIN when a
+ * solve is already running; KM_ERR_INVALID_ARGUMENT when no wand frame was kept. The
+ * session may be started again after it finished (e.g. with more frames after a reset). */
+km_status km_calib_session_start(km_calib_session *session);
+/* Ask a running solve to stop (it does within one bundle adjustment iteration); the state
+ * becomes CANCELLED. No-op otherwise. Does not wait: see km_calib_session_wait. */
+void km_calib_session_cancel(km_calib_session *session);
+/* Block until the running solve (if any) ended; its status (KM_OK when done). */
+km_status km_calib_session_wait(km_calib_session *session);
+/* Snapshot of the state and progress, from any thread. */
+void km_calib_session_get_progress(const km_calib_session *session,
+                                   km_calib_session_progress *out);
+/* The solved rig (world frame from the L-frame, or the root camera's gauge without it) and
+ * the figures. KM_ERR_AGAIN while collecting or solving; the solve's status and message
+ * when it failed or was cancelled (KM_ERR_AGAIN, "cancelled"). The result's borrowed
+ * arrays (length_error_mm, coverage) stay valid until reset, start or destroy. */
+km_status km_calib_session_get_result(km_calib_session *session, km_rig *rig,
+                                      km_wand_result *result);
+/* Forget all frames and any result; back to collecting the wand (phase WAND, decimation
+ * from the config). KM_ERR_AGAIN while solving (cancel and wait first). */
+km_status km_calib_session_reset(km_calib_session *session);
+
 #ifdef __cplusplus
 }
 #endif
