@@ -1,7 +1,9 @@
 /* kinema_subscribe: print the frames kinemad publishes over ZeroMQ, decoded with the
- * library's wire decoder (km_wire_decode_frame). The C twin of kinema_subscribe.py.
+ * library's wire decoder (km_wire_decode_streams: markers plus the counts of the v1.2
+ * sections). The C twin of kinema_subscribe.py.
  *
- *   kinema_subscribe [--endpoint tcp://127.0.0.1:5555] [--topic frame|markers]
+ *   kinema_subscribe [--endpoint tcp://127.0.0.1:5555]
+ *                    [--topic frame|markers|obs2d|rigid|skeleton|hands]
  *                    [--count N] [--json] [--timeout SECONDS]
  */
 #include <getopt.h>
@@ -14,6 +16,9 @@
 #include "kinema/transport.h"
 
 #define MAX_MARKERS 65536
+#define MAX_OBSERVATIONS 65536
+#define MAX_STREAM 4096   /* rigid bodies, hands, events per frame */
+#define MAX_PEOPLE 1024
 
 static volatile sig_atomic_t stop_requested;
 
@@ -25,7 +30,8 @@ static void on_signal(int sig)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: kinema_subscribe [--endpoint E] [--topic frame|markers] [--count N] "
+    fprintf(to, "usage: kinema_subscribe [--endpoint E] [--topic frame|markers|obs2d|rigid|"
+                "skeleton|hands] [--count N] "
                 "[--json] [--timeout SECONDS]\n");
 }
 
@@ -45,14 +51,21 @@ static void print_json(const char *topic, const km_wire_frame *w, uint64_t now_n
                "\"views\": %d}", i ? ", " : "", m->id, m->pos_m.x, m->pos_m.y, m->pos_m.z,
                m->residual_px, m->views);
     }
-    printf("], \"latency_ns\": %lld}\n", (long long)(now_ns - w->capture_time_ns));
+    printf("], \"observations\": %d, \"rigid_body_count\": %d, \"skeleton_count\": %d, "
+           "\"hand_count\": %d, \"event_count\": %d, \"camera_status_count\": %d",
+           w->observation_total, w->rigid_body_count, w->skeleton_count, w->hand_count,
+           w->event_count, w->camera_status_count);
+    printf(", \"latency_ns\": %lld}\n", (long long)(now_ns - w->capture_time_ns));
 }
 
 static void print_text(const km_wire_frame *w, uint64_t now_ns)
 {
-    printf("frame %llu capture %llu ns latency %.0f us cameras %d markers %d\n",
+    printf("frame %llu capture %llu ns latency %.0f us cameras %d markers %d 2D %d rigid %d "
+           "skeletons %d hands %d events %d\n",
            (unsigned long long)w->frame, (unsigned long long)w->capture_time_ns,
-           (double)(now_ns - w->capture_time_ns) * 1e-3, w->camera_count, w->marker_count);
+           (double)(now_ns - w->capture_time_ns) * 1e-3, w->camera_count, w->marker_count,
+           w->observation_total, w->rigid_body_count, w->skeleton_count, w->hand_count,
+           w->event_count);
     for (int i = 0; i < w->marker_count; i++) {
         const km_marker *m = &w->markers[i];
         printf("  id %5u  x %+.4f  y %+.4f  z %+.4f m  residual %.3f px  views %d\n", m->id,
@@ -87,12 +100,23 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
 
     km_marker *storage = malloc(sizeof *storage * MAX_MARKERS);
+    km_wire_storage arrays = {storage, MAX_MARKERS,
+                              malloc(sizeof(km_observation) * MAX_OBSERVATIONS),
+                              MAX_OBSERVATIONS};
+    km_wire_stream_storage streams = {
+        malloc(sizeof(km_rigid_pose) * MAX_STREAM), MAX_STREAM,
+        malloc(sizeof(km_skeleton_pose) * MAX_PEOPLE), MAX_PEOPLE,
+        malloc(sizeof(km_hand) * MAX_STREAM), MAX_STREAM,
+        malloc(sizeof(km_gesture_event) * MAX_STREAM), MAX_STREAM,
+        malloc(sizeof(km_camera_status) * KM_WIRE_MAX_CAMERAS), KM_WIRE_MAX_CAMERAS};
     uint8_t *buffer = malloc(1u << 22);
     void *context = zmq_ctx_new();
     void *sub = zmq_socket(context, ZMQ_SUB);
     int linger = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
-    if (!storage || !buffer || zmq_connect(sub, endpoint) != 0) {
+    if (!storage || !buffer || !arrays.observations || !streams.rigid_bodies ||
+        !streams.skeletons || !streams.hands || !streams.events || !streams.camera_status ||
+        zmq_connect(sub, endpoint) != 0) {
         fprintf(stderr, "kinema_subscribe: cannot connect to %s: %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
         return 1;
@@ -134,7 +158,7 @@ int main(int argc, char **argv)
             break;
         }
         km_wire_frame w;
-        km_status st = km_wire_decode_frame(buffer, (size_t)length, storage, MAX_MARKERS, &w);
+        km_status st = km_wire_decode_streams(buffer, (size_t)length, &arrays, &streams, &w);
         if (st) {
             fprintf(stderr, "kinema_subscribe: malformed frame: %s\n", km_last_error());
             status = 2;
@@ -151,5 +175,11 @@ int main(int argc, char **argv)
     zmq_ctx_term(context);
     free(buffer);
     free(storage);
+    free(arrays.observations);
+    free(streams.rigid_bodies);
+    free(streams.skeletons);
+    free(streams.hands);
+    free(streams.events);
+    free(streams.camera_status);
     return status;
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Subscribe to kinemad's ZeroMQ stream and print each solved frame.
 
-Needs only pyzmq and the standard library: the wire format (docs/protocol.md, v1) is
-decoded with `struct`. Examples:
+Needs only pyzmq and the standard library: the wire format (docs/protocol.md, v1.2: markers,
+2D observations, rigid bodies, skeletons, hands, events, camera status) is decoded with
+`struct`. Examples:
 
     python3 examples/kinema_subscribe.py                       # human-readable
     python3 examples/kinema_subscribe.py --json --count 10     # 10 JSON lines, then exit
     python3 examples/kinema_subscribe.py --endpoint tcp://10.0.0.5:5555 --topic markers
+    python3 examples/kinema_subscribe.py --topic skeleton              # skeletons only
     python3 examples/kinema_subscribe.py --topic status                # JSON once a second
     python3 examples/kinema_subscribe.py --latest tcp://127.0.0.1:5558 # newest frame only
 
@@ -30,16 +32,111 @@ ENTRY = struct.Struct("<HHIII")
 MARKER = struct.Struct("<IffffHH")
 # 2D observation record v1, 16 bytes: x, y, area_px, camera, flags.
 OBS2D = struct.Struct("<fffHH")
+# v1.2 records (docs/protocol.md has the byte tables).
+# Rigid body, 40 bytes: id, flags (bit 0 tracked), markers_used, x y z, qx qy qz qw, error_m.
+RIGID = struct.Struct("<IHH3f4ff")
+# Skeleton, 944 bytes: person, flags (bit 0 tracked), joint_count, joint_size, joints_offset,
+# markers_used, residual_m; then joint_count joints of joint_size bytes from joints_offset.
+SKELETON = struct.Struct("<HHHHHHf")
+# Joint, 44 bytes: x y z, world qx qy qz qw, local qx qy qz qw.
+JOINT = struct.Struct("<3f4f4f")
+JOINT_NAMES = ("Hips", "Spine", "Chest", "Neck", "Head", "LeftShoulder", "LeftUpperArm",
+               "LeftLowerArm", "LeftHand", "RightShoulder", "RightUpperArm", "RightLowerArm",
+               "RightHand", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "LeftToes",
+               "RightUpperLeg", "RightLowerLeg", "RightFoot", "RightToes")
+# Hand, 288 bytes: person (-1 unknown), side, flags (bit 0 centre valid), landmark_valid,
+# time_ns, confidence, centre x y z, 21 landmarks x y z, 4 bytes padding.
+HAND = struct.Struct("<hBBIqf3f63f4x")
+HAND_SIDES = ("unknown", "left", "right")
+# Event, 176 bytes: type, hand, pad, person, t_ns, t_start_ns, t_end_ns, score,
+# gaze_hand_angle_rad, gaze_lead_ms, same_target, pad, name[64], target[64].
+EVENT = struct.Struct("<HBxiqqqfffhxx64s64s")
+EVENT_TYPES = ("pose_start", "pose_hold", "pose_end", "gesture", "gaze_enter", "gaze_leave",
+               "reach", "hand_leave", "select")
+# Camera status, 32 bytes: state, 7 bytes reserved, frames, dropped, errors.
+CAMERA_STATUS = struct.Struct("<B7xQQQ")
+CAMERA_STATES = ("ok", "missing", "disconnected", "inactive")
 SECTION_MARKERS = 1
+SECTION_RIGID_BODIES = 2
+SECTION_SKELETONS = 3
+SECTION_HAND_POSES = 4
+SECTION_EVENTS = 5
+SECTION_CAMERA_STATUS = 6
 SECTION_OBSERVATIONS_2D = 7
 # Topics whose payload is a wire message; "status" and "gesture" carry JSON text.
-WIRE_TOPICS = ("frame", "markers", "obs2d")
+WIRE_TOPICS = ("frame", "markers", "obs2d", "rigid", "skeleton", "hands")
 JSON_TOPICS = ("status", "gesture")
 MAX_CAMERAS = 64
 
 
 class WireError(ValueError):
     """A malformed message: the text names the byte offset."""
+
+
+def _nan_to_none(value):
+    return None if value != value else value
+
+
+def _name(raw, at):
+    end = raw.find(b"\0")
+    if end < 0:
+        raise WireError(f"offset {at}: name field without a NUL")
+    return raw[:end].decode("utf-8", errors="replace")
+
+
+def _decode_record(kind, buf, at, record_size):
+    """One v1.2 record at `at` as a dict (None for kinds this decoder does not know)."""
+    if kind == SECTION_RIGID_BODIES:
+        rid, flags, used, x, y, z, qx, qy, qz, qw, error = RIGID.unpack_from(buf, at)
+        return {"id": rid, "tracked": bool(flags & 1), "markers_used": used,
+                "pos": [x, y, z], "rot": [qx, qy, qz, qw], "error_m": error}
+    if kind == SECTION_SKELETONS:
+        (person, flags, joint_count, joint_size, joints_offset, used,
+         residual) = SKELETON.unpack_from(buf, at)
+        if (joint_size < JOINT.size or joints_offset < SKELETON.size or
+                joints_offset + joint_count * joint_size > record_size):
+            raise WireError(f"offset {at}: inconsistent skeleton joint layout")
+        joints = []
+        for j in range(min(joint_count, len(JOINT_NAMES))):
+            v = JOINT.unpack_from(buf, at + joints_offset + j * joint_size)
+            joints.append({"name": JOINT_NAMES[j], "pos": list(v[0:3]), "rot": list(v[3:7]),
+                           "local_rot": list(v[7:11])})
+        return {"person": person, "tracked": bool(flags & 1), "markers_used": used,
+                "residual_m": residual, "joints": joints}
+    if kind == SECTION_HAND_POSES:
+        v = HAND.unpack_from(buf, at)
+        person, side, flags, valid, time_ns, confidence = v[0:6]
+        if side >= len(HAND_SIDES):
+            raise WireError(f"offset {at + 2}: hand side {side}")
+        landmarks = [list(v[9 + 3 * i:12 + 3 * i]) if valid >> i & 1 else None
+                     for i in range(21)]
+        return {"person": person, "side": HAND_SIDES[side], "time_ns": time_ns,
+                "confidence": confidence,
+                "centre": list(v[6:9]) if flags & 1 else None,
+                "landmark_valid": valid, "landmarks": landmarks}
+    if kind == SECTION_EVENTS:
+        (etype, hand, person, t_ns, t_start, t_end, score, angle, lead, same,
+         name, target) = EVENT.unpack_from(buf, at)
+        if hand >= len(HAND_SIDES):
+            raise WireError(f"offset {at + 2}: event hand {hand}")
+        return {"type": EVENT_TYPES[etype] if etype < len(EVENT_TYPES) else etype,
+                "hand": HAND_SIDES[hand], "person": person, "t_ns": t_ns,
+                "t_start_ns": t_start, "t_end_ns": t_end, "score": score,
+                "gaze_hand_angle_rad": _nan_to_none(angle), "gaze_lead_ms": _nan_to_none(lead),
+                "same_target": same, "name": _name(name, at + 48),
+                "target": _name(target, at + 112)}
+    if kind == SECTION_CAMERA_STATUS:
+        state, frames, dropped, errors = CAMERA_STATUS.unpack_from(buf, at)
+        return {"state": CAMERA_STATES[state] if state < len(CAMERA_STATES) else state,
+                "frames": frames, "dropped": dropped, "errors": errors}
+    return None
+
+
+STREAM_SECTIONS = {SECTION_RIGID_BODIES: ("rigid_bodies", RIGID.size),
+                   SECTION_SKELETONS: ("skeletons", 944),
+                   SECTION_HAND_POSES: ("hands", HAND.size),
+                   SECTION_EVENTS: ("events", EVENT.size),
+                   SECTION_CAMERA_STATUS: ("camera_status", CAMERA_STATUS.size)}
 
 
 def decode_frame(buf):
@@ -65,6 +162,7 @@ def decode_frame(buf):
     counts = list(struct.unpack_from(f"<{camera_count}H", buf, header_size))
     markers = []
     observations = []
+    streams = {}
     for s in range(section_count):
         at = table_offset + s * ENTRY.size
         kind, record_size, count, offset, length = ENTRY.unpack_from(buf, at)
@@ -77,6 +175,15 @@ def decode_frame(buf):
                 x, y, area, camera, _flags = OBS2D.unpack_from(buf, offset + i * record_size)
                 observations.append({"camera": camera, "x": x, "y": y, "area_px": area})
             continue
+        if kind in STREAM_SECTIONS:
+            key, minimum = STREAM_SECTIONS[kind]
+            if key in streams:
+                raise WireError(f"offset {at}: second {key} section")
+            if record_size < minimum or count * record_size != length:
+                raise WireError(f"offset {at}: inconsistent {key} section")
+            streams[key] = [_decode_record(kind, buf, offset + i * record_size, record_size)
+                            for i in range(count)]
+            continue
         if kind != SECTION_MARKERS:
             continue  # a stream this decoder does not know: skip it (the extension rule)
         if record_size < MARKER.size or count * record_size != length:
@@ -85,9 +192,11 @@ def decode_frame(buf):
             mid, x, y, z, residual, views, _flags = MARKER.unpack_from(buf, offset + i * record_size)
             markers.append({"id": mid, "x": x, "y": y, "z": z,
                             "residual_px": residual, "views": views})
-    return {"frame": frame, "capture_time_ns": capture_ns, "solved_time_ns": solved_ns,
-            "publish_time_ns": publish_ns, "flags": flags,
-            "observation_count": counts, "markers": markers, "observations": observations}
+    result = {"frame": frame, "capture_time_ns": capture_ns, "solved_time_ns": solved_ns,
+              "publish_time_ns": publish_ns, "flags": flags,
+              "observation_count": counts, "markers": markers, "observations": observations}
+    result.update(streams)  # only the sections present: absent != empty
+    return result
 
 
 def main():
@@ -156,7 +265,22 @@ def main():
                 print(f"frame {frame['frame']} capture {frame['capture_time_ns']} ns "
                       f"latency {frame['latency_ns'] / 1e3:.0f} us "
                       f"observations {frame['observation_count']} "
-                      f"markers {len(frame['markers'])} 2D {len(frame['observations'])}")
+                      f"markers {len(frame['markers'])} 2D {len(frame['observations'])} "
+                      f"rigid {len(frame.get('rigid_bodies', []))} "
+                      f"skeletons {len(frame.get('skeletons', []))} "
+                      f"hands {len(frame.get('hands', []))} "
+                      f"events {len(frame.get('events', []))}")
+                for b in frame.get("rigid_bodies", []):
+                    print(f"  rigid {b['id']:5d}  {'tracked' if b['tracked'] else 'lost   '} "
+                          f"pos {b['pos'][0]:+.4f} {b['pos'][1]:+.4f} {b['pos'][2]:+.4f} m")
+                for k in frame.get("skeletons", []):
+                    hips = k["joints"][0]["pos"] if k["joints"] else [0, 0, 0]
+                    print(f"  skeleton person {k['person']} "
+                          f"{'tracked' if k['tracked'] else 'lost'} hips "
+                          f"{hips[0]:+.4f} {hips[1]:+.4f} {hips[2]:+.4f} m")
+                for e in frame.get("events", []):
+                    print(f"  event {e['type']} {e['name'] or e['target']} person {e['person']} "
+                          f"{e['hand']} score {e['score']:.2f}")
                 for m in frame["markers"]:
                     print(f"  id {m['id']:5d}  x {m['x']:+.4f}  y {m['y']:+.4f}  "
                           f"z {m['z']:+.4f} m  residual {m['residual_px']:.3f} px  "

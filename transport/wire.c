@@ -422,7 +422,6 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
             /* Invalid positions are written as 0 so equal hands give equal bytes. */
             static const km_vec3 zero = {0, 0, 0};
             put_vec3(r + HAND_CENTRE, h->centre_valid ? h->centre_m : zero);
-            put_u32(r + HAND_CENTRE + 12, 0);
             uint8_t *l = r + HAND_LANDMARKS;
             for (int k = 0; k < KM_HAND_LANDMARK_COUNT; k++, l += 12)
                 put_vec3(l, (h->landmark_valid & KM_HAND_LANDMARK_BIT(k)) ? h->landmark_m[k]
@@ -655,8 +654,12 @@ static km_status read_record(int k, const uint8_t *r, size_t at, uint16_t record
         if (side >= KM_HAND_SIDE_COUNT)
             return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand side %u (0..%d)",
                             at + HAND_SIDE, side, KM_HAND_SIDE_COUNT - 1);
+        int person = (int16_t)get_u16(r + HAND_PERSON);
+        if (person < -1)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand person %d (-1 = unknown, "
+                            "else >= 0)", at + HAND_PERSON, person);
         km_hand *h = &x->hands[i];
-        h->person = (int16_t)get_u16(r + HAND_PERSON);
+        h->person = person;
         h->side = (km_hand_side)side;
         h->centre_valid = (r[HAND_FLAGS] & KM_WIRE_HAND_CENTRE_VALID) != 0;
         h->landmark_valid = get_u32(r + HAND_LANDMARK_VALID);
@@ -672,6 +675,10 @@ static km_status read_record(int k, const uint8_t *r, size_t at, uint16_t record
         if (hand >= KM_HAND_SIDE_COUNT)
             return km_error(KM_ERR_FORMAT, "wire: offset %zu: event hand %u (0..%d)",
                             at + EVENT_HAND, hand, KM_HAND_SIDE_COUNT - 1);
+        int same_target = (int16_t)get_u16(r + EVENT_SAME_TARGET);
+        if (same_target < -1 || same_target > 1)
+            return km_error(KM_ERR_FORMAT, "wire: offset %zu: event same_target %d (-1, 0, 1)",
+                            at + EVENT_SAME_TARGET, same_target);
         km_gesture_event *e = &x->events[i];
         km_status st = get_name(r + EVENT_NAME, at + EVENT_NAME, e->name);
         if (!st)
@@ -688,7 +695,7 @@ static km_status read_record(int k, const uint8_t *r, size_t at, uint16_t record
         e->score = get_f32(r + EVENT_SCORE);
         e->gaze_hand_angle_rad = get_f32(r + EVENT_ANGLE);
         e->gaze_lead_ms = get_f32(r + EVENT_LEAD);
-        e->same_target = (int16_t)get_u16(r + EVENT_SAME_TARGET);
+        e->same_target = same_target;
         return KM_OK;
     }
     case K_CAMERA_STATUS: {

@@ -104,6 +104,10 @@ static void test_defaults(void **state)
     assert_string_equal(c.osc_port, "9000");
     assert_int_equal(c.max_markers, 512);
     assert_int_equal(c.osc_max_packet_bytes, 8192);
+    assert_int_equal(c.max_rigid_bodies, 64);
+    assert_int_equal(c.max_skeletons, KM_SKELETON_MAX_PEOPLE);
+    assert_int_equal(c.max_hands, 16);
+    assert_int_equal(c.max_events, 64);
 
     km_publisher_config r;
     assert_int_equal(read_text("other: 1\n", &r), KM_OK);
@@ -116,6 +120,8 @@ static void test_values_read(void **state)
     km_publisher_config c;
     assert_int_equal(read_text("transport:\n"
                                "  max_markers: 64\n"
+                               "  max_skeletons: 2\n"
+                               "  max_hands: 4\n"
                                "  zmq:\n"
                                "    enabled: true\n"
                                "    endpoint: \"tcp://127.0.0.1:6000\"\n"
@@ -130,6 +136,8 @@ static void test_values_read(void **state)
                                &c),
                      KM_OK);
     assert_int_equal(c.max_markers, 64);
+    assert_int_equal(c.max_skeletons, 2);
+    assert_int_equal(c.max_hands, 4);
     assert_true(c.zmq_enabled);
     assert_string_equal(c.zmq_endpoint, "tcp://127.0.0.1:6000");
     assert_int_equal(c.zmq_sndhwm, 20);
@@ -183,6 +191,8 @@ static void test_validation_errors(void **state)
     expect_error("transport:\n  osc:\n    max_packet_bytes: 100000\n", 3, "max_packet_bytes");
     expect_error("transport:\n  max_markers: many\n", 2, "max_markers");
     expect_error("transport:\n  max_markers: 0\n", 2, "max_markers");
+    expect_error("transport:\n  max_skeletons: 0\n", 2, "max_skeletons");
+    expect_error("transport:\n  max_events: lots\n", 2, "max_events");
     /* Typos in key names are caught, not ignored. */
     expect_error("transport:\n  zmq:\n    endpiont: \"tcp://127.0.0.1:1\"\n", 3, "endpiont");
     expect_error("transport:\n  oscc:\n    port: 1\n", 2, "oscc");
@@ -395,6 +405,206 @@ static void test_status_topic(void **state)
     km_publisher_destroy(pub);
 }
 
+/* ------------------------------------------------------------- v1.2 streams */
+
+typedef struct full_frame {
+    frame_data base;
+    km_rigid_pose rigid[3];
+    km_rigid_definition defs[3];
+    km_skeleton_pose skel[KM_SKELETON_MAX_PEOPLE + 1];
+    km_hand hands[2];
+    km_gesture_event events[1];
+    km_camera_status cams[8];
+} full_frame;
+
+static void make_full_frame(full_frame *f)
+{
+    memset(f, 0, sizeof *f);
+    make_frame(&f->base, 10);
+    km_solved_frame *fr = &f->base.frame;
+    for (int i = 0; i < 3; i++) {
+        f->rigid[i].id = 10u + (uint32_t)i;
+        f->rigid[i].tracked = true;
+        f->rigid[i].rot.w = 1;
+        f->rigid[i].pos_m.y = 0.5 * i;
+        snprintf(f->defs[i].name, sizeof f->defs[i].name, "%s", i == 2 ? "q\"uote" : "wand");
+        f->defs[i].id = f->rigid[i].id;
+    }
+    fr->rigid_bodies = f->rigid;
+    fr->rigid_definitions = f->defs;
+    fr->rigid_body_count = 3;
+    for (int p = 0; p < 3; p++) {
+        f->skel[p].person = p;
+        f->skel[p].tracked = true;
+        for (int j = 0; j < KM_JOINT_COUNT; j++) {
+            f->skel[p].joint_pos_m[j].x = p + 0.25 * j;
+            f->skel[p].joint_rot[j].w = 1;
+            f->skel[p].local_rot[j].w = 1;
+        }
+    }
+    fr->skeletons = f->skel;
+    fr->skeleton_count = 3;
+    f->hands[0] = km_hand_init();
+    f->hands[0].landmark_valid = 1;
+    f->hands[1] = km_hand_init();
+    fr->hands = f->hands;
+    fr->hand_count = 2;
+    fr->events = f->events;
+    fr->event_count = 1;
+    fr->camera_status = f->cams;
+}
+
+static km_publisher *zmq_publisher(void)
+{
+    km_publisher_config c = km_publisher_config_default();
+    snprintf(c.zmq_endpoint, sizeof c.zmq_endpoint, "tcp://127.0.0.1:*");
+    c.osc_enabled = false;
+    c.max_markers = MARKERS;
+    km_status st;
+    km_publisher *pub = km_publisher_create(&c, &st);
+    assert_non_null(pub);
+    return pub;
+}
+
+/* A SUB to `skeleton` alone gets header + SKELETONS and nothing else. */
+static void test_skeleton_topic_only(void **state)
+{
+    (void)state;
+    km_publisher *pub = zmq_publisher();
+    static full_frame f;
+    make_full_frame(&f);
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sub, km_publisher_zmq_endpoint(pub)), 0);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "skeleton", 8);
+    static uint8_t buffer[65536];
+    char topic[32];
+    int got = 0;
+    for (int i = 0; i < 2000 && got < 5; i++) {
+        f.base.frame.frame = (uint64_t)i + 1;
+        assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_OK);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 2) != 1)
+            continue;
+        int n = zmq_recv(sub, topic, sizeof topic - 1, 0);
+        assert_true(n > 0);
+        topic[n] = '\0';
+        assert_string_equal(topic, "skeleton");
+        int length = zmq_recv(sub, buffer, sizeof buffer, 0);
+        assert_true(length > 0 && length < (int)sizeof buffer);
+        static km_skeleton_pose skel[KM_SKELETON_MAX_PEOPLE];
+        km_wire_storage storage = {NULL, 0, NULL, 0};
+        km_wire_stream_storage streams = {0};
+        streams.skeletons = skel;
+        streams.skeleton_capacity = KM_SKELETON_MAX_PEOPLE;
+        km_wire_frame w;
+        assert_int_equal(km_wire_decode_streams(buffer, (size_t)length, &storage, &streams, &w),
+                         KM_OK);
+        assert_int_equal(w.section_count, 1);
+        assert_true(w.has_skeletons && !w.has_markers);
+        assert_int_equal(w.skeleton_count, 3);
+        assert_true(w.frame == f.base.frame.frame);
+        assert_true(skel[2].joint_pos_m[20].x == 2 + 0.25 * 20);
+        assert_int_equal(length, 72 + 16 + 944 * 3);
+        got++;
+    }
+    assert_int_equal(got, 5);
+    /* Only `skeleton` was encoded and sent. */
+    km_publisher_stats ps;
+    km_publisher_stats_get(pub, &ps);
+    assert_true(ps.zmq_sent >= 5 && ps.zmq_sent <= ps.frames);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+
+    /* Limits: more skeletons / rigid bodies / hands / events than configured. */
+    uint64_t rejected = ps.rejected;
+    f.base.frame.skeleton_count = KM_SKELETON_MAX_PEOPLE + 1;
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_ERR_CAPACITY);
+    f.base.frame.skeleton_count = 3;
+    f.base.frame.hand_count = 17;
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_ERR_CAPACITY);
+    f.base.frame.hand_count = -1;
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_ERR_CAPACITY);
+    f.base.frame.hand_count = 2;
+    f.base.frame.rigid_body_count = 65;
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_ERR_CAPACITY);
+    f.base.frame.rigid_body_count = 3;
+    f.base.frame.event_count = 65;
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_ERR_CAPACITY);
+    f.base.frame.event_count = 1;
+    km_publisher_stats_get(pub, &ps);
+    assert_true(ps.rejected == rejected + 5);
+    assert_int_equal(km_publisher_send(pub, &f.base.frame), KM_OK);
+
+    /* status: rigid body ids and names (escaped), skeleton and hand counts. */
+    char text[16384];
+    assert_true(km_publisher_status_json(pub, km_time_now_ns(), text, sizeof text) > 0);
+    assert_non_null(strstr(text, "\"rigid_bodies\":[{\"id\":10,\"name\":\"wand\",\"tracked\":true},"));
+    assert_non_null(strstr(text, "{\"id\":12,\"name\":\"q\\\"uote\",\"tracked\":true}]"));
+    assert_non_null(strstr(text, "\"skeletons\":3,\"skeletons_tracked\":3,\"hands\":2"));
+    km_publisher_destroy(pub);
+}
+
+/* A full frame to subscribers of every wire topic: still no allocation by Kinema. */
+static void test_send_allocations_all_topics(void **state)
+{
+    (void)state;
+    km_publisher *pub = zmq_publisher();
+    static full_frame f;
+    make_full_frame(&f);
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(sub, km_publisher_zmq_endpoint(pub)), 0);
+    static const char *const wanted[] = {"frame", "markers", "rigid", "skeleton", "hands"};
+    for (int t = 0; t < 5; t++)
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, wanted[t], strlen(wanted[t]));
+    static uint8_t buffer[65536];
+    bool seen[5] = {false};
+    int kinds = 0;
+    for (int i = 0; i < 3000 && kinds < 5; i++) {
+        km_publisher_send(pub, &f.base.frame);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        while (zmq_poll(&item, 1, 1) == 1) {
+            char topic[32];
+            int n = zmq_recv(sub, topic, sizeof topic - 1, 0);
+            zmq_recv(sub, buffer, sizeof buffer, 0);
+            topic[n > 0 ? n : 0] = '\0';
+            for (int t = 0; t < 5; t++)
+                if (!seen[t] && strcmp(topic, wanted[t]) == 0) {
+                    seen[t] = true;
+                    kinds++;
+                }
+        }
+    }
+    assert_int_equal(kinds, 5);
+    const int frames = 500;
+    atomic_store(&own_allocations, 0);
+    atomic_store(&all_allocations, 0);
+    counting = 1;
+    for (int i = 0; i < frames; i++) {
+        f.base.frame.frame = (uint64_t)i;
+        km_publisher_send(pub, &f.base.frame);
+    }
+    counting = 0;
+    long own = atomic_load(&own_allocations), all = atomic_load(&all_allocations);
+    print_message("all topics, %d frames: Kinema %ld allocations, process %ld\n", frames, own,
+                  all);
+    assert_int_equal(own, 0);
+    /* libzmq: one message per topic (frame+markers differ now: 5 encodes) per frame. */
+    if (COUNT_ALL)
+        assert_true(all <= 5 * frames);
+    while (zmq_recv(sub, buffer, sizeof buffer, ZMQ_DONTWAIT) >= 0) {
+    }
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    km_publisher_destroy(pub);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +614,8 @@ int main(void)
         cmocka_unit_test(test_send_contract_and_stats),
         cmocka_unit_test(test_send_allocations_zmq_only),
         cmocka_unit_test(test_status_topic),
+        cmocka_unit_test(test_skeleton_topic_only),
+        cmocka_unit_test(test_send_allocations_all_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -877,6 +877,16 @@ static void test_streams_bad_records(void **state)
     r[2] = 9;
     assert_int_equal(decode_all(f.buf, f.length), KM_ERR_FORMAT);
     assert_non_null(strstr(km_last_error(), "side"));
+    /* Person below -1 (the encoder never writes one), same_target outside -1..1. */
+    make_streams(&f);
+    r = f.buf + rd32(entry_of(f.buf, KM_WIRE_SECTION_HAND_POSES) + 8);
+    wr16(r, (uint16_t)-5);
+    assert_int_equal(decode_all(f.buf, f.length), KM_ERR_FORMAT);
+    assert_non_null(strstr(km_last_error(), "person"));
+    make_streams(&f);
+    r = f.buf + rd32(entry_of(f.buf, KM_WIRE_SECTION_EVENTS) + 8);
+    wr16(r + 44, 2);
+    assert_int_equal(decode_all(f.buf, f.length), KM_ERR_FORMAT);
 }
 
 /* Rebuild message m with the records of section `type` grown by `extra` bytes (filled with
