@@ -35,6 +35,15 @@ typedef struct receiver {
     int32_t marker_count;
     int markers;
     received_marker marker[MAX_RECEIVED];
+    /* v1.2 streams */
+    int rigids, skeletons, joints, hands;
+    int32_t rigid_id[4], rigid_tracked[4];
+    char rigid_name[4][64];
+    float rigid_qw[4], rigid_y[4];
+    int32_t skeleton_tracked[4], skeleton_joint_count[4];
+    float joint_x[4][KM_JOINT_COUNT], joint_qy[4][KM_JOINT_COUNT];
+    int32_t hand_side, hand_valid;
+    float hand_landmark1_x, hand_centre_z;
     int unexpected;          /* messages with another path or type tags */
     char unexpected_what[128];
 } receiver;
@@ -111,6 +120,72 @@ static int on_marker(const char *path, const char *types, lo_arg **argv, int arg
     return 0;
 }
 
+static int on_rigid(const char *path, const char *types, lo_arg **argv, int argc,
+                    lo_message msg, void *user)
+{
+    (void)path, (void)types, (void)argc, (void)msg;
+    receiver *r = user;
+    pthread_mutex_lock(&r->lock);
+    if (r->rigids < 4) {
+        int k = r->rigids;
+        r->rigid_id[k] = arg_i(argv[0]);
+        snprintf(r->rigid_name[k], sizeof r->rigid_name[k], "%s", &argv[1]->s);
+        r->rigid_y[k] = arg_f(argv[3]);
+        r->rigid_qw[k] = arg_f(argv[8]);
+        r->rigid_tracked[k] = arg_i(argv[10]);
+    }
+    r->rigids++;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static int on_skeleton(const char *path, const char *types, lo_arg **argv, int argc,
+                       lo_message msg, void *user)
+{
+    (void)path, (void)types, (void)argc, (void)msg;
+    receiver *r = user;
+    pthread_mutex_lock(&r->lock);
+    int person = arg_i(argv[0]);
+    if (person >= 0 && person < 4) {
+        r->skeleton_tracked[person] = arg_i(argv[1]);
+        r->skeleton_joint_count[person] = arg_i(argv[2]);
+    }
+    r->skeletons++;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static int on_joint(const char *path, const char *types, lo_arg **argv, int argc,
+                    lo_message msg, void *user)
+{
+    (void)path, (void)types, (void)argc, (void)msg;
+    receiver *r = user;
+    pthread_mutex_lock(&r->lock);
+    int person = arg_i(argv[0]), joint = arg_i(argv[1]);
+    if (person >= 0 && person < 4 && joint >= 0 && joint < KM_JOINT_COUNT) {
+        r->joint_x[person][joint] = arg_f(argv[2]);
+        r->joint_qy[person][joint] = arg_f(argv[6]);
+    }
+    r->joints++;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static int on_hand(const char *path, const char *types, lo_arg **argv, int argc,
+                   lo_message msg, void *user)
+{
+    (void)path, (void)types, (void)argc, (void)msg;
+    receiver *r = user;
+    pthread_mutex_lock(&r->lock);
+    r->hand_side = arg_i(argv[1]);
+    r->hand_valid = arg_i(argv[3]);
+    r->hand_centre_z = arg_f(argv[7]);
+    r->hand_landmark1_x = arg_f(argv[8 + 3]);
+    r->hands++;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
 /* Matches whatever the typed methods above did not: a wrong path or wrong type tags. */
 static int on_other(const char *path, const char *types, lo_arg **argv, int argc,
                     lo_message msg, void *user)
@@ -143,6 +218,12 @@ static void server_start(server *s)
     assert_non_null(s->thread);
     lo_server_thread_add_method(s->thread, "/kinema/frame", "hhi", on_frame, &s->r);
     lo_server_thread_add_method(s->thread, "/kinema/marker", "iffffi", on_marker, &s->r);
+    lo_server_thread_add_method(s->thread, "/kinema/rigid", "isffffffffii", on_rigid, &s->r);
+    lo_server_thread_add_method(s->thread, "/kinema/skeleton", "iiifi", on_skeleton, &s->r);
+    lo_server_thread_add_method(s->thread, "/kinema/joint", "iifffffff", on_joint, &s->r);
+    lo_server_thread_add_method(s->thread, "/kinema/hand",
+                                "iiiifffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+                                "ffffffff", on_hand, &s->r);
     lo_server_thread_add_method(s->thread, NULL, NULL, on_other, &s->r);
     lo_server_add_bundle_handlers(lo_server_thread_get_server(s->thread), on_bundle_start,
                                   on_bundle_end, &s->r);
@@ -289,6 +370,97 @@ static void test_large_frame_split_into_bundles(void **state)
     server_stop(&s);
 }
 
+/* v1.2 streams at 512-byte packets: rigid bodies (with names), skeleton headers and the
+ * tracked person's 21 joints, a hand; every message typed as documented, split over
+ * bundles with the markers' time tag. */
+static void test_streams_messages(void **state)
+{
+    (void)state;
+    static server s;
+    server_start(&s);
+    km_status st;
+    km_osc_pub *op = km_osc_pub_create("127.0.0.1", s.port, 64, 512, &st);
+    assert_non_null(op);
+    static frame_data d;
+    make_frame(&d, 3);
+    static km_rigid_pose rigid[2];
+    static km_rigid_definition defs[2];
+    memset(rigid, 0, sizeof rigid);
+    for (int i = 0; i < 2; i++) {
+        rigid[i].id = 7u + (uint32_t)i;
+        rigid[i].tracked = i == 0;
+        rigid[i].pos_m = km_vec3_make(0, 1.5 + i, 0);
+        rigid[i].rot = km_quat_identity();
+    }
+    snprintf(defs[0].name, sizeof defs[0].name, "wand");
+    memset(defs[1].name, 'n', sizeof defs[1].name - 1); /* 63 characters */
+    defs[1].name[sizeof defs[1].name - 1] = '\0';
+    d.frame.rigid_bodies = rigid;
+    d.frame.rigid_definitions = defs;
+    d.frame.rigid_body_count = 2;
+    static km_skeleton_pose skel[2];
+    memset(skel, 0, sizeof skel);
+    for (int p = 0; p < 2; p++) {
+        skel[p].person = p;
+        skel[p].tracked = p == 1;
+        for (int j = 0; j < KM_JOINT_COUNT; j++) {
+            skel[p].joint_pos_m[j] = km_vec3_make(0.125 * j, 1, 0);
+            km_quat q = {0, 0.5, 0, 0.75};
+            skel[p].joint_rot[j] = q;
+        }
+    }
+    d.frame.skeletons = skel;
+    d.frame.skeleton_count = 2;
+    static km_hand hand;
+    hand = km_hand_init();
+    hand.side = KM_HAND_SIDE_RIGHT;
+    hand.landmark_valid = 3;
+    hand.landmark_m[1] = km_vec3_make(0.25, 0, 0);
+    hand.centre_valid = true;
+    hand.centre_m = km_vec3_make(0, 0, -2.5);
+    d.frame.hands = &hand;
+    d.frame.hand_count = 1;
+    assert_int_equal(km_osc_pub_send(op, &d.frame), KM_OK);
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s.r.lock);
+        bool done = s.r.hands >= 1 && s.r.joints >= KM_JOINT_COUNT && s.r.markers >= 3;
+        pthread_mutex_unlock(&s.r.lock);
+        if (done)
+            break;
+        struct timespec ms10 = {0, 10000000};
+        nanosleep(&ms10, NULL);
+    }
+    pthread_mutex_lock(&s.r.lock);
+    if (s.r.unexpected)
+        fail_msg("unexpected message %s", s.r.unexpected_what);
+    assert_int_equal(s.r.markers, 3);
+    assert_int_equal(s.r.rigids, 2);
+    assert_int_equal(s.r.rigid_id[0], 7);
+    assert_string_equal(s.r.rigid_name[0], "wand");
+    assert_int_equal(strlen(s.r.rigid_name[1]), 63);
+    assert_true(s.r.rigid_y[1] == 2.5f && s.r.rigid_qw[1] == 1.0f);
+    assert_true(s.r.rigid_tracked[0] == 1 && s.r.rigid_tracked[1] == 0);
+    assert_int_equal(s.r.skeletons, 2);
+    assert_true(s.r.skeleton_tracked[0] == 0 && s.r.skeleton_joint_count[0] == 0);
+    assert_true(s.r.skeleton_tracked[1] == 1 && s.r.skeleton_joint_count[1] == KM_JOINT_COUNT);
+    assert_int_equal(s.r.joints, KM_JOINT_COUNT); /* the untracked person sends none */
+    for (int j = 0; j < KM_JOINT_COUNT; j++)
+        assert_true(s.r.joint_x[1][j] == (float)(0.125 * j) && s.r.joint_qy[1][j] == 0.5f);
+    assert_int_equal(s.r.hands, 1);
+    assert_int_equal(s.r.hand_side, KM_HAND_SIDE_RIGHT);
+    assert_int_equal(s.r.hand_valid, 3);
+    assert_true(s.r.hand_landmark1_x == 0.25f && s.r.hand_centre_z == -2.5f);
+    /* 3 markers + 2 rigid (~300 B) + 2 headers + 21 joints of 68 B + a 380 B hand at 512 B:
+     * at least 5 bundles, all with the frame's time tag. */
+    assert_true(s.r.bundles >= 5);
+    for (int b = 1; b < s.r.bundles && b < 64; b++)
+        assert_true(s.r.timetags[b].sec == s.r.timetags[0].sec &&
+                    s.r.timetags[b].frac == s.r.timetags[0].frac);
+    pthread_mutex_unlock(&s.r.lock);
+    km_osc_pub_destroy(op);
+    server_stop(&s);
+}
+
 static void test_limits_and_errors(void **state)
 {
     (void)state;
@@ -345,6 +517,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_and_markers_arrive_typed),
         cmocka_unit_test(test_large_frame_split_into_bundles),
+        cmocka_unit_test(test_streams_messages),
         cmocka_unit_test(test_limits_and_errors),
         cmocka_unit_test(test_timetag_conversion),
     };
