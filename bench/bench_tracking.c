@@ -4,9 +4,15 @@
  * of cameras built with km_camera_look_at, a moving marker cloud, 0.1 px noise, 15%
  * occlusion, one reflection per camera frame on average), generated before timing.
  * Issue 5's target: under 1 ms per frame for 24 cameras x 200 markers on one core.
- * Usage: bench_tracking [frames]   (default 200) */
+ * Each frame goes the way the pipeline runs it: the tracker's predictions for the frame
+ * (km_tracker_predict) become the reconstructor's prior (km_reconstructor_set_prior), then
+ * km_reconstructor_run and km_tracker_update; the time of all four is the figure.
+ * --no-prior leaves the prior out (every marker through the epipolar search).
+ * Usage: bench_tracking [--no-prior] [frames [cameras markers]]
+ *        (default 200 frames, all four cases) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kinema/tracking.h"
 #include "fixture_scene.h"
@@ -24,7 +30,7 @@ typedef struct figures {
     double sink;
 } figures;
 
-static void run(int cameras, int markers, int frames)
+static void run(int cameras, int markers, int frames, bool use_prior)
 {
     static fix_scene scene;
     fix_scene_init(&scene, cameras, markers, 0.1, 0.15, 1.0, 5);
@@ -32,7 +38,8 @@ static void run(int cameras, int markers, int frames)
     km_observation *all = calloc((size_t)frames * (size_t)cap, sizeof *all);
     int *counts = calloc((size_t)frames, sizeof *counts);
     km_marker *marker_items = calloc(1024, sizeof *marker_items);
-    if (!all || !counts || !marker_items) {
+    km_marker *pred_items = calloc(2048, sizeof *pred_items);
+    if (!all || !counts || !marker_items || !pred_items) {
         fprintf(stderr, "bench_tracking: out of memory\n");
         exit(1);
     }
@@ -77,7 +84,18 @@ static void run(int cameras, int markers, int frames)
             fg.sink += s;
             fg.floor_ms += t1 - t0;
             t0 = now_ms();
-            km_status st = km_reconstructor_run(rec, &o, &m);
+            km_status st = KM_OK;
+            if (use_prior) {
+                km_marker_set pred = {.capacity = 2048, .items = pred_items};
+                st = km_tracker_predict(tr, o.frame, o.time_ns, &pred);
+                if (st == KM_OK)
+                    st = km_reconstructor_set_prior(rec, &pred);
+                if (st != KM_OK && st != KM_ERR_CAPACITY) {
+                    fprintf(stderr, "bench_tracking: %s\n", km_last_error());
+                    exit(1);
+                }
+            }
+            st = km_reconstructor_run(rec, &o, &m);
             t1 = now_ms();
             if (st != KM_OK && st != KM_ERR_CAPACITY) {
                 fprintf(stderr, "bench_tracking: %s\n", km_last_error());
@@ -103,8 +121,9 @@ static void run(int cameras, int markers, int frames)
     const double fl = best.floor_ms / frames, re = best.reconstruct_ms / frames,
                  tr = best.track_ms / frames;
     printf("%2d cameras x %3d markers: %6.0f obs/frame, %5.1f markers out | floor (read obs) "
-           "%.4f ms | reconstruct %.4f ms | track %.4f ms | total %.4f ms/frame = %.0fx floor%s\n",
-           cameras, markers, (double)observations / frames, best.markers, fl, re, tr, re + tr,
+           "%.4f ms | %sreconstruct %.4f ms | track %.4f ms | total %.4f ms/frame = %.0fx floor%s\n",
+           cameras, markers, (double)observations / frames, best.markers, fl,
+           use_prior ? "predict + " : "", re, tr, re + tr,
            fl > 0 ? (re + tr) / fl : 0.0,
            cameras == 24 && markers == 200 ? (re + tr < 1.0 ? "  [target < 1 ms: met]"
                                                             : "  [target < 1 ms: NOT met]")
@@ -114,17 +133,34 @@ static void run(int cameras, int markers, int frames)
     free(all);
     free(counts);
     free(marker_items);
+    free(pred_items);
 }
 
 int main(int argc, char **argv)
 {
+    bool use_prior = true;
+    if (argc > 1 && strcmp(argv[1], "--no-prior") == 0) {
+        use_prior = false;
+        argc--;
+        argv++;
+    }
     int frames = argc > 1 ? atoi(argv[1]) : 200;
     if (frames < 10)
         frames = 10;
-    printf("bench_tracking: best of %d rounds, %d frames each, one core\n", ROUNDS, frames);
+    printf("bench_tracking: best of %d rounds, %d frames each, one core, %s\n", ROUNDS, frames,
+           use_prior ? "tracker predictions as the reconstruction prior" : "no prior");
+    if (argc > 3) {
+        const int c = atoi(argv[2]), m = atoi(argv[3]);
+        if (c < 2 || c > KM_MAX_CAMERAS || m < 1 || m > FIX_MAX_MARKERS) {
+            fprintf(stderr, "usage: bench_tracking [frames [cameras markers]]\n");
+            return 2;
+        }
+        run(c, m, frames, use_prior);
+        return 0;
+    }
     const int cams[2] = {8, 24}, markers[2] = {50, 200};
     for (int c = 0; c < 2; c++)
         for (int m = 0; m < 2; m++)
-            run(cams[c], markers[m], frames);
+            run(cams[c], markers[m], frames, use_prior);
     return 0;
 }

@@ -101,6 +101,13 @@ static const double sin_beta_class[SIN_BETA_CLASS_COUNT] = {0.5, 0.2, EPIPOLE_SI
  * no other marker of the frame may be nearer than MIN_SEPARATION_M (a second point made of
  * leftover views of one marker). */
 #define TWO_VIEW_UNIQUE_GATE 2.0
+/* Prior pass: search radius around a predicted marker's projection, in units of
+ * max_residual_px (1 px by default: about 6 mm at 5 m with a 75 degree lens, where a
+ * constant-velocity prediction at 120 Hz is off by a few tenths of a pixel; see
+ * evaluate_prior). */
+#define PRIOR_GATE 0.5
+#define PRIOR_MIN_VIEWS 5
+#define PRIOR_GOOD 0.5
 #define MIN_SEPARATION_M 0.01
 /* Without a prior, a two-view point must also lie on a body: at least
  * TWO_VIEW_MIN_NEIGHBOURS markers of the frame seen by >= 3 cameras within
@@ -144,6 +151,8 @@ typedef struct rec_camera {
     double focal_px;      /* mean focal length: px per normalised unit on the axis */
     double inv_fx, inv_fy; /* 1 / fx, 1 / fy: multiplications in the per-observation path */
     double gate_scale;    /* largest undistorted px per raw px over the image (>= 1) */
+    double raw_scale;     /* largest raw px per normalised unit over the image (bounds how far
+                           * a projection moves in raw px when the point moves) */
     double row_min_px;    /* undistorted v of the first row of the index */
     int rows;             /* rows of the index */
     int row_base;         /* offset of this camera's rows in row_start */
@@ -230,6 +239,9 @@ struct km_reconstructor {
     /* Noise estimate of the current frame (see NOISE_*). */
     double noise_px;
     bool noise_known;
+    /* The last frame's estimate, the start of a frame with a prior (see build_from_prior). */
+    double last_noise_px;
+    bool last_noise_known;
     int residual_count;
     double *residual_sorted;  /* max_markers: mean residuals of well-seen markers */
 
@@ -516,7 +528,7 @@ static void setup_camera(rec_camera *rc, const km_camera *cam)
     rc->inv_fy = 1.0 / rc->fy;
     const double w = cam->width > 0 ? cam->width : 2.0 * rc->cx + 1.0;
     const double h = cam->height > 0 ? cam->height : 2.0 * rc->cy + 1.0;
-    double vmin = INFINITY, vmax = -INFINITY, scale = 1.0;
+    double vmin = INFINITY, vmax = -INFINITY, scale = 1.0, smax_all = rc->focal_px;
     const int steps = 16;
     for (int a = 0; a <= steps; a++) {
         for (int b = 0; b <= steps; b++) {
@@ -534,8 +546,11 @@ static void setup_camera(rec_camera *rc, const km_camera *cam)
             const double det = fabs(M[0] * M[3] - M[1] * M[2]);
             const double disc = sqrt(fmax(0.0, a2 * a2 - 4.0 * det * det));
             const double smin = sqrt(fmax(0.0, 0.5 * (a2 - disc)));
+            const double smax = sqrt(fmax(0.0, 0.5 * (a2 + disc)));
             if (smin > 0.0 && isfinite(smin))
                 scale = fmax(scale, rc->focal_px / smin);
+            if (isfinite(smax))
+                smax_all = fmax(smax_all, smax);
         }
     }
     if (!isfinite(vmin) || !isfinite(vmax)) {
@@ -543,6 +558,7 @@ static void setup_camera(rec_camera *rc, const km_camera *cam)
         vmax = h;
     }
     rc->gate_scale = fmin(scale * 1.05, 8.0);
+    rc->raw_scale = smax_all * 1.05;
     rc->row_min_px = vmin;
     const double rows = ceil((vmax - vmin) / ROW_HEIGHT_PX) + 1.0;
     rc->rows = rows > MAX_ROWS_PER_CAMERA ? MAX_ROWS_PER_CAMERA : (int)rows;
@@ -855,6 +871,9 @@ static inline double pixel_dist2(const km_reconstructor *rec, int k, double x, d
 
 /* Nearest unused observation of camera c within gate_px (raw pixels) of where X projects;
  * -1 if none. *dist2 receives its squared distance in px^2. */
+static inline int nearest_unused_at(const km_reconstructor *rec, int c, double x, double y,
+                                    double gate_px, double *dist2);
+
 static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double gate_px,
                           double *dist2)
 {
@@ -863,6 +882,16 @@ static int nearest_unused(const km_reconstructor *rec, int c, km_vec3 X, double 
         return -1;
     double x, y;
     if (!project_normalized(cam, X, &x, &y, NULL))
+        return -1;
+    return nearest_unused_at(rec, c, x, y, gate_px, dist2);
+}
+
+/* The same around the normalised point (x, y) of camera c (X projected already). */
+static inline int nearest_unused_at(const km_reconstructor *rec, int c, double x, double y,
+                             double gate_px, double *dist2)
+{
+    const rec_camera *cam = &rec->cams[c];
+    if (rec->unused_count[c] == 0)
         return -1;
     const double pu = cam->fx * x + cam->skew * y + cam->cx, pv = cam->fy * y + cam->cy;
     const double gate_n = gate_px * cam->gate_scale; /* in undistorted px */
@@ -1138,6 +1167,15 @@ static void update_noise(km_reconstructor *rec, int views, double residual)
     }
 }
 
+/* The outlier threshold of a view set: from the median of its views' errors. */
+static double views_threshold(const km_reconstructor *rec, const rec_view *views, int n)
+{
+    double errors[KM_MAX_CAMERAS];
+    for (int k = 0; k < n; k++)
+        errors[k] = views[k].error_px;
+    return outlier_threshold(rec, median_of(errors, n));
+}
+
 /* Drop outlier views one at a time, the worst first. The worst view is judged by its
  * leave-one-out error: its distance to the point solved without it, against the threshold
  * from the other views' errors. A wrong view pulls the point towards itself and inflates
@@ -1147,7 +1185,8 @@ static void update_noise(km_reconstructor *rec, int views, double residual)
  * are few (where one wrong view moves the median); with many views the median of their
  * current errors is the same within noise and saves the projections. Returns the view
  * count (0 when a solve fails); *threshold_px receives the outlier threshold of the final
- * view set. */
+ * view set, or NAN when every view is well below the floor (views_threshold computes it
+ * then; the caller may not need it). */
 static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
                            bool *has_camera, km_vec3 *X, double *residual, double *A,
                            double *b, double *threshold_px)
@@ -1161,18 +1200,21 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
             *threshold_px = outlier_threshold(rec, median_of(errors, n));
             return n;
         }
-        /* The median without the worst view serves the many-view test below. */
-        double median_all, median_wo_worst;
-        median_pair(errors, n, &median_all, &median_wo_worst);
-        *threshold_px = outlier_threshold(rec, median_all);
         int worst = 0;
         for (int k = 1; k < n; k++)
             if (errors[k] > errors[worst])
                 worst = k;
         /* A leave-one-out error is at most about twice the in-sample one for a view that
-         * fits: below half the floor nothing can be an outlier. */
-        if (errors[worst] <= 0.5 * floor_px)
+         * fits: below half the floor nothing can be an outlier. The threshold is left to
+         * the caller (NAN: views_threshold when it needs it; most callers do not). */
+        if (errors[worst] <= 0.5 * floor_px) {
+            *threshold_px = NAN;
             return n;
+        }
+        /* The median without the worst view serves the many-view test below. */
+        double median_all, median_wo_worst;
+        median_pair(errors, n, &median_all, &median_wo_worst);
+        *threshold_px = outlier_threshold(rec, median_all);
         const rec_view *w = &views[worst];
         const double *Ak = w->A;
         const double Ao[9] = {A[0] - Ak[0], A[1] - Ak[1], A[2] - Ak[2],
@@ -1327,6 +1369,8 @@ static int evaluate_candidate(const km_reconstructor *rec, const rec_candidate *
     n = reject_outliers(rec, views, n, has_camera, &X, &residual, A, rhs, &threshold);
     if (n == 0)
         return 0;
+    if (isnan(threshold) && n < rec->camera_count)
+        threshold = views_threshold(rec, views, n);
 
     int added = 0;
     for (int c = 0; c < rec->camera_count; c++) {
@@ -1657,6 +1701,146 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
     }
 }
 
+/* Build a marker from a predicted position P (the prior) instead of an epipolar seed:
+ * 1. P is projected into every camera and the nearest unused observation within the
+ *    prior gate (PRIOR_GATE x max_residual_px) is taken;
+ * 2. the point is solved from those observations alone (P only sets the weights), outliers
+ *    are dropped by the leave-one-out test, and views are gathered once more around the
+ *    solved point with the outlier threshold, in the cameras where that can find one.
+ * The prediction only chooses which observations to try; acceptance (>= 3 views, residual,
+ * outliers) is the same as for a point found by the epipolar search. The gate is narrow:
+ * a constant-velocity prediction at 120 Hz is well inside it, the lookups stay short, and
+ * a neighbour's observation is rarely that near; a prediction that is off finds fewer than
+ * three views and leaves the marker to the search. A camera that had no observation within
+ * the gate is not asked again when the solved point's projection cannot have moved by more
+ * than the gate minus the threshold. Returns the view count (0 = failed); obs_out as in
+ * evaluate_candidate. */
+static int evaluate_prior(const km_reconstructor *rec, km_vec3 P, int *obs_out, km_vec3 *X_out,
+                          double *residual_out)
+{
+    const int ncam = rec->camera_count;
+    const double gate = PRIOR_GATE * rec->cfg.max_residual_px;
+    bool has_camera[KM_MAX_CAMERAS];
+    /* Per camera: P's depth and spread (raw px per normalised unit, with the bound of the
+     * projection's derivative), and whether the gate around P held no observation. */
+    double depth[KM_MAX_CAMERAS], spread[KM_MAX_CAMERAS];
+    bool missed[KM_MAX_CAMERAS];
+    rec_view views[KM_MAX_CAMERAS];
+    int n = 0;
+    double px_per_m = 0.0; /* largest focal / depth: raw px per metre at P, about */
+    for (int c = 0; c < ncam; c++) {
+        has_camera[c] = false;
+        missed[c] = false;
+        depth[c] = 0.0;
+        if (rec->unused_count[c] == 0)
+            continue;
+        double x, y, Pc[3];
+        if (!project_normalized(&rec->cams[c], P, &x, &y, Pc))
+            continue;
+        depth[c] = Pc[2];
+        const double s = rec->cams[c].focal_px / Pc[2];
+        px_per_m = s > px_per_m ? s : px_per_m;
+        spread[c] = rec->cams[c].raw_scale * (2.0 + fabs(x) + fabs(y));
+        double d2;
+        const int k = nearest_unused_at(rec, c, x, y, gate, &d2);
+        if (k >= 0) {
+            views[n++].obs = k;
+            has_camera[c] = true;
+        } else {
+            missed[c] = true;
+        }
+    }
+    if (n < 3)
+        return 0;
+    km_vec3 X;
+    double residual = 0.0, threshold = 0.0, A[9], rhs[3];
+    if (!solve_views(rec, views, n, P, &X, &residual, A, rhs))
+        return 0;
+    n = reject_outliers(rec, views, n, has_camera, &X, &residual, A, rhs, &threshold);
+    if (n < 2)
+        return 0;
+    const double moved_m = sqrt(dist2(X, P));
+    /* The prediction must have been good: off by more than half the gate, the nearest
+     * observations may be the marker's in some cameras and a neighbour's in others. */
+    if (moved_m * px_per_m > PRIOR_GOOD * gate)
+        return 0;
+    if (n < ncam) {
+        /* An upper bound on the threshold until it is needed: the threshold grows with the
+         * median error, which is at most the largest. */
+        double bound = threshold;
+        if (isnan(threshold)) {
+            double worst = 0.0;
+            for (int k = 0; k < n; k++)
+                worst = views[k].error_px > worst ? views[k].error_px : worst;
+            bound = outlier_threshold(rec, worst);
+        }
+        int added = 0;
+        for (int c = 0; c < ncam; c++) {
+            if (has_camera[c] || rec->unused_count[c] == 0)
+                continue;
+            /* A projection moves by at most spread * moved / (depth - moved) raw px. */
+            const double shift_px = missed[c] && depth[c] > 2.0 * moved_m
+                                        ? spread[c] * moved_m / (depth[c] - moved_m)
+                                        : INFINITY;
+            if (shift_px + bound <= gate)
+                continue;
+            if (isnan(threshold)) {
+                threshold = bound = views_threshold(rec, views, n);
+                if (shift_px + bound <= gate)
+                    continue;
+            }
+            double x, y, d2;
+            if (!project_normalized(&rec->cams[c], X, &x, &y, NULL))
+                continue;
+            const int k = nearest_unused_at(rec, c, x, y, threshold, &d2);
+            if (k >= 0) {
+                views[n++].obs = k;
+                has_camera[c] = true;
+                added++;
+            }
+        }
+        if (added > 0) {
+            if (!solve_views(rec, views, n, X, &X, &residual, A, rhs))
+                return 0;
+            n = reject_outliers(rec, views, n, has_camera, &X, &residual, A, rhs, &threshold);
+            if (n < 2)
+                return 0;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        obs_out[k] = views[k].obs;
+    *X_out = X;
+    *residual_out = residual;
+    return n;
+}
+
+/* The prior pass: markers built straight from their predicted positions (see
+ * evaluate_prior), before any epipolar search, so that the search only sees what no
+ * prediction explained (new markers, reflections, leftovers). Only well-seen points are
+ * taken (PRIOR_MIN_VIEWS): when a prediction is off by about the gate, the views found
+ * near it can be the marker's in some cameras and a neighbour's in others, and with three
+ * or four views such a mix can pass the residual test; the search, which gathers around
+ * an epipolar match in every camera, judges those markers. The noise estimate starts from
+ * the last frame's, so that the first markers of the pass meet the same residual limit
+ * as the rest (the search finds its best-supported markers first; the predictions come in
+ * any order). */
+static void build_from_prior(km_reconstructor *rec, int min_views, run_state *st)
+{
+    if (min_views < PRIOR_MIN_VIEWS)
+        min_views = PRIOR_MIN_VIEWS;
+    for (int p = 0; p < rec->prior_count && !st->overflow; p++) {
+        int views[KM_MAX_CAMERAS];
+        km_vec3 X = {0, 0, 0};
+        double residual = 0.0;
+        const int n = evaluate_prior(rec, rec->prior[p], views, &X, &residual);
+        if (n < min_views || !(residual <= accept_limit(rec)))
+            continue;
+        if (n < DUPLICATE_CHECK_VIEWS && near_marker(st->out, X))
+            continue; /* leftover views of a marker built already: the search judges them */
+        emit_marker(rec, st, views, n, X, residual);
+    }
+}
+
 km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *obs,
                                km_marker_set *out)
 {
@@ -1681,12 +1865,17 @@ km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *
 
     rec->noise_px = rec->cfg.max_residual_px / NOISE_PRIOR_DIVISOR;
     rec->noise_known = false;
+    if (rec->prior_count > 0 && rec->last_noise_known) {
+        rec->noise_px = rec->last_noise_px;
+        rec->noise_known = true;
+    }
     rec->residual_count = 0;
     run_state st = {
         .out = out,
         .limit = out->capacity < rec->cfg.max_markers ? out->capacity : rec->cfg.max_markers,
     };
     const int strict_views = rec->cfg.min_views > 3 ? rec->cfg.min_views : 3;
+    build_from_prior(rec, strict_views, &st);
     for (int pass = 0; pass < 2 && !st.overflow; pass++) {
         const int min_views = pass == 0 ? strict_views : rec->cfg.min_views;
         if (pass == 1 && min_views == strict_views)
@@ -1698,6 +1887,8 @@ km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *
         }
     }
     rec->prior_count = 0;
+    rec->last_noise_px = rec->noise_px;
+    rec->last_noise_known = rec->noise_known;
     if (st.seeds_dropped > 0)
         km_log(KM_LOG_DEBUG, MODULE, "frame %llu: %d epipolar candidates over capacity dropped",
                (unsigned long long)obs->frame, st.seeds_dropped);

@@ -475,6 +475,32 @@ static void end_track(km_tracker *t, int slot)
     t->free_slots[t->free_count++] = slot;
 }
 
+km_status km_tracker_predict(const km_tracker *t, uint64_t frame, uint64_t time_ns,
+                             km_marker_set *out)
+{
+    if (!t || !out || out->capacity < 0 || (out->capacity > 0 && !out->items))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "tracker: bad argument");
+    out->frame = frame;
+    out->time_ns = time_ns;
+    int n = 0;
+    for (int k = 0; k < t->live_count; k++) {
+        const int s = t->live[k];
+        if (n == out->capacity) {
+            out->count = n;
+            return km_error(KM_ERR_CAPACITY, "tracker: %d predictions, room for %d",
+                            t->live_count, out->capacity);
+        }
+        /* The same prediction km_tracker_update will make for this frame. */
+        const double dt = seconds_between(t, s, frame, time_ns);
+        out->items[n++] = (km_marker){.id = t->id[s],
+                                      .pos_m = km_vec3_add(t->pos[s], km_vec3_scale(t->vel[s], dt)),
+                                      .residual_px = 0.0,
+                                      .views = 0};
+    }
+    out->count = n;
+    return KM_OK;
+}
+
 km_status km_tracker_update(km_tracker *t, const km_marker_set *in, km_marker_set *out)
 {
     if (!t || !in || !out || (in->count > 0 && !in->items) || in->count < 0 ||

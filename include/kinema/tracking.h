@@ -123,11 +123,18 @@ void km_reconstructor_destroy(km_reconstructor *rec);
 km_status km_reconstructor_run(km_reconstructor *rec, const km_observation_set *obs,
                                km_marker_set *out);
 /* Optional prior for the next km_reconstructor_run only: the predicted marker positions of
- * that frame (e.g. the tracker's predictions, or simply the previous frame's markers). A
- * point seen by two cameras only cannot be checked by a third; with a prior it is accepted
- * only within prior_gate_m of a predicted position that no other marker of the frame is
- * nearer to, which removes the two-view ghosts that reflections make. Points seen by >= 3
- * cameras do not need it. The positions are copied (ids ignored; at most max_markers, the
+ * that frame (best: km_tracker_predict; or simply the previous frame's markers). Two uses:
+ * - speed: each predicted marker is built first, straight from the observations nearest
+ *   to its projections (within 0.5 x max_residual_px), with the same outlier and residual
+ *   tests as a point from the epipolar search; it is kept only when it has >= 5 views and
+ *   lies within a fraction of that gate of the prediction (a good prediction). The search
+ *   then runs on the observations left over (new markers, reflections, markers whose
+ *   prediction was off). A wrong or stale prediction costs one gather and falls back to the
+ *   search; a prediction never makes a marker that the observations do not support.
+ * - two-view points: a point seen by two cameras only cannot be checked by a third; with a
+ *   prior it is accepted only within prior_gate_m of a predicted position that no other
+ *   marker of the frame is nearer to, which removes the two-view ghosts that reflections
+ *   make. The positions are copied (ids ignored; at most max_markers, the
  * rest dropped with KM_ERR_CAPACITY); NULL or an empty set clears it. No allocation. */
 km_status km_reconstructor_set_prior(km_reconstructor *rec, const km_marker_set *predicted);
 
@@ -218,6 +225,16 @@ void km_tracker_reset(km_tracker *tracker);
  * frames must come in time order. KM_ERR_CAPACITY when in->count > max_markers (nothing
  * tracked) or out->capacity is too small (the first ones kept). No allocation. */
 km_status km_tracker_update(km_tracker *tracker, const km_marker_set *in, km_marker_set *out);
+/* Predicted positions of all live tracks (including tentative ones and those in a gap) for
+ * the coming frame `frame` at `time_ns`: the same constant-velocity predictions that
+ * km_tracker_update will assign that frame's markers to. Meant for
+ * km_reconstructor_set_prior before km_reconstructor_run of that frame, which then builds
+ * the predicted markers straight from their projections and searches only the rest.
+ * items[k].id is the track id (0 while tentative), views 0, residual_px 0. Writes at most
+ * out->capacity (KM_ERR_CAPACITY with the first ones kept). No allocation; does not change
+ * the tracker. */
+km_status km_tracker_predict(const km_tracker *tracker, uint64_t frame, uint64_t time_ns,
+                             km_marker_set *out);
 km_tracker_stats km_tracker_get_stats(const km_tracker *tracker);
 /* Velocity (m/s) of the live track with this id; KM_ERR_NOT_FOUND when there is none. */
 km_status km_tracker_velocity(const km_tracker *tracker, uint32_t id, km_vec3 *out);
