@@ -6,6 +6,9 @@
  *   OSC     km OSC path (templates + own bundle framing)  vs  liblo sending a bundle built
  *           once (the liblo send floor)  and  liblo building + sending the bundle per frame.
  *   wire    encode alone and decode alone.
+ *   v1.2    a 3-person skeleton frame (49 markers, 3 skeletons, 4 rigid bodies, 2 hands,
+ *           camera status): bytes, encode, decode, bandwidth at 240 Hz, and the
+ *           `skeleton` topic alone.
  * Frame: 8 cameras, 49 markers (the synthetic default's marker count). Loopback only.
  *
  *   bench_publish [frames]      (default 100000 ZeroMQ frames, a fifth of that for OSC) */
@@ -94,6 +97,94 @@ static double per_frame_ns(uint64_t t0, int n)
     return (double)(km_time_now_ns() - t0) / n;
 }
 
+/* The v1.2 streams of a 3-person capture (wire figures in docs/protocol.md "Cost"). */
+static km_skeleton_pose people[3];
+static km_rigid_pose bodies[4];
+static km_rigid_definition body_defs[4];
+static km_hand hands[2];
+static km_camera_status cameras[CAMERAS];
+
+static void add_streams(km_solved_frame *f)
+{
+    for (int p = 0; p < 3; p++) {
+        people[p].person = p;
+        people[p].tracked = true;
+        people[p].residual_m = 0.004;
+        people[p].markers_used = 39;
+        for (int j = 0; j < KM_JOINT_COUNT; j++) {
+            people[p].joint_pos_m[j] = km_vec3_make(p + 0.01 * j, 1.0 + 0.03 * j, 0.02 * j);
+            people[p].joint_rot[j] = km_quat_from_axis_angle(km_vec3_make(0, 1, 0), 0.1 * j);
+            people[p].local_rot[j] = km_quat_from_axis_angle(km_vec3_make(1, 0, 0), 0.05 * j);
+        }
+    }
+    for (int b = 0; b < 4; b++) {
+        bodies[b].id = (uint32_t)b + 1;
+        bodies[b].tracked = true;
+        bodies[b].pos_m = km_vec3_make(0.3 * b, 1.2, -0.4);
+        bodies[b].rot = km_quat_identity();
+        bodies[b].markers_used = 4;
+        snprintf(body_defs[b].name, sizeof body_defs[b].name, "body%d", b);
+    }
+    for (int h = 0; h < 2; h++) {
+        hands[h] = km_hand_init();
+        hands[h].side = h ? KM_HAND_SIDE_RIGHT : KM_HAND_SIDE_LEFT;
+        hands[h].landmark_valid = KM_HAND_LANDMARKS_ALL;
+        for (int l = 0; l < KM_HAND_LANDMARK_COUNT; l++)
+            hands[h].landmark_m[l] = km_vec3_make(0.01 * l, 1.3, 0.2 * h);
+    }
+    f->skeletons = people;
+    f->skeleton_count = 3;
+    f->rigid_bodies = bodies;
+    f->rigid_definitions = body_defs;
+    f->rigid_body_count = 4;
+    f->hands = hands;
+    f->hand_count = 2;
+    f->camera_status = cameras;
+}
+
+static void bench_streams(int n)
+{
+    static km_solved_frame f;
+    f = frame;
+    add_streams(&f);
+    static uint8_t buf[1 << 16];
+    size_t length = 0, skeleton_length = 0;
+    km_wire_encode_frame(&f, buf, sizeof buf, &length);
+    km_wire_encode(&f, KM_WIRE_WITH_SKELETONS, buf, sizeof buf, &skeleton_length);
+    uint64_t t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++) {
+        f.frame = (uint64_t)i;
+        km_wire_encode_frame(&f, buf, sizeof buf, &length);
+    }
+    double encode_ns = per_frame_ns(t0, n);
+    static km_marker m[MARKERS];
+    static km_rigid_pose b[4];
+    static km_skeleton_pose p[3];
+    static km_hand h[2];
+    static km_camera_status c[CAMERAS];
+    km_wire_storage s = {m, MARKERS, NULL, 0};
+    km_wire_stream_storage x = {b, 4, p, 3, h, 2, NULL, 0, c, CAMERAS};
+    km_wire_frame w;
+    t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++)
+        km_wire_decode_streams(buf, length, &s, &x, &w);
+    double decode_ns = per_frame_ns(t0, n);
+    t0 = km_time_now_ns();
+    for (int i = 0; i < n; i++)
+        km_wire_encode(&f, KM_WIRE_WITH_SKELETONS, buf, sizeof buf, &skeleton_length);
+    double skeleton_encode_ns = per_frame_ns(t0, n);
+    if (w.skeleton_count != 3 || w.rigid_body_count != 4) {
+        fprintf(stderr, "v1.2 decode failed: %s\n", km_last_error());
+        return;
+    }
+    printf("v1.2 frame: 3 skeletons, 4 rigid, 2 hands, %d markers, camera status: %zu bytes "
+           "(%.0f kB/s at 240 Hz)\n", MARKERS, length, length * 240.0 / 1000.0);
+    printf("v1.2 wire encode                 %9.0f ns/frame\n", encode_ns);
+    printf("v1.2 wire decode (all sections)  %9.0f ns/frame\n", decode_ns);
+    printf("v1.2 `skeleton` topic: %zu bytes, encode %.0f ns\n", skeleton_length,
+           skeleton_encode_ns);
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 100000;
@@ -124,6 +215,9 @@ int main(int argc, char **argv)
     double decode_ns = per_frame_ns(t0, n);
     printf("wire encode                      %9.0f ns/frame\n", encode_ns);
     printf("wire decode                      %9.0f ns/frame\n", decode_ns);
+    bench_streams(n);
+    if (argc > 2 && strcmp(argv[2], "--wire-only") == 0)
+        return 0;
 
     /* --------------------------------------------------------------- ZeroMQ
      * Ours (km_zmq_pub) and the raw floor (a plain PUB sending the pre-encoded bytes on the

@@ -360,9 +360,10 @@ static void put_name(uint8_t *p, const char *name)
 static void write_records(int kind, const km_solved_frame *f, int count, uint8_t *r)
 {
     const size_t size = kinds[kind].record_size;
-    for (int i = 0; i < count; i++, r += size) {
-        switch (kind) {
-        case K_MARKERS: {
+    /* One loop per kind (the switch outside the loop keeps the per-record path straight). */
+    switch (kind) {
+    case K_MARKERS:
+        for (int i = 0; i < count; i++, r += size) {
             const km_marker *m = &f->markers->items[i];
             put_u32(r + MARKER_ID, m->id);
             put_f32(r + MARKER_X, m->pos_m.x);
@@ -371,18 +372,20 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
             put_f32(r + MARKER_RESIDUAL, m->residual_px);
             put_u16(r + MARKER_VIEWS, clamp_u16(m->views));
             put_u16(r + MARKER_FLAGS, 0);
-            break;
         }
-        case K_OBS2D: {
+        break;
+    case K_OBS2D:
+        for (int i = 0; i < count; i++, r += size) {
             const km_observation *o = &f->observations->items[i];
             put_f32(r + OBS_X, o->x);
             put_f32(r + OBS_Y, o->y);
             put_f32(r + OBS_AREA, o->area_px);
             put_u16(r + OBS_CAMERA, clamp_u16(o->camera));
             put_u16(r + OBS_FLAGS, 0);
-            break;
         }
-        case K_RIGID: {
+        break;
+    case K_RIGID:
+        for (int i = 0; i < count; i++, r += size) {
             const km_rigid_pose *b = &f->rigid_bodies[i];
             put_u32(r + RIGID_ID, b->id);
             put_u16(r + RIGID_FLAGS, b->tracked ? KM_WIRE_RIGID_TRACKED : 0);
@@ -390,9 +393,10 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
             put_vec3(r + RIGID_POS, b->pos_m);
             put_quat(r + RIGID_ROT, b->rot);
             put_f32(r + RIGID_ERROR, b->error_m);
-            break;
         }
-        case K_SKELETONS: {
+        break;
+    case K_SKELETONS:
+        for (int i = 0; i < count; i++, r += size) {
             const km_skeleton_pose *p = &f->skeletons[i];
             put_u16(r + SKEL_PERSON, clamp_u16(p->person));
             put_u16(r + SKEL_FLAGS, p->tracked ? KM_WIRE_SKELETON_TRACKED : 0);
@@ -408,9 +412,10 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
                 put_quat(j + JOINT_LOCAL_ROT, p->local_rot[k]);
             }
             memset(j, 0, (size_t)(r + size - j));
-            break;
         }
-        case K_HANDS: {
+        break;
+    case K_HANDS:
+        for (int i = 0; i < count; i++, r += size) {
             const km_hand *h = &f->hands[i];
             int person = h->person < -1 ? -1 : (h->person > INT16_MAX ? INT16_MAX : h->person);
             put_u16(r + HAND_PERSON, (uint16_t)(int16_t)person);
@@ -427,9 +432,10 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
                 put_vec3(l, (h->landmark_valid & KM_HAND_LANDMARK_BIT(k)) ? h->landmark_m[k]
                                                                            : zero);
             memset(l, 0, (size_t)(r + size - l));
-            break;
         }
-        case K_EVENTS: {
+        break;
+    case K_EVENTS:
+        for (int i = 0; i < count; i++, r += size) {
             const km_gesture_event *e = &f->events[i];
             put_u16(r + EVENT_TYPE, clamp_u16(e->type));
             r[EVENT_HAND] = (uint8_t)((unsigned)e->hand < KM_HAND_SIDE_COUNT ? e->hand : 0);
@@ -446,20 +452,20 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
             put_u16(r + EVENT_SAME_TARGET + 2, 0);
             put_name(r + EVENT_NAME, e->name);
             put_name(r + EVENT_TARGET, e->target);
-            break;
         }
-        case K_CAMERA_STATUS: {
+        break;
+    case K_CAMERA_STATUS:
+        for (int i = 0; i < count; i++, r += size) {
             const km_camera_status *c = &f->camera_status[i];
             memset(r, 0, CAMSTAT_FRAMES);
             r[CAMSTAT_STATE] = (uint8_t)((unsigned)c->state <= UINT8_MAX ? c->state : UINT8_MAX);
             put_u64(r + CAMSTAT_FRAMES, c->frames);
             put_u64(r + CAMSTAT_DROPPED, c->dropped);
             put_u64(r + CAMSTAT_ERRORS, c->errors);
-            break;
         }
-        default:
-            break;
-        }
+        break;
+    default:
+        break;
     }
 }
 
@@ -588,124 +594,135 @@ static km_status check_skeleton(const uint8_t *r, size_t at, uint16_t record_siz
     return KM_OK;
 }
 
-/* Decode one record of kind k at r (record index i, message offset at). */
-static km_status read_record(int k, const uint8_t *r, size_t at, uint16_t record_size,
-                             uint32_t i, const km_wire_storage *s,
-                             const km_wire_stream_storage *x)
+/* Decode the count records of kind k from message offset `offset` (bounds checked by the
+ * caller). One loop per kind, the switch outside it. */
+static km_status read_records(int k, const uint8_t *buf, size_t offset, uint16_t record_size,
+                              uint32_t count, const km_wire_storage *s,
+                              const km_wire_stream_storage *x)
 {
+    static const km_vec3 origin = {0, 0, 0};
+    static const km_quat identity = {0, 0, 0, 1};
+    const uint8_t *r = buf + offset;
     switch (k) {
-    case K_MARKERS: {
-        km_marker *m = &s->markers[i];
-        m->id = get_u32(r + MARKER_ID);
-        m->pos_m.x = get_f32(r + MARKER_X);
-        m->pos_m.y = get_f32(r + MARKER_Y);
-        m->pos_m.z = get_f32(r + MARKER_Z);
-        m->residual_px = get_f32(r + MARKER_RESIDUAL);
-        m->views = get_u16(r + MARKER_VIEWS);
-        return KM_OK;
-    }
-    case K_OBS2D: {
-        km_observation *o = &s->observations[i];
-        o->x = get_f32(r + OBS_X);
-        o->y = get_f32(r + OBS_Y);
-        o->area_px = get_f32(r + OBS_AREA);
-        o->camera = get_u16(r + OBS_CAMERA);
-        return KM_OK;
-    }
-    case K_RIGID: {
-        km_rigid_pose *b = &x->rigid_bodies[i];
-        b->id = get_u32(r + RIGID_ID);
-        b->definition = (int)i;
-        b->tracked = (get_u16(r + RIGID_FLAGS) & KM_WIRE_RIGID_TRACKED) != 0;
-        b->markers_used = get_u16(r + RIGID_MARKERS_USED);
-        b->pos_m = get_vec3(r + RIGID_POS);
-        b->rot = get_quat(r + RIGID_ROT);
-        b->error_m = get_f32(r + RIGID_ERROR);
-        for (int m = 0; m < KM_RIGID_MAX_MARKERS; m++)
-            b->marker_ids[m] = KM_RIGID_NO_MARKER; /* not carried on the wire */
-        return KM_OK;
-    }
-    case K_SKELETONS: {
-        km_status st = check_skeleton(r, at, record_size);
-        if (st)
-            return st;
-        km_skeleton_pose *p = &x->skeletons[i];
-        p->person = get_u16(r + SKEL_PERSON);
-        p->tracked = (get_u16(r + SKEL_FLAGS) & KM_WIRE_SKELETON_TRACKED) != 0;
-        p->markers_used = get_u16(r + SKEL_MARKERS_USED);
-        p->residual_m = get_f32(r + SKEL_RESIDUAL);
-        int joints = get_u16(r + SKEL_JOINT_COUNT);
-        uint16_t joint_size = get_u16(r + SKEL_JOINT_SIZE);
-        const uint8_t *j = r + get_u16(r + SKEL_JOINTS_OFFSET);
-        static const km_vec3 origin = {0, 0, 0};
-        static const km_quat identity = {0, 0, 0, 1};
-        /* Joints a (hypothetical) shorter record lacks: at the origin, rest rotation; joints
-         * a longer one appends (new joints go after these 21): not read. */
-        for (int k2 = 0; k2 < KM_JOINT_COUNT; k2++, j += joint_size) {
-            bool present = k2 < joints;
-            p->joint_pos_m[k2] = present ? get_vec3(j + JOINT_POS) : origin;
-            p->joint_rot[k2] = present ? get_quat(j + JOINT_ROT) : identity;
-            p->local_rot[k2] = present ? get_quat(j + JOINT_LOCAL_ROT) : identity;
+    case K_MARKERS:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            km_marker *m = &s->markers[i];
+            m->id = get_u32(r + MARKER_ID);
+            m->pos_m.x = get_f32(r + MARKER_X);
+            m->pos_m.y = get_f32(r + MARKER_Y);
+            m->pos_m.z = get_f32(r + MARKER_Z);
+            m->residual_px = get_f32(r + MARKER_RESIDUAL);
+            m->views = get_u16(r + MARKER_VIEWS);
         }
         return KM_OK;
-    }
-    case K_HANDS: {
-        uint8_t side = r[HAND_SIDE];
-        if (side >= KM_HAND_SIDE_COUNT)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand side %u (0..%d)",
-                            at + HAND_SIDE, side, KM_HAND_SIDE_COUNT - 1);
-        int person = (int16_t)get_u16(r + HAND_PERSON);
-        if (person < -1)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand person %d (-1 = unknown, "
-                            "else >= 0)", at + HAND_PERSON, person);
-        km_hand *h = &x->hands[i];
-        h->person = person;
-        h->side = (km_hand_side)side;
-        h->centre_valid = (r[HAND_FLAGS] & KM_WIRE_HAND_CENTRE_VALID) != 0;
-        h->landmark_valid = get_u32(r + HAND_LANDMARK_VALID);
-        h->time_ns = (int64_t)get_u64(r + HAND_TIME);
-        h->confidence = get_f32(r + HAND_CONFIDENCE);
-        h->centre_m = get_vec3(r + HAND_CENTRE);
-        for (int k2 = 0; k2 < KM_HAND_LANDMARK_COUNT; k2++)
-            h->landmark_m[k2] = get_vec3(r + HAND_LANDMARKS + 12 * k2);
+    case K_OBS2D:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            km_observation *o = &s->observations[i];
+            o->x = get_f32(r + OBS_X);
+            o->y = get_f32(r + OBS_Y);
+            o->area_px = get_f32(r + OBS_AREA);
+            o->camera = get_u16(r + OBS_CAMERA);
+        }
         return KM_OK;
-    }
-    case K_EVENTS: {
-        uint8_t hand = r[EVENT_HAND];
-        if (hand >= KM_HAND_SIDE_COUNT)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: event hand %u (0..%d)",
-                            at + EVENT_HAND, hand, KM_HAND_SIDE_COUNT - 1);
-        int same_target = (int16_t)get_u16(r + EVENT_SAME_TARGET);
-        if (same_target < -1 || same_target > 1)
-            return km_error(KM_ERR_FORMAT, "wire: offset %zu: event same_target %d (-1, 0, 1)",
-                            at + EVENT_SAME_TARGET, same_target);
-        km_gesture_event *e = &x->events[i];
-        km_status st = get_name(r + EVENT_NAME, at + EVENT_NAME, e->name);
-        if (!st)
-            st = get_name(r + EVENT_TARGET, at + EVENT_TARGET, e->target);
-        if (st)
-            return st;
-        /* An event type this decoder does not know is passed on as its number. */
-        e->type = (km_gesture_event_type)get_u16(r + EVENT_TYPE);
-        e->hand = (km_hand_side)hand;
-        e->person = (int32_t)get_u32(r + EVENT_PERSON);
-        e->t_ns = (int64_t)get_u64(r + EVENT_T);
-        e->t_start_ns = (int64_t)get_u64(r + EVENT_T_START);
-        e->t_end_ns = (int64_t)get_u64(r + EVENT_T_END);
-        e->score = get_f32(r + EVENT_SCORE);
-        e->gaze_hand_angle_rad = get_f32(r + EVENT_ANGLE);
-        e->gaze_lead_ms = get_f32(r + EVENT_LEAD);
-        e->same_target = same_target;
+    case K_RIGID:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            km_rigid_pose *b = &x->rigid_bodies[i];
+            b->id = get_u32(r + RIGID_ID);
+            b->definition = (int)i;
+            b->tracked = (get_u16(r + RIGID_FLAGS) & KM_WIRE_RIGID_TRACKED) != 0;
+            b->markers_used = get_u16(r + RIGID_MARKERS_USED);
+            b->pos_m = get_vec3(r + RIGID_POS);
+            b->rot = get_quat(r + RIGID_ROT);
+            b->error_m = get_f32(r + RIGID_ERROR);
+            for (int m = 0; m < KM_RIGID_MAX_MARKERS; m++)
+                b->marker_ids[m] = KM_RIGID_NO_MARKER; /* not carried on the wire */
+        }
         return KM_OK;
-    }
-    case K_CAMERA_STATUS: {
-        km_camera_status *c = &x->camera_status[i];
-        c->state = (km_camera_state)r[CAMSTAT_STATE];
-        c->frames = get_u64(r + CAMSTAT_FRAMES);
-        c->dropped = get_u64(r + CAMSTAT_DROPPED);
-        c->errors = get_u64(r + CAMSTAT_ERRORS);
+    case K_SKELETONS:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            km_status st = check_skeleton(r, (size_t)(r - buf), record_size);
+            if (st)
+                return st;
+            km_skeleton_pose *p = &x->skeletons[i];
+            p->person = get_u16(r + SKEL_PERSON);
+            p->tracked = (get_u16(r + SKEL_FLAGS) & KM_WIRE_SKELETON_TRACKED) != 0;
+            p->markers_used = get_u16(r + SKEL_MARKERS_USED);
+            p->residual_m = get_f32(r + SKEL_RESIDUAL);
+            int joints = get_u16(r + SKEL_JOINT_COUNT);
+            uint16_t joint_size = get_u16(r + SKEL_JOINT_SIZE);
+            const uint8_t *j = r + get_u16(r + SKEL_JOINTS_OFFSET);
+            /* Joints a (hypothetical) shorter record lacks: at the origin, rest rotation;
+             * joints a longer one appends (new joints go after these 21): not read. */
+            for (int n = 0; n < KM_JOINT_COUNT; n++, j += joint_size) {
+                bool present = n < joints;
+                p->joint_pos_m[n] = present ? get_vec3(j + JOINT_POS) : origin;
+                p->joint_rot[n] = present ? get_quat(j + JOINT_ROT) : identity;
+                p->local_rot[n] = present ? get_quat(j + JOINT_LOCAL_ROT) : identity;
+            }
+        }
         return KM_OK;
-    }
+    case K_HANDS:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            const size_t at = (size_t)(r - buf);
+            uint8_t side = r[HAND_SIDE];
+            if (side >= KM_HAND_SIDE_COUNT)
+                return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand side %u (0..%d)",
+                                at + HAND_SIDE, side, KM_HAND_SIDE_COUNT - 1);
+            int person = (int16_t)get_u16(r + HAND_PERSON);
+            if (person < -1)
+                return km_error(KM_ERR_FORMAT, "wire: offset %zu: hand person %d (-1 = "
+                                "unknown, else >= 0)", at + HAND_PERSON, person);
+            km_hand *h = &x->hands[i];
+            h->person = person;
+            h->side = (km_hand_side)side;
+            h->centre_valid = (r[HAND_FLAGS] & KM_WIRE_HAND_CENTRE_VALID) != 0;
+            h->landmark_valid = get_u32(r + HAND_LANDMARK_VALID);
+            h->time_ns = (int64_t)get_u64(r + HAND_TIME);
+            h->confidence = get_f32(r + HAND_CONFIDENCE);
+            h->centre_m = get_vec3(r + HAND_CENTRE);
+            for (int n = 0; n < KM_HAND_LANDMARK_COUNT; n++)
+                h->landmark_m[n] = get_vec3(r + HAND_LANDMARKS + 12 * n);
+        }
+        return KM_OK;
+    case K_EVENTS:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            const size_t at = (size_t)(r - buf);
+            uint8_t hand = r[EVENT_HAND];
+            if (hand >= KM_HAND_SIDE_COUNT)
+                return km_error(KM_ERR_FORMAT, "wire: offset %zu: event hand %u (0..%d)",
+                                at + EVENT_HAND, hand, KM_HAND_SIDE_COUNT - 1);
+            int same_target = (int16_t)get_u16(r + EVENT_SAME_TARGET);
+            if (same_target < -1 || same_target > 1)
+                return km_error(KM_ERR_FORMAT, "wire: offset %zu: event same_target %d (-1, "
+                                "0, 1)", at + EVENT_SAME_TARGET, same_target);
+            km_gesture_event *e = &x->events[i];
+            km_status st = get_name(r + EVENT_NAME, at + EVENT_NAME, e->name);
+            if (!st)
+                st = get_name(r + EVENT_TARGET, at + EVENT_TARGET, e->target);
+            if (st)
+                return st;
+            /* An event type this decoder does not know is passed on as its number. */
+            e->type = (km_gesture_event_type)get_u16(r + EVENT_TYPE);
+            e->hand = (km_hand_side)hand;
+            e->person = (int32_t)get_u32(r + EVENT_PERSON);
+            e->t_ns = (int64_t)get_u64(r + EVENT_T);
+            e->t_start_ns = (int64_t)get_u64(r + EVENT_T_START);
+            e->t_end_ns = (int64_t)get_u64(r + EVENT_T_END);
+            e->score = get_f32(r + EVENT_SCORE);
+            e->gaze_hand_angle_rad = get_f32(r + EVENT_ANGLE);
+            e->gaze_lead_ms = get_f32(r + EVENT_LEAD);
+            e->same_target = same_target;
+        }
+        return KM_OK;
+    case K_CAMERA_STATUS:
+        for (uint32_t i = 0; i < count; i++, r += record_size) {
+            km_camera_status *c = &x->camera_status[i];
+            c->state = (km_camera_state)r[CAMSTAT_STATE];
+            c->frames = get_u64(r + CAMSTAT_FRAMES);
+            c->dropped = get_u64(r + CAMSTAT_DROPPED);
+            c->errors = get_u64(r + CAMSTAT_ERRORS);
+        }
+        return KM_OK;
     default:
         return KM_OK;
     }
@@ -872,12 +889,9 @@ km_status km_wire_decode_streams(const uint8_t *buf, size_t length,
         if (count > (uint32_t)capacity)
             return km_error(KM_ERR_CAPACITY, "wire: offset %zu: %u %s records, storage holds %d",
                             entry_at + ENTRY_COUNT, count, kinds[k].name, capacity);
-        size_t at = offset;
-        for (uint32_t i = 0; i < count; i++, at += record_size) {
-            km_status st = read_record(k, buf + at, at, record_size, i, storage, x);
-            if (st)
-                return st;
-        }
+        km_status st = read_records(k, buf, offset, record_size, count, storage, x);
+        if (st)
+            return st;
         set_decoded(k, (int)count, out);
     }
     return KM_OK;

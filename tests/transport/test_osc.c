@@ -129,7 +129,7 @@ static int on_rigid(const char *path, const char *types, lo_arg **argv, int argc
     if (r->rigids < 4) {
         int k = r->rigids;
         r->rigid_id[k] = arg_i(argv[0]);
-        snprintf(r->rigid_name[k], sizeof r->rigid_name[k], "%s", &argv[1]->s);
+        snprintf(r->rigid_name[k], sizeof r->rigid_name[k], "%s", (const char *)argv[1]);
         r->rigid_y[k] = arg_f(argv[3]);
         r->rigid_qw[k] = arg_f(argv[8]);
         r->rigid_tracked[k] = arg_i(argv[10]);
