@@ -55,10 +55,12 @@ static int run(int cameras, int frames, bool refine)
         return 1;
     }
     wand_accuracy a = wand_fixture_compare(&rig, km_synthetic_wand_rig(w));
-    printf("%7d %5s %9.1f %9.3f %6.1fx %3d %8.3f %7.3f %7.3f %8.4f %7.3f %7.3f %6.3f\n", frames,
-           refine ? "yes" : "no", 1000.0 * (t1 - t0), t2 - t1, (t2 - t1) / (t1 - t0),
-           r.iterations, t4 - t3, r.rms_px, a.centre_max_mm,
-           a.rotation_max_deg, r.length_error_rms_mm, r.length_error_mean_mm, a.origin_mm);
+    printf("%7d %5s %9.1f %9.3f %6.1fx %3d %8.3f %7.3f %7.3f %7.3f %8.4f %7.3f %7.3f %7.3f "
+           "%7.3f %6.3f\n", frames, refine ? "yes" : "no", 1000.0 * (t1 - t0), t2 - t1,
+           (t2 - t1) / (t1 - t0), r.iterations, t4 - t3, r.rms_px, a.centre_max_mm,
+           wand_fixture_aligned_centre_mm(&rig, km_synthetic_wand_rig(w)), a.rotation_max_deg,
+           r.length_error_rms_mm, r.length_error_mean_mm, r.length_error_noise_mm,
+           r.length_error_calibration_mm, a.origin_mm);
     km_ground_destroy(g);
     km_wand_calibration_destroy(wc);
     km_synthetic_wand_destroy(w);
@@ -72,9 +74,9 @@ int main(int argc, char **argv)
     int defaults[] = {1500, 3000, 6000};
     printf("wand calibration, %d cameras, 0.15 px noise, 0.3 ghosts/view, 2%% dropouts; "
            "L-frame 2400 frames\n", cameras);
-    printf("%7s %5s %9s %9s %7s %3s %8s %7s %7s %8s %7s %7s %6s\n", "frames", "intr.",
-           "ident_ms", "solve_s", "ratio", "it", "ground_s", "rms_px", "ctr_mm", "rot_deg",
-           "len_rms", "len_avg", "org_mm");
+    printf("%7s %5s %9s %9s %7s %3s %8s %7s %7s %7s %8s %7s %7s %7s %7s %6s\n", "frames",
+           "intr.", "ident_ms", "solve_s", "ratio", "it", "ground_s", "rms_px", "ctr_mm",
+           "aln_mm", "rot_deg", "len_rms", "len_avg", "noise", "calib", "org_mm");
     int rc = 0;
     if (argc > 2) {
         for (int i = 2; i < argc; i++)
@@ -87,7 +89,10 @@ int main(int argc, char **argv)
     printf("ident_ms: identifying the wand in every view (the pass over the input); solve_s:\n"
            "initialisation + bundle adjustment; ratio = solve / identification; ground_s: the\n"
            "L-frame solve; ctr_mm / rot_deg: worst camera centre / rotation error vs the truth\n"
-           "after the ground plane; len_rms / len_avg: wand length error (mm) of single frames\n"
-           "triangulated freely; org_mm: world origin error.\n");
+           "after the ground plane; aln_mm: worst camera centre after the best rigid alignment\n"
+           "to the truth (the wand solve without the L-frame's error); len_rms / len_avg: wand\n"
+           "length error (mm) of single frames triangulated freely; noise / calib: the part of\n"
+           "len_rms the observation noise explains and the rest (km_wand_result, no truth);\n"
+           "org_mm: world origin error.\n");
     return rc;
 }

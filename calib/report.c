@@ -21,6 +21,9 @@ km_status km_wand_report_text(const km_wand_result *r, const km_rig *rig, FILE *
     fprintf(out, "Wand length error (markers triangulated freely, %d frames): mean %+.3f mm, "
             "RMS %.3f mm, max %.3f mm\n", r->length_error_count, r->length_error_mean_mm,
             r->length_error_rms_mm, r->length_error_max_mm);
+    fprintf(out, "  of its RMS, observation noise (%.3f px per axis, from the triangulation "
+            "residuals) explains %.3f mm; left for the calibration: %.3f mm\n",
+            r->pixel_noise_px, r->length_error_noise_mm, r->length_error_calibration_mm);
     if (r->has_ground)
         fprintf(out, "Ground plane: L-frame fit %.3f mm RMS\n", r->ground_rms_mm);
     else
@@ -175,8 +178,10 @@ km_status km_wand_report_png(const km_wand_result *r, const km_rig *rig, const c
          "reprojection RMS %.3f px (initial %.2f)   frames %d used of %d   %d iterations, %.1f s",
          r->rms_px, r->initial_rms_px, r->frames_used, r->frame_count, r->iterations,
          r->solve_seconds);
-    text(cv, 30, 98, 0.55, BLACK, "wand length error: mean %+.3f mm, RMS %.3f mm, max %.3f mm",
-         r->length_error_mean_mm, r->length_error_rms_mm, r->length_error_max_mm);
+    text(cv, 30, 98, 0.55, BLACK, "wand length error: mean %+.3f mm, RMS %.3f mm, max %.3f mm "
+         "(noise %.3f px explains %.3f mm; calibration %.3f mm)", r->length_error_mean_mm,
+         r->length_error_rms_mm, r->length_error_max_mm, r->pixel_noise_px,
+         r->length_error_noise_mm, r->length_error_calibration_mm);
     if (r->has_ground)
         text(cv, 30, 124, 0.55, BLACK, "ground plane from the L-frame: fit %.3f mm RMS",
              r->ground_rms_mm);

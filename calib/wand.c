@@ -481,6 +481,50 @@ static int drop_outliers(km_wand_calibration *wc)
     return dropped;
 }
 
+/* A marker triangulated freely from m views: the sum of its squared reprojection errors
+ * (pixels^2) and the information matrix H = sum J^T J of its position (J: 2x3 derivative of
+ * the distorted pixel position, by central differences), so that its covariance is
+ * sigma^2 H^-1 for pixel noise sigma per axis. false when a projection fails. */
+static bool point_noise(const km_rig *rig, const int *cams, const double *u, const double *v,
+                        int m, km_vec3 X, double *rss, km_mat3 *H)
+{
+    const double h = 1e-5; /* metres: far below the noise, far above rounding */
+    memset(H, 0, sizeof *H);
+    *rss = 0.0;
+    for (int i = 0; i < m; i++) {
+        const km_camera *cam = &rig->cameras[cams[i]];
+        double pu, pv, J[2][3];
+        if (!km_camera_project(cam, X, &pu, &pv))
+            return false;
+        *rss += (pu - u[i]) * (pu - u[i]) + (pv - v[i]) * (pv - v[i]);
+        for (int k = 0; k < 3; k++) {
+            km_vec3 a = X, b = X;
+            double *pa = k == 0 ? &a.x : k == 1 ? &a.y : &a.z;
+            double *pb = k == 0 ? &b.x : k == 1 ? &b.y : &b.z;
+            *pa += h;
+            *pb -= h;
+            double ua, va, ub, vb;
+            if (!km_camera_project(cam, a, &ua, &va) || !km_camera_project(cam, b, &ub, &vb))
+                return false;
+            J[0][k] = (ua - ub) / (2.0 * h);
+            J[1][k] = (va - vb) / (2.0 * h);
+        }
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++)
+                H->m[r * 3 + c] += J[0][r] * J[0][c] + J[1][r] * J[1][c];
+    }
+    return true;
+}
+
+/* u^T H^-1 u: the variance along u per unit pixel variance; -1 when H is singular. */
+static double variance_along(km_mat3 H, km_vec3 u)
+{
+    km_mat3 C;
+    if (km_mat3_inverse(H, &C) != KM_OK)
+        return -1.0;
+    return km_vec3_dot(u, km_mat3_apply(C, u));
+}
+
 /* Statistics of the solved calibration into the result. */
 static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
 {
@@ -533,8 +577,12 @@ static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
     /* Wand length from markers 0 and 2 triangulated on their own (no wand constraint): the
      * figure an operator compares between systems. */
     const double length_m = wc->offset_m[2];
-    int n = 0, used_frames = 0;
+    int n = 0, used_frames = 0, noise_frames = 0;
     double sum = 0.0, sum2 = 0.0, worst = 0.0;
+    /* The noise part of the length error, without the truth: the pixel noise from the
+     * residuals of the free triangulations (each marker from m views leaves 2m - 3 degrees
+     * of freedom), propagated through each frame's geometry to the length. */
+    double rss_sum = 0.0, dof_sum = 0.0, var_unit_sum = 0.0;
     for (int f = 0; f < wc->frame_count; f++) {
         const wand_frame *fr = &wc->frames[f];
         if (!fr->used)
@@ -558,6 +606,30 @@ static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
             wand_triangulate(&wc->rig, cams, xc, yc, m, &C) != KM_OK)
             continue;
         double e = 1000.0 * (km_vec3_dist(A, C) - length_m);
+        if (m >= 3) { /* two views leave one degree of freedom per marker: too few */
+            double ua[KM_MAX_CAMERAS], va[KM_MAX_CAMERAS], uc[KM_MAX_CAMERAS], vc[KM_MAX_CAMERAS];
+            int k = 0;
+            for (int v = 0; v < fr->view_count; v++) {
+                const wand_view *w = &wc->views[fr->first_view + v];
+                if (!w->used)
+                    continue;
+                ua[k] = w->u[0], va[k] = w->v[0], uc[k] = w->u[2], vc[k] = w->v[2];
+                k++;
+            }
+            double rss_a, rss_c;
+            km_mat3 Ha, Hc;
+            km_vec3 dir = km_vec3_normalize(km_vec3_sub(C, A));
+            if (point_noise(&wc->rig, cams, ua, va, m, A, &rss_a, &Ha) &&
+                point_noise(&wc->rig, cams, uc, vc, m, C, &rss_c, &Hc)) {
+                double va_ = variance_along(Ha, dir), vc_ = variance_along(Hc, dir);
+                if (va_ >= 0.0 && vc_ >= 0.0) {
+                    rss_sum += rss_a + rss_c;
+                    dof_sum += 2.0 * (2.0 * m - 3.0);
+                    var_unit_sum += va_ + vc_;
+                    noise_frames++;
+                }
+            }
+        }
         wc->length_error_mm[n++] = e;
         sum += e;
         sum2 += e * e;
@@ -569,6 +641,12 @@ static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
     r->length_error_mean_mm = n ? sum / n : 0.0;
     r->length_error_rms_mm = n ? sqrt(sum2 / n) : 0.0;
     r->length_error_max_mm = worst;
+    r->pixel_noise_px = dof_sum > 0.0 ? sqrt(rss_sum / dof_sum) : 0.0;
+    r->length_error_noise_mm =
+        noise_frames ? 1000.0 * r->pixel_noise_px * sqrt(var_unit_sum / noise_frames) : 0.0;
+    r->length_error_calibration_mm =
+        sqrt(fmax(0.0, r->length_error_rms_mm * r->length_error_rms_mm -
+                           r->length_error_noise_mm * r->length_error_noise_mm));
     return KM_OK;
 }
 
@@ -654,6 +732,9 @@ km_status km_wand_save_rig(const char *path, const km_rig *rig, const km_wand_re
     ADD("wand_length_error_mean_mm: %.6f\n", r->length_error_mean_mm);
     ADD("wand_length_error_rms_mm: %.6f\n", r->length_error_rms_mm);
     ADD("wand_length_error_max_mm: %.6f\n", r->length_error_max_mm);
+    ADD("wand_length_error_noise_mm: %.6f\n", r->length_error_noise_mm);
+    ADD("wand_length_error_calibration_mm: %.6f\n", r->length_error_calibration_mm);
+    ADD("pixel_noise_px: %.6f\n", r->pixel_noise_px);
     if (r->has_ground)
         ADD("ground_lframe_rms_mm: %.6f\n", r->ground_rms_mm);
     ADD("camera_rms_reprojection_error_px: [");

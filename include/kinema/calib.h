@@ -298,6 +298,17 @@ typedef struct km_wand_result {
     /* Ground plane, when km_wand_calibration_set_ground succeeded. */
     bool has_ground;
     double ground_rms_mm;       /* L-frame markers vs the L-frame model after alignment */
+    /* The length error split without the truth (fields added after the first release).
+     * The free per-frame triangulation carries the observation noise: pixel_noise_px is the
+     * noise per image axis estimated from the residuals of those triangulations (2m - 3
+     * degrees of freedom per marker seen m times), length_error_noise_mm the RMS length
+     * error that noise alone gives through each frame's geometry (frames seen by >= 3
+     * cameras), and length_error_calibration_mm = sqrt(max(0, rms^2 - noise^2)) what is left
+     * for the calibration (scale, poses, intrinsics). On the synthetic wave the noise part
+     * matches the length error the TRUE rig gives (docs/calibration.md). */
+    double pixel_noise_px;
+    double length_error_noise_mm;
+    double length_error_calibration_mm;
 } km_wand_result;
 
 typedef struct km_wand_calibration km_wand_calibration;

@@ -107,4 +107,47 @@ static inline wand_accuracy wand_fixture_compare(const km_rig *solved, const km_
     return a;
 }
 
+/* The solve alone, without the world frame: worst camera centre error (mm) after the best
+ * rigid motion of the solved centres onto the true ones (Kabsch). The ground plane's own
+ * error (a tilt from the L-frame's short arm) is a rigid motion of the whole rig: this
+ * leaves what the wand solve got wrong. */
+static inline double wand_fixture_aligned_centre_mm(const km_rig *solved, const km_rig *truth)
+{
+    const int n = truth->camera_count;
+    km_vec3 p[KM_MAX_CAMERAS], q[KM_MAX_CAMERAS], pm = {0, 0, 0}, qm = {0, 0, 0};
+    for (int c = 0; c < n; c++) {
+        p[c] = km_camera_center(&solved->cameras[c]);
+        q[c] = km_camera_center(&truth->cameras[c]);
+        pm = km_vec3_add(pm, km_vec3_scale(p[c], 1.0 / n));
+        qm = km_vec3_add(qm, km_vec3_scale(q[c], 1.0 / n));
+    }
+    double H[9] = {0}, U[9], s[3], V[9];
+    for (int c = 0; c < n; c++) {
+        km_vec3 a = km_vec3_sub(p[c], pm), b = km_vec3_sub(q[c], qm);
+        const double av[3] = {a.x, a.y, a.z}, bv[3] = {b.x, b.y, b.z};
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++)
+                H[r * 3 + k] += av[r] * bv[k];
+    }
+    if (km_svd(H, 3, 3, U, s, V) != KM_OK)
+        return INFINITY;
+    km_mat3 R; /* V diag(1, 1, d) U^T */
+    double d = 1.0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++)
+                R.m[r * 3 + k] = V[r * 3 + 0] * U[k * 3 + 0] + V[r * 3 + 1] * U[k * 3 + 1] +
+                                 d * V[r * 3 + 2] * U[k * 3 + 2];
+        if (km_mat3_det(R) > 0.0)
+            break;
+        d = -1.0;
+    }
+    double worst = 0.0;
+    for (int c = 0; c < n; c++) {
+        km_vec3 moved = km_vec3_add(km_mat3_apply(R, km_vec3_sub(p[c], pm)), qm);
+        worst = fmax(worst, 1000.0 * km_vec3_dist(moved, q[c]));
+    }
+    return worst;
+}
+
 #endif /* KINEMA_TESTS_WAND_FIXTURE_H */
