@@ -23,9 +23,11 @@
  *                 (gesture/spotter.c, gesture/builtin.c).
  *   hand-eye    - gaze and pointing rays against named targets: gaze enter/leave, reach,
  *                 look-and-pinch select, gaze-hand angle, gaze lead (gesture/handeye.c).
+ *   engine      - km_gesture_engine: all of the above for the live pipeline, fed with bodies,
+ *                 landmark hands and gaze per frame, stepped for the events (gesture/engine.c).
  * Inputs: points in any consistent unit (metres in the pipeline; 2D data use z = 0).
  * Outputs: a label index/name, a score and the matching cost; events. See docs/gestures.md
- * ("Wiring in the pipeline" lists the calls per frame). */
+ * ("The engine" lists the calls per frame; km_gesture_engine wires them). */
 #ifndef KINEMA_GESTURE_H
 #define KINEMA_GESTURE_H
 
