@@ -134,6 +134,48 @@ km_status km_cv_relative_pose(const double *x0, const double *y0, const double *
 km_status km_cv_mjpeg_to_gray(const uint8_t *jpeg, size_t size, uint8_t *out, int width,
                               int height, int stride);
 
+
+/* ===================================================== video files =======================
+ * (cv/video.cpp; added with `kinema export --video` of issue 3.) cv::VideoWriter and
+ * cv::VideoCapture behind opaque handles. What can be written depends on the OpenCV build's
+ * video I/O backends: Debian's libopencv-videoio (FFmpeg backend) writes MJPG in .avi,
+ * mp4v in .mp4 and FFV1 (lossless) in .mkv; OpenCV's built-in MJPEG writer does .avi alone. */
+typedef struct km_cv_video_writer km_cv_video_writer;
+typedef struct km_cv_video_reader km_cv_video_reader;
+
+/* The codec chosen for a file name when none is asked for: "MJPG" for .avi, "mp4v" for .mp4
+ * and .m4v, "FFV1" for .mkv, NULL for other extensions. */
+const char *km_cv_video_default_fourcc(const char *path);
+/* Create (truncate) a video of width x height frames at fps. fourcc: four characters
+ * ("MJPG", "mp4v", "FFV1", ...), or NULL / "" for km_cv_video_default_fourcc(path).
+ * is_color: frames are BGR (else 8-bit grey). KM_ERR_UNSUPPORTED, with the codec, file and
+ * the OpenCV backends in the message, when this OpenCV cannot write it
+ * (cv::VideoWriter::isOpened false); KM_ERR_INVALID_ARGUMENT for a bad size, rate or
+ * fourcc. Close with km_cv_video_writer_close. */
+km_cv_video_writer *km_cv_video_writer_open(const char *path, const char *fourcc, double fps,
+                                            int width, int height, bool is_color,
+                                            km_status *err);
+/* Append one frame: height rows of stride bytes, 8-bit grey or BGR as opened. Allocates
+ * (the encoder): not for a hot path. */
+km_status km_cv_video_writer_write(km_cv_video_writer *writer, const uint8_t *pixels,
+                                   int stride);
+/* Frames written so far. */
+long km_cv_video_writer_frames(const km_cv_video_writer *writer);
+/* Finish the file (trailer, index) and free the writer. Accepts NULL. */
+km_status km_cv_video_writer_close(km_cv_video_writer *writer);
+
+/* Open a video for reading; *width, *height, *fps (each may be NULL) from the container
+ * (fps 0 when it does not say). KM_ERR_IO when OpenCV cannot open it. */
+km_cv_video_reader *km_cv_video_reader_open(const char *path, int *width, int *height,
+                                            double *fps, km_status *err);
+/* Next frame as 8-bit grey into out (height rows of stride bytes; colour frames are
+ * converted with cv::COLOR_BGR2GRAY). KM_ERR_END_OF_STREAM after the last frame,
+ * KM_ERR_FORMAT when a frame has another size than the one opened. */
+km_status km_cv_video_reader_read_gray(km_cv_video_reader *reader, uint8_t *out, int stride);
+/* Same, BGR (3 bytes a pixel; grey frames are expanded). */
+km_status km_cv_video_reader_read_bgr(km_cv_video_reader *reader, uint8_t *out, int stride);
+void km_cv_video_reader_close(km_cv_video_reader *reader); /* accepts NULL */
+
 #ifdef __cplusplus
 }
 #endif
