@@ -77,6 +77,9 @@ static const double sin_beta_class[SIN_BETA_CLASS_COUNT] = {0.5, 0.2, EPIPOLE_SI
 #define NOISE_MIN_VIEWS 4
 #define NOISE_MIN_MARKERS 5
 #define NOISE_PRIOR_DIVISOR 16.0
+/* The median of this many markers is as good an estimate as that of all (and keeping a
+ * sorted list of a dense frame's 200 was 2% of the frame). */
+#define NOISE_MAX_MARKERS 64
 /* A view is an outlier when its (leave-one-out) reprojection error exceeds
  * OUTLIER_MEDIAN_FACTOR times the median error of the other views, clamped to
  * [OUTLIER_FLOOR_NOISE * noise, OUTLIER_CEILING * max_residual_px]. */
@@ -101,6 +104,9 @@ static const double sin_beta_class[SIN_BETA_CLASS_COUNT] = {0.5, 0.2, EPIPOLE_SI
  * no other marker of the frame may be nearer than MIN_SEPARATION_M (a second point made of
  * leftover views of one marker). */
 #define TWO_VIEW_UNIQUE_GATE 2.0
+/* A pair with at most this many (unused observation of i) x (of j) combinations is searched
+ * by testing every combination. */
+#define BRUTE_FORCE_PAIRS 64
 /* Prior pass: search radius around a predicted marker's projection, in units of
  * max_residual_px (1 px by default: about 6 mm at 5 m with a 75 degree lens, where a
  * constant-velocity prediction at 120 Hz is off by a few tenths of a pixel; see
@@ -160,6 +166,9 @@ typedef struct rec_camera {
      * LUT_STEP_PX * b - 0.5), lut_cols x lut_rows nodes, at lut_base in the shared table
      * (none when the camera has no distortion or no image size). */
     int lut_cols, lut_rows, lut_base;
+    /* Epipolar search window (plane angle) of each sin_beta class, for this camera as the
+     * pair's second camera: asin(gate / bound) with the gate in normalised units. */
+    double window[SIN_BETA_CLASS_COUNT];
 } rec_camera;
 
 /* An epipolar match of a pair, ranked by a quick support score before the full
@@ -653,6 +662,12 @@ km_reconstructor *km_reconstructor_create(const km_reconstruct_config *cfg, cons
         }
     }
 
+    for (int c = 0; c < ncam; c++) {
+        rec_camera *rc = &rec->cams[c];
+        const double gate_norm = cfg->max_epipolar_px * rc->gate_scale / rc->focal_px;
+        for (int k = 0; k < SIN_BETA_CLASS_COUNT; k++)
+            rc->window[k] = asin(fmin(1.0, gate_norm / sin_beta_class[k]));
+    }
     rec->pair_count = ncam * (ncam - 1) / 2;
     const size_t nobs = (size_t)cfg->max_observations;
     rec->obs_capacity = cfg->max_observations;
@@ -1148,7 +1163,8 @@ static double accept_limit(const km_reconstructor *rec)
 /* Feed an accepted marker to the frame's noise estimate. */
 static void update_noise(km_reconstructor *rec, int views, double residual)
 {
-    if (views < NOISE_MIN_VIEWS || rec->residual_count >= rec->cfg.max_markers)
+    if (views < NOISE_MIN_VIEWS || rec->residual_count >= rec->cfg.max_markers ||
+        rec->residual_count >= NOISE_MAX_MARKERS)
         return;
     int k = rec->residual_count++;
     while (k > 0 && rec->residual_sorted[k - 1] > residual) {
@@ -1185,8 +1201,9 @@ static double views_threshold(const km_reconstructor *rec, const rec_view *views
  * are few (where one wrong view moves the median); with many views the median of their
  * current errors is the same within noise and saves the projections. Returns the view
  * count (0 when a solve fails); *threshold_px receives the outlier threshold of the final
- * view set, or NAN when every view is well below the floor (views_threshold computes it
- * then; the caller may not need it). */
+ * view set, or NAN when the test ended without needing it (every view well below the
+ * floor, or the worst view's leave-one-out error within the floor, which every threshold
+ * allows): views_threshold computes it then, when the caller needs it at all. */
 static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
                            bool *has_camera, km_vec3 *X, double *residual, double *A,
                            double *b, double *threshold_px)
@@ -1211,10 +1228,6 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
             *threshold_px = NAN;
             return n;
         }
-        /* The median without the worst view serves the many-view test below. */
-        double median_all, median_wo_worst;
-        median_pair(errors, n, &median_all, &median_wo_worst);
-        *threshold_px = outlier_threshold(rec, median_all);
         const rec_view *w = &views[worst];
         const double *Ak = w->A;
         const double Ao[9] = {A[0] - Ak[0], A[1] - Ak[1], A[2] - Ak[2],
@@ -1222,10 +1235,19 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
                               A[6] - Ak[2], A[7] - Ak[4], A[8] - Ak[5]};
         const double bo[3] = {b[0] - w->b[0], b[1] - w->b[1], b[2] - w->b[2]};
         double y[3];
+        *threshold_px = NAN;
         if (!solve3_spd(Ao, bo, y))
             return n; /* the others alone are degenerate: keep the view */
         const km_vec3 Y = km_vec3_make(y[0], y[1], y[2]);
         const double loo = view_error_px(rec, w->obs, Y);
+        /* Every threshold is at least the floor: within it the view stays, whatever the
+         * median (which is then left to the caller, as above). */
+        if (!(loo > floor_px))
+            return n;
+        /* The median without the worst view serves the many-view test below. */
+        double median_all, median_wo_worst;
+        median_pair(errors, n, &median_all, &median_wo_worst);
+        *threshold_px = outlier_threshold(rec, median_all);
         double others_median = median_wo_worst;
         if (n <= LOO_EXACT_MAX_VIEWS) {
             double others[KM_MAX_CAMERAS];
@@ -1545,6 +1567,9 @@ static bool near_marker(const km_marker_set *out, km_vec3 X)
     return false;
 }
 
+static void rank_and_accept(km_reconstructor *rec, const rec_pair *pair, int min_views,
+                            run_state *st, int ncand);
+
 /* All epipolar matches between unused observations of the pair, then candidates, then
  * greedy acceptance of those with at least min_views views. */
 static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_views,
@@ -1559,6 +1584,38 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
         return;
     const int *list_a = rec->unused + rec->cam_start[i];
     const int *list_j = rec->unused + rec->cam_start[j];
+    int ncand = 0;
+    if (na * nb_all <= BRUTE_FORCE_PAIRS) {
+        /* Few observations left (the usual case once the predicted markers are built): every
+         * pair is tested, which costs less than sorting by plane angle. Same test, same
+         * matches. */
+        for (int pos = 0; pos < nb_all; pos++) {
+            const int k = list_j[pos];
+            rec->plane_in_i[k] = plane_normal_in(rec, pair, rec->ray[k], i);
+            rec->match_count[k] = 0;
+        }
+        for (int ia = 0; ia < na; ia++) {
+            const int a = list_a[ia];
+            const km_vec3 plane_a = plane_normal_in(rec, pair, rec->ray[a], j);
+            rec->match_count[a] = 0;
+            for (int pos = 0; pos < nb_all; pos++) {
+                const int b = list_j[pos];
+                if (epipolar_distance_px(rec, a, plane_a, b) > rec->cfg.max_epipolar_px)
+                    continue;
+                rec->match_count[a]++;
+                rec->match_count[b]++;
+                if (ncand >= rec->candidate_capacity) {
+                    st->seeds_dropped++;
+                    continue;
+                }
+                rec->candidates[ncand].seed_a = a;
+                rec->candidates[ncand].seed_b = b;
+                ncand++;
+            }
+        }
+        rank_and_accept(rec, pair, min_views, st, ncand);
+        return;
+    }
     /* Camera j's observations by class of sin_beta (sin_beta_class, then the ones near the
      * epipole), each class sorted by phi: the phi window that can hold a match is
      * asin(gate / sin_beta), narrow for most rays and wide only near the epipole. */
@@ -1595,13 +1652,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
 
     /* |sin(dphi)| * sin_beta_b <= distance in normalised units (see file comment); the
      * gate in normalised units uses the camera's largest raw-to-undistorted scale. */
-    const double gate_norm =
-        rec->cfg.max_epipolar_px * rec->cams[j].gate_scale / rec->cams[j].focal_px;
-    double window[SIN_BETA_CLASS_COUNT];
-    for (int c = 0; c < SIN_BETA_CLASS_COUNT; c++)
-        window[c] = asin(fmin(1.0, gate_norm / sin_beta_class[c]));
-
-    int ncand = 0;
+    const double *window = rec->cams[j].window;
     for (int ia = 0; ia < na; ia++) {
         const int a = list_a[ia];
         const km_vec3 d = rec->ray[a];
@@ -1654,6 +1705,14 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
             }
         }
     }
+    rank_and_accept(rec, pair, min_views, st, ncand);
+}
+
+/* The epipolar matches of a pair (rec->candidates[0, ncand)) ranked by their quick support
+ * score, then accepted greedily (see process_pair). */
+static void rank_and_accept(km_reconstructor *rec, const rec_pair *pair, int min_views,
+                            run_state *st, int ncand)
+{
     if (ncand == 0)
         return;
 
@@ -1706,7 +1765,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
  *    prior gate (PRIOR_GATE x max_residual_px) is taken;
  * 2. the point is solved from those observations alone (P only sets the weights), outliers
  *    are dropped by the leave-one-out test, and views are gathered once more around the
- *    solved point with the outlier threshold, in the cameras where that can find one.
+ *    solved point within the outlier floor, in the cameras where that can find one.
  * The prediction only chooses which observations to try; acceptance (>= 3 views, residual,
  * outliers) is the same as for a point found by the epipolar search. The gate is narrow:
  * a constant-velocity prediction at 120 Hz is well inside it, the lookups stay short, and
@@ -1765,15 +1824,9 @@ static int evaluate_prior(const km_reconstructor *rec, km_vec3 P, int *obs_out, 
     if (moved_m * px_per_m > PRIOR_GOOD * gate)
         return 0;
     if (n < ncam) {
-        /* An upper bound on the threshold until it is needed: the threshold grows with the
-         * median error, which is at most the largest. */
-        double bound = threshold;
-        if (isnan(threshold)) {
-            double worst = 0.0;
-            for (int k = 0; k < n; k++)
-                worst = views[k].error_px > worst ? views[k].error_px : worst;
-            bound = outlier_threshold(rec, worst);
-        }
+        /* The views gathered around the solved point: within the outlier floor (four noise
+         * sigmas; the point fits its views to the noise, so no median is needed). */
+        const double radius = outlier_floor(rec);
         int added = 0;
         for (int c = 0; c < ncam; c++) {
             if (has_camera[c] || rec->unused_count[c] == 0)
@@ -1782,17 +1835,12 @@ static int evaluate_prior(const km_reconstructor *rec, km_vec3 P, int *obs_out, 
             const double shift_px = missed[c] && depth[c] > 2.0 * moved_m
                                         ? spread[c] * moved_m / (depth[c] - moved_m)
                                         : INFINITY;
-            if (shift_px + bound <= gate)
+            if (shift_px + radius <= gate)
                 continue;
-            if (isnan(threshold)) {
-                threshold = bound = views_threshold(rec, views, n);
-                if (shift_px + bound <= gate)
-                    continue;
-            }
             double x, y, d2;
             if (!project_normalized(&rec->cams[c], X, &x, &y, NULL))
                 continue;
-            const int k = nearest_unused_at(rec, c, x, y, threshold, &d2);
+            const int k = nearest_unused_at(rec, c, x, y, radius, &d2);
             if (k >= 0) {
                 views[n++].obs = k;
                 has_camera[c] = true;
