@@ -61,6 +61,7 @@ struct km_pipeline {
     km_reconstructor *reconstructor;
     km_tracker *tracker;                /* NULL when tracking is off */
     km_marker_set raw_markers;          /* reconstruct's output when tracking is on */
+    km_marker_set predicted;            /* the tracker's predictions: reconstruct's prior */
     km_publisher *publisher;            /* NULL when publishing is off */
     km_control *control;                /* NULL when off; polled on the solver thread */
     km_reconstruct_config reconstruct_cfg; /* as created, for reload_calibration */
@@ -117,6 +118,11 @@ km_pipeline_config km_pipeline_config_default(void)
     c.skeleton_enabled = true; /* the default source is the synthetic actor */
     c.skeleton = km_skeleton_solver_config_default();
     c.skeleton_height_m = 1.75;
+    c.gesture_enabled = true;
+    c.gesture = km_gesture_engine_config_default();
+    /* The gaze comes from the skeleton's head, whose rest pose faces +Z (a headset rigid
+     * body's convention, -Z, is the engine's own default). */
+    c.gesture.handeye.head_forward = km_vec3_make(0, 0, 1);
     c.vmc = km_vmc_config_default();
     c.events = km_event_sender_config_default();
     c.input = km_input_config_default();
@@ -299,7 +305,7 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
                                            "realtime", "rig",
                                            "pool_frames", "detect", "reconstruct",
                                            "track", "transport", "role", "node", "solver",
-                                           "rigid", "skeleton", NULL};
+                                           "rigid", "skeleton", "gesture", NULL};
     static const char *const track_keys[] = {"enabled", "gate_m", "max_gap_frames",
                                              "birth_frames", "fill_gaps", "smoothing_alpha",
                                              "smoothing_beta", NULL};
@@ -855,7 +861,9 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         if (!p->tracker) goto fail;
         p->raw_markers.items = calloc((size_t)rc.max_markers, sizeof *p->raw_markers.items);
         p->raw_markers.capacity = rc.max_markers;
-        if (!p->raw_markers.items) {
+        p->predicted.items = calloc((size_t)tc.max_markers, sizeof *p->predicted.items);
+        p->predicted.capacity = tc.max_markers;
+        if (!p->raw_markers.items || !p->predicted.items) {
             st = km_error(KM_ERR_NO_MEMORY, "pipeline: out of memory for marker buffers");
             goto fail;
         }
@@ -1138,6 +1146,13 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
     p->markers.count = 0;
     km_marker_set *reconstructed = p->tracker ? &p->raw_markers : &p->markers;
     reconstructed->count = 0;
+    if (p->tracker) {
+        /* Markers the tracker expects are built straight from their projections; the
+         * epipolar search only sees what is left (tracking/reconstruct.c). */
+        p->predicted.count = 0;
+        km_tracker_predict(p->tracker, obs->frame, obs->time_ns, &p->predicted);
+        km_reconstructor_set_prior(p->reconstructor, &p->predicted);
+    }
     st = km_reconstructor_run(p->reconstructor, obs, reconstructed);
     if (st && st != KM_ERR_CAPACITY) result = st;
     if (p->tracker) {
@@ -1151,7 +1166,9 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
         uint64_t t0 = km_time_now_ns();
         st = km_stages_run(p->stages, &p->markers, set_time_ns, &out);
         if (st && st != KM_ERR_CAPACITY) result = st;
-        p->stats.stage_time_ns_sum += km_time_now_ns() - t0;
+        uint64_t dt = km_time_now_ns() - t0;
+        p->stats.stage_time_ns_sum += dt;
+        if (dt > p->stats.stage_time_ns_max) p->stats.stage_time_ns_max = dt;
     }
     out.solved_time_ns = km_time_now_ns();
     if (p->publisher) {
@@ -1404,6 +1421,7 @@ void km_pipeline_destroy(km_pipeline *p)
     km_tracker_destroy(p->tracker);
     km_stages_destroy(p->stages);
     free(p->raw_markers.items);
+    free(p->predicted.items);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) {
         km_detector_destroy(p->detection[c].detector);
         free(p->detection[c].slots);

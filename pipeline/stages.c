@@ -11,17 +11,9 @@
 #include "stages.h"
 
 #define MAX_RIGID_BODIES 64
-#define TMP_VMC_MAP(a, b, c) ((void)(a), (void)(b), (void)(c))
 #define MAX_HANDS (2 * KM_SKELETON_MAX_PEOPLE + 16)
 #define MAX_INPUT_MESSAGES 64
-/* A hand received from outside is shown this long after its last message. */
-#define INPUT_HAND_TIMEOUT_NS 300000000ull
-
-typedef struct input_hand {
-    bool used;
-    uint64_t last_ns;
-    km_hand hand;
-} input_hand;
+#define MAX_EVENTS 64
 
 struct km_stages {
     int max_markers;              /* per input frame */
@@ -36,10 +28,10 @@ struct km_stages {
     int people;
     km_skeleton_pose poses[KM_SKELETON_MAX_PEOPLE];
     km_marker_set body_markers;   /* the markers no tracked rigid body took */
-    /* hands */
+    /* hands and gestures */
+    km_gesture_engine *gesture;
     km_hand hands[MAX_HANDS];
-    int hand_count;
-    input_hand input_hands[16];
+    km_gesture_event events_out[MAX_EVENTS];
     km_input_receiver *input;
     km_input_message messages[MAX_INPUT_MESSAGES];
     /* outputs that are not frames */
@@ -147,6 +139,13 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
         if ((st = read_int(cfg, "skeleton.min_markers", 3, KM_SKELETON_MAX_MARKERS,
                            &out->skeleton.min_markers)))
             return st;
+    }
+    if (km_config_has(cfg, "gesture")) {
+        if ((st = km_gesture_engine_config_read(cfg, "gesture", &out->gesture))) return st;
+        bool enabled = true;
+        st = km_config_get_bool(cfg, "gesture.enabled", true, &enabled);
+        if (st && st != KM_ERR_NOT_FOUND) return st;
+        out->gesture_enabled = enabled;
     }
     if ((st = km_vmc_config_read(cfg, "transport.vmc", &out->vmc))) return st;
     if ((st = km_event_sender_config_read(cfg, "transport.events", &out->events))) return st;
@@ -312,6 +311,10 @@ km_stages *km_stages_create(const km_pipeline_config *cfg, const km_synthetic_sc
         goto fail;
     }
     if (cfg->skeleton_enabled && (st = create_skeleton(s, cfg, scene))) goto fail;
+    if (cfg->gesture_enabled) {
+        s->gesture = km_gesture_engine_create(&cfg->gesture, &st);
+        if (!s->gesture) goto fail;
+    }
     if (cfg->input.enabled) {
         s->input = km_input_receiver_create(&cfg->input, &st);
         if (!s->input) goto fail;
@@ -345,6 +348,7 @@ void km_stages_destroy(km_stages *s)
     if (!s) return;
     km_rigid_tracker_destroy(s->rigid);
     km_skeleton_solver_destroy(s->skeleton);
+    km_gesture_engine_destroy(s->gesture);
     km_input_receiver_destroy(s->input);
     km_vmc_sender_destroy(s->vmc);
     km_event_sender_destroy(s->event_sender);
@@ -378,11 +382,6 @@ static void markers_without_bodies(km_stages *s, const km_marker_set *in)
     }
 }
 
-static void add_hand(km_stages *s, const km_hand *h)
-{
-    if (s->hand_count < MAX_HANDS) s->hands[s->hand_count++] = *h;
-}
-
 /* A received landmark hand as the gesture stage's km_hand. */
 static km_hand hand_from_input(const km_hand_input *in, uint64_t now_ns)
 {
@@ -396,30 +395,58 @@ static km_hand hand_from_input(const km_hand_input *in, uint64_t now_ns)
     return h;
 }
 
+/* Hand landmarks and gaze from outside trackers, into the gesture engine. A message the
+ * engine refuses (a hand failing km_hand_validate) is logged and dropped. */
 static void poll_input(km_stages *s, uint64_t now_ns)
 {
     if (!s->input) return;
     int n = 0;
     if (km_input_poll(s->input, s->messages, MAX_INPUT_MESSAGES, &n)) return;
     s->input_messages += (uint64_t)n;
+    if (!s->gesture) return;
     for (int i = 0; i < n; i++) {
         const km_input_message *m = &s->messages[i];
-        if (m->kind != KM_INPUT_HAND) continue;
-        km_hand h = hand_from_input(&m->hand, now_ns);
-        if (km_hand_validate(&h)) continue;
-        /* One slot per (person, side): the newest message wins. */
-        input_hand *slot = NULL, *free_slot = NULL;
-        for (size_t k = 0; k < sizeof s->input_hands / sizeof *s->input_hands; k++) {
-            input_hand *ih = &s->input_hands[k];
-            if (ih->used && ih->hand.person == h.person && ih->hand.side == h.side) slot = ih;
-            if (!ih->used && !free_slot) free_slot = ih;
+        km_status st;
+        if (m->kind == KM_INPUT_HAND) {
+            km_hand h = hand_from_input(&m->hand, now_ns);
+            st = km_gesture_engine_push_hand(s->gesture, &h);
+        } else {
+            st = km_gesture_engine_push_gaze(s->gesture, m->gaze.person,
+                                             (int64_t)(m->gaze.time_ns ? m->gaze.time_ns
+                                                                       : now_ns),
+                                             m->gaze.origin_m, m->gaze.direction);
         }
-        if (!slot) slot = free_slot;
-        if (!slot) continue;
-        slot->used = true;
-        slot->last_ns = now_ns;
-        slot->hand = h;
+        if (st) km_log(KM_LOG_DEBUG, "pipeline", "input refused: %s", km_last_error());
     }
+}
+
+/* A solved skeleton as the gesture engine's body: the joints it follows, the head's
+ * orientation (gaze) and the hips' forward direction (facing). */
+static km_gesture_body body_from_pose(const km_skeleton_pose *pose)
+{
+    static const int joint_of[KM_BODY_JOINT_COUNT] = {
+        [KM_BODY_HIPS] = KM_JOINT_HIPS,
+        [KM_BODY_CHEST] = KM_JOINT_CHEST,
+        [KM_BODY_NECK] = KM_JOINT_NECK,
+        [KM_BODY_HEAD] = KM_JOINT_HEAD,
+        [KM_BODY_LEFT_SHOULDER] = KM_JOINT_LEFT_UPPER_ARM,
+        [KM_BODY_LEFT_ELBOW] = KM_JOINT_LEFT_LOWER_ARM,
+        [KM_BODY_LEFT_HAND] = KM_JOINT_LEFT_HAND,
+        [KM_BODY_RIGHT_SHOULDER] = KM_JOINT_RIGHT_UPPER_ARM,
+        [KM_BODY_RIGHT_ELBOW] = KM_JOINT_RIGHT_LOWER_ARM,
+        [KM_BODY_RIGHT_HAND] = KM_JOINT_RIGHT_HAND,
+    };
+    km_gesture_body b = km_gesture_body_init();
+    for (int j = 0; j < KM_BODY_JOINT_COUNT; j++) {
+        b.joint_m[j] = pose->joint_pos_m[joint_of[j]];
+        b.tracked |= KM_BODY_BIT(j);
+    }
+    b.head_rotation_valid = true;
+    b.head_rotation = pose->joint_rot[KM_JOINT_HEAD];
+    /* rest pose faces +Z (docs/skeleton.md) */
+    b.facing_valid = true;
+    b.facing = km_quat_rotate(pose->joint_rot[KM_JOINT_HIPS], km_vec3_make(0, 0, 1));
+    return b;
 }
 
 km_status km_stages_run(km_stages *s, const km_marker_set *markers, uint64_t time_ns,
@@ -438,7 +465,6 @@ km_status km_stages_run(km_stages *s, const km_marker_set *markers, uint64_t tim
         markers_without_bodies(s, markers);
         for_skeleton = &s->body_markers;
     }
-    s->hand_count = 0;
     if (s->skeleton) {
         st = km_skeleton_solver_run(s->skeleton, for_skeleton, s->poses, KM_SKELETON_MAX_PEOPLE);
         if (st && st != KM_ERR_CAPACITY) result = st;
@@ -448,30 +474,28 @@ km_status km_stages_run(km_stages *s, const km_marker_set *markers, uint64_t tim
             const km_skeleton_pose *pose = &s->poses[p];
             if (!pose->tracked) continue;
             s->skeletons_tracked++;
-            for (int side = 0; side < 2; side++) {
-                km_hand h = km_hand_init();
-                h.time_ns = (int64_t)time_ns;
-                h.person = p;
-                h.side = side ? KM_HAND_SIDE_RIGHT : KM_HAND_SIDE_LEFT;
-                h.centre_valid = true;
-                h.centre_m = pose->joint_pos_m[side ? KM_JOINT_RIGHT_HAND : KM_JOINT_LEFT_HAND];
-                add_hand(s, &h);
+            if (s->gesture) {
+                km_gesture_body body = body_from_pose(pose);
+                st = km_gesture_engine_push_body(s->gesture, p, (int64_t)time_ns, &body);
+                if (st && st != KM_ERR_CAPACITY) result = st;
             }
         }
     }
     poll_input(s, now);
-    for (size_t k = 0; k < sizeof s->input_hands / sizeof *s->input_hands; k++) {
-        input_hand *ih = &s->input_hands[k];
-        if (!ih->used) continue;
-        if (now - ih->last_ns > INPUT_HAND_TIMEOUT_NS) {
-            ih->used = false;
-            continue;
+    if (s->gesture) {
+        size_t n = 0;
+        st = km_gesture_engine_step(s->gesture, (int64_t)time_ns, s->events_out, MAX_EVENTS, &n);
+        if (st) result = st;
+        if (n) {
+            out->events = s->events_out;
+            out->event_count = (int)n;
         }
-        add_hand(s, &ih->hand);
-    }
-    if (s->hand_count) {
-        out->hands = s->hands;
-        out->hand_count = s->hand_count;
+        size_t hands = 0;
+        km_gesture_engine_hands(s->gesture, s->hands, MAX_HANDS, &hands);
+        if (hands) {
+            out->hands = s->hands;
+            out->hand_count = (int)hands;
+        }
     }
     return result;
 }
@@ -486,7 +510,7 @@ void km_stages_send(km_stages *s, km_publisher *pub, const km_solved_frame *fram
             if (frame->skeletons[p].person == s->vmc_person && frame->skeletons[p].tracked)
                 pose = &frame->skeletons[p];
         if (pose) {
-            TMP_VMC_MAP(pose, frame->capture_time_ns, &s->vmc_pose);
+            km_vmc_pose_from_skeleton(pose, frame->capture_time_ns, &s->vmc_pose);
             km_vmc_send(s->vmc, &s->vmc_pose, now_ns);
         } else {
             /* Alive, no avatar data: receivers keep the last pose. */

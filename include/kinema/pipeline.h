@@ -99,6 +99,9 @@ typedef struct km_pipeline_config {
     double skeleton_height_m;  /* their height (default 1.75) */
     char marker_set_path[512]; /* their marker set ("" = Plug-in Gait, docs/skeleton.md) */
     km_skeleton_solver_config skeleton;
+    bool gesture_enabled;      /* `gesture:` (default true): hand poses, dynamic gestures and
+                                  hand-eye from skeletons and received hands */
+    km_gesture_engine_config gesture;
     km_vmc_config vmc;         /* `transport.vmc` (off by default) */
     km_event_sender_config events; /* `transport.events`: gesture events as OSC (off) */
     km_input_config input;     /* `transport.input`: hand landmarks and gaze in (off) */
@@ -128,6 +131,7 @@ typedef struct km_pipeline_stats {
      * events decided, input messages taken. */
     uint64_t rigid_tracked, skeletons_tracked, events, input_messages;
     uint64_t stage_time_ns_sum; /* time spent after marker tracking (rigid .. gestures) */
+    uint64_t stage_time_ns_max;
 } km_pipeline_stats;
 
 km_pipeline_config km_pipeline_config_default(void);
