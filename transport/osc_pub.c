@@ -2,6 +2,9 @@
  *   one bundle per frame, time tag = the frame's capture time on the wall clock,
  *   /kinema/frame  ,hhi     frame, capture_time_ns, marker_count (markers of the whole frame)
  *   /kinema/marker ,iffffi  id, x, y, z (metres), residual_px, views   (one per marker)
+ *   then (v1.2 streams) /kinema/rigid, /kinema/skeleton + its /kinema/joint messages,
+ *   /kinema/hand (docs/protocol.md "OSC"), packed after the markers into as many bundles
+ *   as needed.
  * A frame whose bundle would exceed max_packet_bytes (default 8192, a size every common OSC
  * receiver accepts in one datagram) is split: the first bundle carries /kinema/frame and
  * the first markers, continuation bundles carry only /kinema/marker, all with the same

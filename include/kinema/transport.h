@@ -274,8 +274,9 @@ km_publisher *km_publisher_create(const km_publisher_config *cfg, km_status *err
 void km_publisher_destroy(km_publisher *pub);
 /* Send one solved frame on every enabled transport. Never blocks on a subscriber.
  * Stamps frame->publish_time_ns. Call from one thread at a time (the solver thread).
- * KM_ERR_CAPACITY (nothing sent) when the frame has more than max_markers markers or more
- * than KM_WIRE_MAX_CAMERAS cameras. A transport that fails to send counts it in the stats
+ * KM_ERR_CAPACITY (nothing sent) when the frame has more than max_markers markers, more
+ * than KM_WIRE_MAX_CAMERAS cameras, or more rigid bodies / skeletons / hands / events than
+ * the config's limits (or a negative count). A transport that fails to send counts it in the stats
  * and does not make the call fail: the pipeline goes on. */
 km_status km_publisher_send(km_publisher *pub, km_solved_frame *frame);
 /* The endpoint the PUB socket is bound to, with a wildcard port ("tcp://127.0.0.1:*")
