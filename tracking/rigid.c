@@ -382,6 +382,7 @@ typedef struct body_state {
     km_vec3 pos, prev_pos;
     km_quat rot, prev_rot;
     double last_dt;          /* seconds between the last two solves */
+    km_vec3 omega;           /* angular velocity of the orientation filter, rad/s, world */
     uint64_t last_time_ns;
     uint64_t last_frame;
 } body_state;
@@ -407,6 +408,7 @@ km_rigid_config km_rigid_config_default(void)
     c.gate_m = 0.02;
     c.max_missing = 1;
     c.max_markers = 512;
+    c.orientation_smoothing = 0.3;
     return c;
 }
 
@@ -453,10 +455,12 @@ km_rigid_tracker *km_rigid_tracker_create(const km_rigid_config *cfg,
     if (!(cfg->tolerance_m > 0.0 && cfg->tolerance_m < 1.0) ||
         !(cfg->max_error_m > 0.0 && cfg->max_error_m < 1.0) ||
         !(cfg->gate_m > 0.0 && cfg->gate_m < 10.0) || cfg->max_missing < 0 ||
-        cfg->max_markers < 1 || cfg->max_markers > (1 << 22)) {
+        cfg->max_markers < 1 || cfg->max_markers > (1 << 22) ||
+        !(cfg->orientation_smoothing >= 0.0 && cfg->orientation_smoothing <= 0.9)) {
         *err = km_error(KM_ERR_INVALID_ARGUMENT,
                         "rigid tracker: bad config (tolerance_m, max_error_m in (0,1), gate_m "
-                        "in (0,10), max_missing >= 0, max_markers in 1..4194304)");
+                        "in (0,10), max_missing >= 0, max_markers in 1..4194304, "
+                        "orientation_smoothing in [0, 0.9])");
         return NULL;
     }
     for (int k = 0; k < count; k++) {
@@ -501,6 +505,85 @@ static int min_markers(const km_rigid_tracker *t, const km_rigid_definition *def
 {
     const int m = def->marker_count - t->cfg.max_missing;
     return m < 3 ? 3 : m;
+}
+
+/* Rotation vector (axis * angle, angle in [0, pi]) of a unit quaternion, and back. */
+static km_vec3 quat_log(km_quat q)
+{
+    if (q.w < 0.0)
+        q = (km_quat){-q.x, -q.y, -q.z, -q.w};
+    const double s = sqrt(q.x * q.x + q.y * q.y + q.z * q.z);
+    if (s < 1e-12)
+        return km_vec3_make(2.0 * q.x, 2.0 * q.y, 2.0 * q.z);
+    const double k = 2.0 * atan2(s, q.w) / s;
+    return km_vec3_make(q.x * k, q.y * k, q.z * k);
+}
+
+static km_quat quat_exp(km_vec3 v)
+{
+    const double angle = km_vec3_norm(v);
+    if (angle < 1e-12)
+        return km_quat_normalize((km_quat){0.5 * v.x, 0.5 * v.y, 0.5 * v.z, 1.0});
+    return km_quat_from_axis_angle(v, angle);
+}
+
+/* Orientation filter (km_rigid_config.orientation_smoothing). Why: the per-frame pose of
+ * a body whose origin lies far from its markers (HEAD: the head centre, 17 cm below four
+ * nearly coplanar head-band markers) is limited by its orientation noise times that lever,
+ * and the per-frame Kabsch fit is already at the limit the markers' noise sets (a Monte
+ * Carlo of the HEAD constellation with the reconstructed markers' error gives 0.47 mm RMS,
+ * measured 0.50 mm). Only time adds information. So the orientation is tracked by an
+ * alpha-beta filter on SO(3): constant angular velocity prediction from the filtered
+ * orientation, the innovation r = log(measured * predicted^-1) corrected by alpha = 1 -
+ * smoothing, the angular velocity by beta = 2 (2 - alpha) - 4 sqrt(1 - alpha) (the
+ * steady-state Kalman gains of a constant-velocity model). It adds no frame of delay; under
+ * a constant angular acceleration a it lags by a dt^2 (1 - alpha) / beta: at 120 Hz with
+ * the default 0.3, 0.005 deg per 100 deg/s^2, e.g. 0.2 deg at the peak of a 90 deg head
+ * turn in 0.3 s. The origin follows from the measured markers' centroid (which has no
+ * lever) and the filtered orientation. */
+static void filter_orientation(const km_rigid_tracker *t, body_state *s,
+                               const km_rigid_definition *def, const int *assign, double dt,
+                               km_vec3 *pos, km_quat *rot, double *err)
+{
+    const double alpha = 1.0 - t->cfg.orientation_smoothing;
+    if (!(alpha < 1.0) || !(dt > 0.0))
+        return;
+    km_quat q = *rot;
+    if (s->solves == 1) {
+        /* second solve in a row: the angular velocity from the two measurements */
+        s->omega = km_vec3_scale(quat_log(km_quat_mul(q, km_quat_conjugate(s->rot))), 1.0 / dt);
+        return;
+    }
+    const double beta = 2.0 * (2.0 - alpha) - 4.0 * sqrt(1.0 - alpha);
+    const km_quat pred = km_quat_normalize(km_quat_mul(quat_exp(km_vec3_scale(s->omega, dt)), s->rot));
+    const km_vec3 r = quat_log(km_quat_mul(q, km_quat_conjugate(pred)));
+    q = km_quat_normalize(km_quat_mul(quat_exp(km_vec3_scale(r, alpha)), pred));
+    s->omega = km_vec3_add(s->omega, km_vec3_scale(r, beta / dt));
+    /* origin: the measured centroid, the filtered orientation (Kabsch: t = cw - R cl) */
+    km_vec3 cl = {0, 0, 0}, cw = {0, 0, 0};
+    double W = 0.0;
+    for (int i = 0; i < def->marker_count; i++) {
+        if (assign[i] < 0)
+            continue;
+        const double w = t->weights[assign[i]];
+        cl = km_vec3_add(cl, km_vec3_scale(def->markers_m[i], w));
+        cw = km_vec3_add(cw, km_vec3_scale(t->pts[assign[i]], w));
+        W += w;
+    }
+    cl = km_vec3_scale(cl, 1.0 / W);
+    cw = km_vec3_scale(cw, 1.0 / W);
+    *pos = km_vec3_sub(cw, km_quat_rotate(q, cl));
+    *rot = q;
+    double e = 0.0;
+    int n = 0;
+    for (int i = 0; i < def->marker_count; i++) {
+        if (assign[i] < 0)
+            continue;
+        e += km_vec3_dist(km_vec3_add(*pos, km_quat_rotate(q, def->markers_m[i])),
+                          t->pts[assign[i]]);
+        n++;
+    }
+    *err = e / n;
 }
 
 /* Fit the assignment; on success fill the pose. */
@@ -668,6 +751,14 @@ km_status km_rigid_tracker_update(km_rigid_tracker *t, const km_marker_set *mark
             }
             if (!ok)
                 continue;
+            const double dt = !s->valid ? 0.0
+                              : time_ns > s->last_time_ns
+                                  ? (double)(time_ns - s->last_time_ns) * 1e-9
+                                  : (double)(frame - s->last_frame) / 120.0;
+            if (recent)
+                filter_orientation(t, s, def, assign, dt, &pos, &rot, &err);
+            else
+                s->omega = km_vec3_make(0, 0, 0);
             for (int i = 0; i < def->marker_count; i++)
                 if (assign[i] >= 0) {
                     t->used[assign[i]] = true;
@@ -684,10 +775,6 @@ km_status km_rigid_tracker_update(km_rigid_tracker *t, const km_marker_set *mark
                                         km_vec3_make(s->rot.x, s->rot.y, s->rot.z)) +
                                     rot.w * s->rot.w < 0.0)
                 o->rot = (km_quat){-rot.x, -rot.y, -rot.z, -rot.w};
-            const double dt = !s->valid ? 0.0
-                              : time_ns > s->last_time_ns
-                                  ? (double)(time_ns - s->last_time_ns) * 1e-9
-                                  : (double)(frame - s->last_frame) / 120.0;
             s->prev_pos = s->pos;
             s->prev_rot = s->rot;
             s->pos = o->pos_m;

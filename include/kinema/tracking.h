@@ -294,6 +294,11 @@ typedef struct km_rigid_config {
     int max_missing;         /* markers a body may miss and still be tracked (default 1; at
                               * least 3 markers are always needed) */
     int max_markers;         /* markers per input frame (default 512) */
+    double orientation_smoothing; /* orientation filter in [0, 0.9]: 0 = off, each frame's
+                              * measured orientation as is; s > 0: an alpha-beta filter with
+                              * alpha = 1 - s on the orientation, origin from the measured
+                              * markers' centroid; no added delay (default 0.3; see
+                              * docs/tracking.md) */
 } km_rigid_config;
 
 typedef struct km_rigid_pose {
