@@ -608,12 +608,13 @@ static km_status control_reload_calibration(void *user, const km_control_request
 
 /* ------------------------------------------------- recording on request */
 
-/* Bytes for one solved frame of any content the pipeline makes: markers, and a margin for the
- * rigid bodies, skeletons, hands and events (a 4-person frame is ~10 KiB). */
+/* Bytes for one solved frame of any content the pipeline makes (every stream at its limit). */
 static size_t solved_frame_bound(const km_pipeline *p)
 {
-    return km_wire_frame_size(p->reconstruct_cfg.max_markers) +
-           (size_t)p->reconstruct_cfg.max_observations * KM_WIRE_OBS2D_RECORD_SIZE + (256u << 10);
+    return km_wire_frame_size_max(p->reconstruct_cfg.max_markers, KM_PIPELINE_MAX_RIGID_BODIES,
+                                  KM_SKELETON_MAX_PEOPLE, KM_PIPELINE_MAX_HANDS,
+                                  KM_PIPELINE_MAX_EVENTS) +
+           (size_t)p->reconstruct_cfg.max_observations * KM_WIRE_OBS2D_RECORD_SIZE;
 }
 
 static km_status recording_start(km_pipeline *p, const char *path, double duration_s)
@@ -856,7 +857,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     if (cfg->track_enabled) {
         km_tracker_config tc = cfg->track;
         if (tc.max_markers < rc.max_markers) tc.max_markers = rc.max_markers;
-        if (cfg->synthetic.rate_hz > 0) tc.frame_period_s = 1.0 / cfg->synthetic.rate_hz;
+        if (p->source_rate_hz > 0) tc.frame_period_s = 1.0 / p->source_rate_hz;
         p->tracker = km_tracker_create(&tc, &st);
         if (!p->tracker) goto fail;
         p->raw_markers.items = calloc((size_t)rc.max_markers, sizeof *p->raw_markers.items);
@@ -902,6 +903,12 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     if (cfg->publish_enabled) {
         km_publisher_config pc = cfg->publish;
         if (pc.max_markers < rc.max_markers) pc.max_markers = rc.max_markers;
+        /* room for everything the live stages can put in a frame */
+        if (pc.max_rigid_bodies < KM_PIPELINE_MAX_RIGID_BODIES)
+            pc.max_rigid_bodies = KM_PIPELINE_MAX_RIGID_BODIES;
+        if (pc.max_skeletons < KM_SKELETON_MAX_PEOPLE) pc.max_skeletons = KM_SKELETON_MAX_PEOPLE;
+        if (pc.max_hands < KM_PIPELINE_MAX_HANDS) pc.max_hands = KM_PIPELINE_MAX_HANDS;
+        if (pc.max_events < KM_PIPELINE_MAX_EVENTS) pc.max_events = KM_PIPELINE_MAX_EVENTS;
         if (cfg->role == KM_PIPELINE_ROLE_NODE) {
             /* A node publishes its cameras' 2D observations only, on its own endpoint. */
             snprintf(pc.zmq_endpoint, sizeof pc.zmq_endpoint, "%s", cfg->node_publish);

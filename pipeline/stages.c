@@ -10,10 +10,10 @@
 
 #include "stages.h"
 
-#define MAX_RIGID_BODIES 64
-#define MAX_HANDS (2 * KM_SKELETON_MAX_PEOPLE + 16)
+#define MAX_RIGID_BODIES KM_PIPELINE_MAX_RIGID_BODIES
+#define MAX_HANDS KM_PIPELINE_MAX_HANDS
 #define MAX_INPUT_MESSAGES 64
-#define MAX_EVENTS 64
+#define MAX_EVENTS KM_PIPELINE_MAX_EVENTS
 
 struct km_stages {
     int max_markers;              /* per input frame */

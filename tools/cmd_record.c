@@ -79,7 +79,9 @@ static int add_solved(const char *path, double rate_hz)
     pc.realtime = false;
     pc.replay.time = KM_REPLAY_TIME_ORIGINAL;
     pc.publish_enabled = false;
-    log.max_frame = km_wire_frame_size(pc.reconstruct.max_markers);
+    log.max_frame = km_wire_frame_size_max(pc.reconstruct.max_markers,
+                                           KM_PIPELINE_MAX_RIGID_BODIES, KM_SKELETON_MAX_PEOPLE,
+                                           KM_PIPELINE_MAX_HANDS, KM_PIPELINE_MAX_EVENTS);
     km_pipeline *p = km_pipeline_create(&pc, &st);
     if (!p || (km_pipeline_set_frame_callback(p, log_solved, &log), st = km_pipeline_start(p))) {
         fprintf(stderr, "kinema record: --solved: %s\n", km_last_error());

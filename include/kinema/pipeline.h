@@ -49,6 +49,10 @@ typedef enum km_pipeline_role {
 } km_pipeline_role;
 
 #define KM_PIPELINE_MAX_NODES 16
+/* What one solved frame can carry from the live stages (pipeline/stages.c). */
+#define KM_PIPELINE_MAX_RIGID_BODIES 64
+#define KM_PIPELINE_MAX_HANDS (2 * KM_SKELETON_MAX_PEOPLE + 16)
+#define KM_PIPELINE_MAX_EVENTS 64
 
 typedef struct km_pipeline_config {
     km_pipeline_source_kind source;

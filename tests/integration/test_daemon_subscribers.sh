@@ -19,21 +19,33 @@ trap cleanup EXIT
 ZMQ_PORT=$((21000 + $$ % 9000))
 OSC_PORT=$((31000 + $$ % 9000))
 CONTROL_PORT=$((41000 + $$ % 9000))
+VMC_PORT=$((51000 + $$ % 9000))
+INPUT_PORT=$((11000 + $$ % 9000))
 fail() { echo "FAIL: $*"; echo "--- kinemad log"; cat "$OUT/kinemad.log"; echo "--- zmq"; head -c 2000 "$OUT/zmq.jsonl"; cat "$OUT/zmq.err"; echo "--- osc"; head -20 "$OUT/osc.txt"; exit 1; }
 
 oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
+oscdump "$VMC_PORT" >"$OUT/vmc.txt" 2>&1 &
+# Gesture events as JSON lines on the `gesture` topic.
+"$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --topic gesture \
+  --timeout 25 >"$OUT/gesture.jsonl" 2>"$OUT/gesture.err" &
 "$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --json \
   --count 150 --timeout 20 >"$OUT/zmq.jsonl" 2>"$OUT/zmq.err" &
 SUB=$!
 sleep 0.5
 # A sanitizer build (-O0, instrumented) cannot render and detect 8 cameras at 120 Hz in real
 # time on a 2-core machine: run the same scene at 30 Hz there, a little longer.
-DURATION=4; RATE=120; CONFIG=()
-if [ "$SANITIZE" != "none" ]; then
-  DURATION=8; RATE=30
-  printf 'synthetic: {rate_hz: %s}\n' "$RATE" >"$OUT/slow.yaml"
-  CONFIG=(--config "$OUT/slow.yaml")
-fi
+DURATION=4; RATE=120
+if [ "$SANITIZE" != "none" ]; then DURATION=8; RATE=30; fi
+# The live stages' outputs that are off by default: the skeleton to a VMC receiver, gesture
+# events as OSC messages (to the same oscdump as the namespace), hand landmarks received.
+cat >"$OUT/live.yaml" <<YAML
+synthetic: {rate_hz: $RATE}
+transport:
+  vmc: {enabled: true, destinations: [{host: 127.0.0.1, port: $VMC_PORT}]}
+  events: {enabled: true, destinations: [{host: 127.0.0.1, port: $OSC_PORT}]}
+  input: {enabled: true, osc_host: "", zmq_endpoint: "tcp://127.0.0.1:$INPUT_PORT"}
+YAML
+CONFIG=(--config "$OUT/live.yaml")
 timeout 60 "$KINEMAD" "${CONFIG[@]}" --duration "$DURATION" --zmq "tcp://127.0.0.1:$ZMQ_PORT" --osc "127.0.0.1:$OSC_PORT" \
   --control "tcp://127.0.0.1:$CONTROL_PORT" >"$OUT/kinemad.out" 2>"$OUT/kinemad.log" &
 DAEMON=$!
@@ -64,6 +76,35 @@ assert r["ok"], r
 print("control: status, list_cameras answered; 3 malformed requests refused with an error")
 PY
 cat "$OUT/control.txt"
+# An outside hand tracker pinches (thumb tip on the index tip) for 0.6 s over the input
+# socket: the gesture stage must report the pinch.
+"$PY" - "$INPUT_PORT" <<'PY' >"$OUT/input.txt" 2>&1 || { cat "$OUT/input.txt"; fail "hand input"; }
+import json, sys, time, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 500)
+s.connect(f"tcp://127.0.0.1:{sys.argv[1]}")
+wx, wy, wz = 0.0, 1.2, 0.3
+pts = [(wx, wy, wz)]
+# thumb CMC MCP IP TIP, then index/middle/ring/little MCP PIP DIP TIP, fingers straight up
+thumb = [(wx - 0.03, wy + 0.03, wz), (wx - 0.045, wy + 0.06, wz), (wx - 0.03, wy + 0.12, wz)]
+fingers = []
+for k, x in enumerate((-0.02, 0.0, 0.02, 0.04)):
+    for d in (0.09, 0.13, 0.16, 0.185):
+        fingers.append((wx + x, wy + d, wz))
+index_tip = fingers[3]
+thumb.append((index_tip[0] - 0.005, index_tip[1], index_tip[2]))
+pts += thumb + fingers
+msg = json.dumps({"type": "hand", "person": 0, "hand": "left", "confidence": 1.0,
+                  "landmarks": [list(p) for p in pts]}).encode()
+t_end = time.time() + 0.6
+n = 0
+while time.time() < t_end:
+    s.send(msg); n += 1
+    time.sleep(0.01)
+s.send(b'{"type":"hand","landmarks":[[1,2]]}')  # malformed: refused, nothing changes
+print(f"input: {n} pinching hand messages sent")
+PY
+cat "$OUT/input.txt"
 wait "$DAEMON"
 rc=$?
 [ $rc -eq 0 ] || fail "kinemad exited with $rc"
@@ -104,6 +145,36 @@ grep -m1 "/kinema/frame " "$OUT/osc.txt" | grep -Eq "/kinema/frame hhi [0-9]+ [0
   || fail "/kinema/frame has not the documented types"
 grep -m1 "/kinema/marker " "$OUT/osc.txt" | grep -Eq "/kinema/marker iffffi -?[0-9]+ " \
   || fail "/kinema/marker has not the documented types"
+# The live stages in the decoded frames: the scene's head and prop as rigid bodies, the
+# actor's skeleton, hands, camera status.
+"$PY" - "$OUT/zmq.jsonl" <<'PY' || fail "live stages missing from the frames"
+import json, sys
+frames = [json.loads(l) for l in open(sys.argv[1])][50:]
+rigid = sum(1 for f in frames for b in f.get("rigid_bodies", []) if b["tracked"])
+skel = sum(1 for f in frames for k in f.get("skeletons", []) if k["tracked"])
+hands = sum(len(f.get("hands", [])) for f in frames)
+ok = sum(1 for f in frames for c in f.get("camera_status", []) if c["state"] == "ok")
+n = len(frames)
+print(f"live: rigid bodies tracked {rigid}/{2*n}, skeletons tracked {skel}/{n}, "
+      f"hands {hands / n:.1f}/frame, cameras ok {ok}/{8*n}")
+assert rigid >= 0.95 * 2 * n, "rigid bodies"
+assert skel >= 0.9 * n, "skeleton"
+assert hands >= 1.8 * skel, "hands"
+assert ok >= 0.95 * 8 * n, "camera status"
+k = next(k for f in frames for k in f["skeletons"] if k["tracked"])
+names = [j["name"] for j in k["joints"]]
+assert names[0] == "Hips" and "LeftHand" in names and "RightUpperArm" in names, names
+PY
+gestures=$(grep -c '"name":"pinch"' "$OUT/gesture.jsonl" || true)
+echo "gesture: $gestures pinch events on the gesture topic"
+grep -m2 '"pinch"' "$OUT/gesture.jsonl" || true
+[ "$gestures" -ge 1 ] || { cat "$OUT/gesture.err"; fail "no pinch event on the gesture topic"; }
+grep -q '/kinema/gesture sisf "pinch"\|/kinema/gesture sisf pinch' "$OUT/osc.txt" || fail "no /kinema/gesture pinch OSC message"
+bones=$(grep -c "/VMC/Ext/Bone/Pos sfffffff" "$OUT/vmc.txt" || true)
+echo "vmc: oscdump received $bones /VMC/Ext/Bone/Pos messages"
+grep -q '/VMC/Ext/Bone/Pos sfffffff "Hips"\|/VMC/Ext/Bone/Pos sfffffff Hips' "$OUT/vmc.txt" || { head "$OUT/vmc.txt"; fail "no Hips bone over VMC"; }
+grep -q "/VMC/Ext/OK iiii 1" "$OUT/vmc.txt" || fail "no /VMC/Ext/OK with loaded 1"
+[ "$bones" -ge $((RATE * DURATION * 10 / 2)) ] || fail "too few VMC bones ($bones)"
 grep -q "fps" "$OUT/kinemad.log" || fail "no status line"
 grep "fps" "$OUT/kinemad.log" | tail -1
 echo "PASS"
