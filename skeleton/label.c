@@ -23,6 +23,61 @@
 
 #define MODULE "skeleton"
 #define BOOT_HEADINGS 12
+#define BOOT_BACKOFF_SLOTS 8   /* places a person recently failed to boot at */
+#define BOOT_LIMB_COMBOS 64    /* limb-end assignments of one group (at most 24 arise) */
+
+/* Markers a boot fits: a snapshot of one cluster, or the cluster in the current frame.
+ * index: each one's index in the frame it was taken from. */
+typedef struct boot_view {
+    km_vec3 *pos;
+    int *index;
+    uint32_t *id;            /* the markers' track ids */
+    int count;
+    km_vec3 centroid;
+} boot_view;
+
+typedef struct boot_backoff {
+    km_vec3 centroid;
+    uint64_t until_frame;
+    int failures;            /* 0 = slot unused */
+} boot_backoff;
+
+/* Limb-end search of one group (boot LIMBS phase). */
+typedef struct limb_search {
+    int labels[4], n;
+    int cand[6], k;
+    int current[4], best[4];
+    double best_cost;
+    bool used[6];
+    pose_state base;
+    int combos[BOOT_LIMB_COMBOS][4], combo_count, combo;
+} limb_search;
+
+typedef enum boot_phase { BOOT_IDLE = 0, BOOT_COARSE, BOOT_FINAL, BOOT_LIMBS, BOOT_ACCEPT } boot_phase;
+
+/* A person's boot in progress, spread over calls (see "boot" below). */
+typedef struct boot_job {
+    boot_phase phase;
+    boot_view view;                  /* the snapshot the search fits (arrays from create) */
+    int cluster;                     /* this call's cluster of the boot */
+    km_vec3 track_centroid;          /* where that cluster was last seen */
+    uint64_t started_frame, catchup_frame;
+    int hyp, stage;                  /* hypothesis (or finalist) and its next stage */
+    double coarse[2 * BOOT_HEADINGS];
+    int finalists[4], finalist_count;
+    bool fresh;                      /* FINAL took its snapshot */
+    double best;
+    int best_h;
+    pose_state best_state;
+    int best_assigned[KM_SKELETON_MAX_MARKERS];
+    int assigned[KM_SKELETON_MAX_MARKERS]; /* labels (view indices) between LIMBS steps */
+    int group;
+    bool group_ready;
+    int catchups;
+    int partials;                    /* partial fits refused since the last boot */
+    limb_search ls;
+    boot_backoff backoff[BOOT_BACKOFF_SLOTS];
+} boot_job;
 
 typedef struct person {
     km_ik *ik;
@@ -36,6 +91,7 @@ typedef struct person {
     double residual[KM_SKELETON_MAX_MARKERS];
     km_body_frame frame;
     km_skeleton_pose pose;
+    boot_job job;
 } person;
 
 struct km_skeleton_solver {
@@ -52,6 +108,9 @@ struct km_skeleton_solver {
     bool *free_marker;
     int *cluster, *work, *members;
     km_vec3 *pos;
+    int *cl_count, *cl_claim;   /* per cluster: free markers, person booting from it (-1) */
+    km_vec3 *cl_centroid;
+    boot_view cur;              /* a boot's cluster in the current frame */
     km_skeleton_solver_stats stats;
 };
 
@@ -66,6 +125,9 @@ km_skeleton_solver_config km_skeleton_solver_config_default(void)
     c.max_residual_m = 0.03;
     c.min_markers = 8;
     c.person_link_m = 0.35;
+    c.boot_budget_us = 1500;
+    c.boot_steps = 0;
+    c.boot_retry_frames = 60;
     return c;
 }
 
@@ -73,8 +135,18 @@ void km_skeleton_solver_destroy(km_skeleton_solver *s)
 {
     if (!s)
         return;
-    for (int p = 0; p < s->count; p++)
+    for (int p = 0; p < s->count; p++) {
         km_ik_destroy(s->people[p].ik);
+        free(s->people[p].job.view.pos);
+        free(s->people[p].job.view.index);
+        free(s->people[p].job.view.id);
+    }
+    free(s->cl_count);
+    free(s->cl_claim);
+    free(s->cl_centroid);
+    free(s->cur.pos);
+    free(s->cur.index);
+    free(s->cur.id);
     skel_assign_destroy(s->assign);
     free(s->edges);
     free(s->unassigned);
@@ -106,7 +178,9 @@ km_skeleton_solver *km_skeleton_solver_create(const km_skeleton_solver_config *c
     }
     s->cfg = cfg ? *cfg : km_skeleton_solver_config_default();
     if (s->cfg.max_markers < 1 || s->cfg.max_markers > 100000 || !(s->cfg.gate_m > 0) ||
-        !(s->cfg.max_residual_m > 0) || s->cfg.min_markers < 3) {
+        !(s->cfg.max_residual_m > 0) || s->cfg.min_markers < 3 || s->cfg.boot_budget_us < 0 ||
+        s->cfg.boot_steps < 0 || s->cfg.boot_retry_frames < 0 ||
+        s->cfg.boot_retry_frames > 1000000) {
         st = km_error(KM_ERR_INVALID_ARGUMENT, "skeleton solver: bad configuration");
         goto out;
     }
@@ -122,6 +196,22 @@ km_skeleton_solver *km_skeleton_solver_create(const km_skeleton_solver_config *c
         pe->pose.person = p;
     }
     const int m = s->cfg.max_markers;
+    for (int p = 0; p < count; p++) {
+        s->people[p].job.view.pos = malloc((size_t)m * sizeof(km_vec3));
+        s->people[p].job.view.index = malloc((size_t)m * sizeof(int));
+        s->people[p].job.view.id = malloc((size_t)m * sizeof(uint32_t));
+        if (!s->people[p].job.view.pos || !s->people[p].job.view.index ||
+            !s->people[p].job.view.id) {
+            st = km_error(KM_ERR_NO_MEMORY, "skeleton solver: out of memory");
+            goto out;
+        }
+    }
+    s->cl_count = malloc((size_t)m * sizeof *s->cl_count);
+    s->cl_claim = malloc((size_t)m * sizeof *s->cl_claim);
+    s->cl_centroid = malloc((size_t)m * sizeof *s->cl_centroid);
+    s->cur.pos = malloc((size_t)m * sizeof *s->cur.pos);
+    s->cur.index = malloc((size_t)m * sizeof *s->cur.index);
+    s->cur.id = malloc((size_t)m * sizeof *s->cur.id);
     s->max_edges = s->rows * 24 + 1;
     s->assign = skel_assign_create(s->rows, m, s->max_edges);
     s->edges = malloc((size_t)s->max_edges * sizeof *s->edges);
@@ -134,7 +224,8 @@ km_skeleton_solver *km_skeleton_solver_create(const km_skeleton_solver_config *c
     s->members = malloc((size_t)m * sizeof *s->members);
     s->pos = malloc((size_t)m * sizeof *s->pos);
     if (!s->assign || !s->edges || !s->unassigned || !s->row_to_col || !s->owner ||
-        !s->free_marker || !s->cluster || !s->work || !s->members || !s->pos) {
+        !s->free_marker || !s->cluster || !s->work || !s->members || !s->pos || !s->cl_count ||
+        !s->cl_claim || !s->cl_centroid || !s->cur.pos || !s->cur.index || !s->cur.id) {
         st = km_error(KM_ERR_NO_MEMORY, "skeleton solver: out of memory");
         goto out;
     }
@@ -156,7 +247,11 @@ void km_skeleton_solver_reset(km_skeleton_solver *s)
     for (int p = 0; p < s->count; p++) {
         person *pe = &s->people[p];
         km_ik_reset(pe->ik);
+        skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
         pe->tracked = false;
+        pe->job.phase = BOOT_IDLE;
+        pe->job.partials = 0;
+        memset(pe->job.backoff, 0, sizeof pe->job.backoff);
         for (int l = 0; l < KM_SKELETON_MAX_MARKERS; l++) {
             pe->assigned[l] = -1;
             pe->has_last_id[l] = false;
@@ -374,7 +469,35 @@ static void recover_wide(km_skeleton_solver *s, person *pe, const km_marker_set 
     }
 }
 
-/* --------------------------------------------------------------------- boot */
+/* --------------------------------------------------------------------- boot
+ *
+ * Booting a person is a search (24 rest-pose hypotheses, ICP-like stages, then every
+ * assignment of the limb-end markers), tens of milliseconds of work. It runs as a state
+ * machine per person, a bounded step at a time, within boot_budget_us per call:
+ *   COARSE  all hypotheses through the first BOOT_COARSE_STAGES stages, on a snapshot of the
+ *           cluster's markers taken when the boot starts (one stage per step);
+ *   FINAL   the best BOOT_FINALISTS through all stages, on a fresh snapshot of the same
+ *           cluster (the person moved while COARSE ran; headings are 30 degrees apart, so the
+ *           ranking survives that);
+ *   LIMBS   the limb-end search on that snapshot (one IK solve per step);
+ *   ACCEPT  the fitted pose shifted by how far the cluster's centroid moved since the
+ *           snapshot, refitted on the current frame (gates 8 then 4 cm) and accepted if
+ *           enough labels fit (up to BOOT_CATCHUPS tries on successive frames).
+ * A cluster that does not give a person is avoided for boot_retry_frames (doubling with each
+ * further failure at the same place, up to 8x), so markers of props are not refitted every
+ * frame. With boot_budget_us = 0 and boot_steps = 0 the whole boot runs in the call that
+ * starts it, every phase on the same frame. */
+
+#define BOOT_HYPOTHESES (2 * BOOT_HEADINGS)
+#define BOOT_FINALISTS 3
+#define BOOT_COARSE_STAGES 3
+#define BOOT_CATCHUPS 3
+#define BOOT_PARTIALS 2     /* fits without head, torso or pelvis refused before one is taken */
+#define BOOT_FOLLOW_M 1.0   /* a boot's cluster is found again within this of where it was */
+#define BOOT_BACKOFF_M 0.5  /* a failed place covers clusters within this */
+
+static const double BOOT_GATES[] = {0.15, 0.15, 0.10, 0.07, 0.05, 0.04};
+#define BOOT_STAGES ((int)(sizeof BOOT_GATES / sizeof BOOT_GATES[0]))
 
 /* Sum over labels of min(distance^2, gate^2) between the fitted body and its markers. */
 static double fit_score(const person *pe, double gate_m)
@@ -399,24 +522,72 @@ static bool core_segment(int seg)
            seg == KM_JOINT_RIGHT_UPPER_LEG;
 }
 
-/* Fit the person's rest pose at heading `yaw` (arms raised in a T or down) onto the markers
- * marked free: first the core of the body, then everything with a shrinking gate (ICP-like).
- * Labels are left in pe->assigned (owners not set). */
-static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker_set *m,
-                              km_vec3 centroid, double yaw, bool arms_down, size_t stages)
+/* The view's markers at the labels (pe->assigned indexes the view). */
+static void frame_from_view(person *pe, const boot_view *v)
 {
-    static const double GATES[] = {0.15, 0.15, 0.10, 0.07, 0.05, 0.04};
+    pe->frame.count = pe->labels;
+    for (int l = 0; l < pe->labels; l++) {
+        int k = pe->assigned[l];
+        pe->frame.valid[l] = k >= 0;
+        if (k >= 0)
+            pe->frame.pos_m[l] = v->pos[k];
+    }
+}
+
+/* Edges from pe's labels at pe->pred to the view's markers within gate_m (core labels only
+ * when asked). */
+static int view_edges(km_skeleton_solver *s, const person *pe, const boot_view *v,
+                      double gate_m, bool core_only)
+{
+    const double g2 = gate_m * gate_m;
+    const km_subject *subj = km_ik_subject(pe->ik);
+    int e = 0;
+    for (int l = 0; l < pe->labels; l++) {
+        const int row = pe->row_base + l;
+        s->unassigned[row] = g2;
+        if (core_only && !core_segment(subj->markers.markers[l].segment))
+            continue;
+        for (int k = 0; k < v->count && e < s->max_edges; k++) {
+            km_vec3 d = km_vec3_sub(v->pos[k], pe->pred[l]);
+            double d2 = km_vec3_dot(d, d);
+            if (d2 < g2)
+                s->edges[e++] = (skel_edge){row, k, d2};
+        }
+    }
+    return e;
+}
+
+/* One ICP-like stage: labels from the current pose within gate_m, then IK. Labels are left in
+ * pe->assigned (view indices), residuals in pe->residual. */
+static bool boot_stage(km_skeleton_solver *s, person *pe, const boot_view *v, double gate_m,
+                       bool core_only, int iterations)
+{
+    km_ik_predict_markers(pe->ik, pe->pred);
+    int e = view_edges(s, pe, v, gate_m, core_only);
+    skel_assign_solve(s->assign, s->rows, v->count, s->edges, e, s->unassigned, s->row_to_col);
+    for (int l = 0; l < pe->labels; l++)
+        pe->assigned[l] = s->row_to_col[pe->row_base + l];
+    frame_from_view(pe, v);
+    if (skeleton_ik_solve_n(pe->ik, &pe->frame, iterations, &pe->pose) != KM_OK)
+        return false;
+    km_ik_residuals(pe->ik, pe->residual);
+    return true;
+}
+
+/* The subject's rest pose upright at hypothesis h's heading (arms raised in a T or down),
+ * its marker centroid on the view's. */
+static void hypothesis_start(person *pe, const boot_view *v, int h)
+{
+    const double yaw = 2 * M_PI * (h / 2) / BOOT_HEADINGS;
     km_ik_reset(pe->ik);
-    skeleton_ik_set_limit_scale(pe->ik, 0.5, 0.25);
     km_quat q = km_quat_from_axis_angle(km_vec3_make(0, 1, 0), yaw);
     km_ik_set_root(pe->ik, km_vec3_make(0, 0, 0), q);
-    if (arms_down) {
+    if (h % 2) {
         skeleton_ik_set_ball(pe->ik, KM_JOINT_LEFT_UPPER_ARM,
                              km_quat_from_axis_angle(km_vec3_make(0, 0, 1), -1.35));
         skeleton_ik_set_ball(pe->ik, KM_JOINT_RIGHT_UPPER_ARM,
                              km_quat_from_axis_angle(km_vec3_make(0, 0, 1), 1.35));
     }
-    /* the hypothesis' marker centroid onto the markers' centroid */
     km_ik_predict_markers(pe->ik, pe->pred);
     km_vec3 pc = {0, 0, 0};
     for (int l = 0; l < pe->labels; l++)
@@ -424,80 +595,29 @@ static double boot_hypothesis(km_skeleton_solver *s, person *pe, const km_marker
     pc = km_vec3_scale(pc, 1.0 / pe->labels);
     km_skeleton_pose tmp;
     km_ik_get_pose(pe->ik, &tmp);
-    km_vec3 root = km_vec3_add(tmp.joint_pos_m[0], km_vec3_sub(centroid, pc));
-    km_ik_set_root(pe->ik, root, q);
-    const km_subject *subj = km_ik_subject(pe->ik);
-    const size_t gates = sizeof GATES / sizeof GATES[0];
-    if (stages > gates)
-        stages = gates;
-    for (size_t gi = 0; gi < stages; gi++) {
-        km_ik_predict_markers(pe->ik, pe->pred);
-        for (int l = 0; l < pe->labels; l++)
-            pe->assigned[l] = -1;
-        int e = add_edges(s, pe, m, 0, GATES[gi], false, true);
-        if (gi == 0) {
-            /* core labels only */
-            int k = 0;
-            for (int i = 0; i < e; i++)
-                if (core_segment(subj->markers.markers[s->edges[i].row - pe->row_base].segment))
-                    s->edges[k++] = s->edges[i];
-            e = k;
-        }
-        skel_assign_solve(s->assign, s->rows, m->count, s->edges, e, s->unassigned,
-                          s->row_to_col);
-        for (int l = 0; l < pe->labels; l++)
-            pe->assigned[l] = s->row_to_col[pe->row_base + l];
-        frame_from_assignment(s, pe, m);
-        if (skeleton_ik_solve_n(pe->ik, &pe->frame, 15, &pe->pose) != KM_OK) {
-            skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
-            return 1e9;
-        }
-        km_ik_residuals(pe->ik, pe->residual);
-    }
-    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
-    return fit_score(pe, GATES[stages - 1]);
+    km_ik_set_root(pe->ik, km_vec3_add(tmp.joint_pos_m[0], km_vec3_sub(v->centroid, pc)), q);
 }
 
 /* Limb ends carry close markers (forearm, wrist and hand within a few centimetres) that a
  * rough fit can swap; a swap is then fitted by twisting the forearm or the foot round. With
  * the boot's narrow twist ranges the true order fits best: every permutation of the labeled
  * markers of each limb end is tried and the one with the smallest residual kept. */
-static double solve_cost(km_skeleton_solver *s, person *pe, const km_marker_set *m,
-                         const pose_state *start)
+static double solve_cost(person *pe, const boot_view *v, const pose_state *start)
 {
     skeleton_ik_set_state(pe->ik, start);
-    frame_from_assignment(s, pe, m);
+    frame_from_view(pe, v);
     if (skeleton_ik_solve_n(pe->ik, &pe->frame, 12, &pe->pose) != KM_OK)
         return 1e18;
     return pe->pose.residual_m * pe->pose.residual_m * pe->pose.markers_used;
 }
 
-typedef struct limb_search {
-    int labels[4], n;
-    int cand[6], k;
-    int current[4], best[4];
-    double best_cost;
-    bool used[6];
-    pose_state base;
-} limb_search;
-
 /* Every injective assignment of the group's labels to candidates, each label taking a
- * candidate while there are enough of them. */
-static void limb_enumerate(km_skeleton_solver *s, person *pe, const km_marker_set *m,
-                           limb_search *ls, int depth, int free_left)
+ * candidate while there are enough of them (the list the LIMBS steps go through). */
+static void limb_enumerate(limb_search *ls, int depth, int free_left)
 {
     if (depth == ls->n) {
-        for (int i = 0; i < ls->n; i++)
-            pe->assigned[ls->labels[i]] = ls->current[i] >= 0 ? ls->cand[ls->current[i]] : -1;
-        double c = solve_cost(s, pe, m, &ls->base);
-        /* each label left without a marker costs a gate's worth */
-        for (int i = 0; i < ls->n; i++)
-            if (ls->current[i] < 0)
-                c += s->cfg.gate_m * s->cfg.gate_m;
-        if (c < ls->best_cost) {
-            ls->best_cost = c;
-            memcpy(ls->best, ls->current, sizeof ls->best);
-        }
+        if (ls->combo_count < BOOT_LIMB_COMBOS)
+            memcpy(ls->combos[ls->combo_count++], ls->current, sizeof ls->current);
         return;
     }
     for (int j = 0; j < ls->k; j++) {
@@ -505,17 +625,18 @@ static void limb_enumerate(km_skeleton_solver *s, person *pe, const km_marker_se
             continue;
         ls->used[j] = true;
         ls->current[depth] = j;
-        limb_enumerate(s, pe, m, ls, depth + 1, free_left - 1);
+        limb_enumerate(ls, depth + 1, free_left - 1);
         ls->used[j] = false;
     }
     /* leave this label empty only when the candidates left cannot cover the rest */
     if (free_left < ls->n - depth) {
         ls->current[depth] = -1;
-        limb_enumerate(s, pe, m, ls, depth + 1, free_left);
+        limb_enumerate(ls, depth + 1, free_left);
     }
 }
 
-static void refine_limb_ends(km_skeleton_solver *s, person *pe, const km_marker_set *m)
+/* Set up limb group g from ls->base and pe->assigned; false when there is nothing to try. */
+static bool limb_group_setup(person *pe, const boot_view *v, limb_search *ls, int g)
 {
     static const int GROUPS[4][2] = {
         {KM_JOINT_LEFT_LOWER_ARM, KM_JOINT_LEFT_HAND},
@@ -523,174 +644,449 @@ static void refine_limb_ends(km_skeleton_solver *s, person *pe, const km_marker_
         {KM_JOINT_LEFT_FOOT, KM_JOINT_LEFT_TOES},
         {KM_JOINT_RIGHT_FOOT, KM_JOINT_RIGHT_TOES}};
     const km_subject *subj = km_ik_subject(pe->ik);
-    skeleton_ik_set_limit_scale(pe->ik, 0.5, 0.25);
-    limb_search ls;
-    skeleton_ik_get_state(pe->ik, &ls.base);
-    for (int g = 0; g < 4; g++) {
-        ls.n = 0;
-        ls.k = 0;
-        for (int l = 0; l < pe->labels && ls.n < 4; l++) {
-            int seg = subj->markers.markers[l].segment;
-            if (seg == GROUPS[g][0] || seg == GROUPS[g][1])
-                ls.labels[ls.n++] = l;
-        }
-        if (ls.n < 2)
-            continue;
-        /* candidates: the markers the group holds, and free ones near its labels */
-        skeleton_ik_set_state(pe->ik, &ls.base);
-        km_ik_predict_markers(pe->ik, pe->pred);
-        for (int i = 0; i < ls.n && ls.k < 6; i++)
-            if (pe->assigned[ls.labels[i]] >= 0)
-                ls.cand[ls.k++] = pe->assigned[ls.labels[i]];
-        /* free markers only when a label of the group has none (else permutations of
-         * what it holds: at most 24 fits) */
-        for (int k = 0; k < m->count && ls.k < 5 && ls.k < ls.n; k++) {
-            if (s->owner[k] != -1)
-                continue;
-            bool taken = false;
-            for (int l = 0; l < pe->labels; l++)
-                taken |= pe->assigned[l] == k;
-            if (taken)
-                continue;
-            bool near = false;
-            for (int i = 0; i < ls.n; i++)
-                near |= km_vec3_dist(s->pos[k], pe->pred[ls.labels[i]]) < 0.10;
-            if (near)
-                ls.cand[ls.k++] = k;
-        }
-        if (ls.k < 2)
-            continue;
-        for (int i = 0; i < ls.n; i++) {
-            ls.best[i] = -1;
-            for (int j = 0; j < ls.k; j++)
-                if (pe->assigned[ls.labels[i]] == ls.cand[j])
-                    ls.best[i] = j;
-        }
-        ls.best_cost = 1e18;
-        memset(ls.used, 0, sizeof ls.used);
-        limb_enumerate(s, pe, m, &ls, 0, ls.k);
-        for (int i = 0; i < ls.n; i++)
-            pe->assigned[ls.labels[i]] = ls.best[i] >= 0 ? ls.cand[ls.best[i]] : -1;
-        solve_cost(s, pe, m, &ls.base);
-        skeleton_ik_get_state(pe->ik, &ls.base);
+    ls->n = 0;
+    ls->k = 0;
+    for (int l = 0; l < pe->labels && ls->n < 4; l++) {
+        int seg = subj->markers.markers[l].segment;
+        if (seg == GROUPS[g][0] || seg == GROUPS[g][1])
+            ls->labels[ls->n++] = l;
     }
-    km_ik_residuals(pe->ik, pe->residual);
-    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
+    if (ls->n < 2)
+        return false;
+    /* candidates: the markers the group holds, and free ones near its labels */
+    skeleton_ik_set_state(pe->ik, &ls->base);
+    km_ik_predict_markers(pe->ik, pe->pred);
+    for (int i = 0; i < ls->n && ls->k < 6; i++)
+        if (pe->assigned[ls->labels[i]] >= 0)
+            ls->cand[ls->k++] = pe->assigned[ls->labels[i]];
+    /* free markers only when a label of the group has none (else permutations of what it
+     * holds: at most 24 fits) */
+    for (int k = 0; k < v->count && ls->k < 5 && ls->k < ls->n; k++) {
+        bool taken = false;
+        for (int l = 0; l < pe->labels; l++)
+            taken |= pe->assigned[l] == k;
+        if (taken)
+            continue;
+        bool near = false;
+        for (int i = 0; i < ls->n; i++)
+            near |= km_vec3_dist(v->pos[k], pe->pred[ls->labels[i]]) < 0.10;
+        if (near)
+            ls->cand[ls->k++] = k;
+    }
+    if (ls->k < 2)
+        return false;
+    for (int i = 0; i < ls->n; i++) {
+        ls->best[i] = -1;
+        for (int j = 0; j < ls->k; j++)
+            if (pe->assigned[ls->labels[i]] == ls->cand[j])
+                ls->best[i] = j;
+    }
+    ls->best_cost = 1e18;
+    memset(ls->used, 0, sizeof ls->used);
+    ls->combo_count = 0;
+    ls->combo = 0;
+    limb_enumerate(ls, 0, ls->k);
+    return ls->combo_count > 0;
 }
 
-static bool boot_person(km_skeleton_solver *s, person *pe, const km_marker_set *m)
+/* Snapshot of the markers of cluster cl that nobody owns. */
+static void view_from_cluster(const km_skeleton_solver *s, const km_marker_set *m, int cl,
+                              boot_view *v)
 {
-    /* centroid of the free markers (the caller marks one cluster free) */
+    v->count = 0;
     km_vec3 c = {0, 0, 0};
-    int n = 0;
     for (int k = 0; k < m->count; k++)
-        if (s->owner[k] == -1) {
+        if (s->cluster[k] == cl && s->owner[k] == -1) {
+            v->pos[v->count] = s->pos[k];
+            v->id[v->count] = m->items[k].id;
+            v->index[v->count++] = k;
             c = km_vec3_add(c, s->pos[k]);
-            n++;
         }
-    if (n < s->cfg.min_markers)
-        return false;
-    c = km_vec3_scale(c, 1.0 / n);
-    /* every heading x arm pose through the first three (coarse) stages, the best three
-     * through all of them */
-    enum { HYPOTHESES = 2 * BOOT_HEADINGS, FINALISTS = 3 };
-    double coarse[HYPOTHESES];
-    for (int h = 0; h < HYPOTHESES; h++)
-        coarse[h] = boot_hypothesis(s, pe, m, c, 2 * M_PI * (h / 2) / BOOT_HEADINGS, h % 2, 3);
-    double best = 1e18;
-    int best_h = -1;
-    for (int f = 0; f < FINALISTS; f++) {
-        int h = -1;
-        for (int k = 0; k < HYPOTHESES; k++)
-            if (coarse[k] < 1e17 && (h < 0 || coarse[k] < coarse[h]))
-                h = k;
-        if (h < 0)
-            break;
-        coarse[h] = 1e18;
-        double sc = boot_hypothesis(s, pe, m, c, 2 * M_PI * (h / 2) / BOOT_HEADINGS, h % 2, 99);
-        if (sc < best) {
-            best = sc;
-            best_h = h;
-        }
-    }
-    if (best_h < 0)
-        return false;
-    boot_hypothesis(s, pe, m, c, 2 * M_PI * (best_h / 2) / BOOT_HEADINGS, best_h % 2, 99);
-    refine_limb_ends(s, pe, m);
-    /* accept: enough labels explained within the outlier threshold */
-    int good = 0;
+    v->centroid = v->count ? km_vec3_scale(c, 1.0 / v->count) : c;
+}
+
+static bool backed_off(const km_skeleton_solver *s, const boot_job *j, km_vec3 c)
+{
+    for (int i = 0; i < BOOT_BACKOFF_SLOTS; i++)
+        if (j->backoff[i].failures > 0 && s->stats.frames < j->backoff[i].until_frame &&
+            km_vec3_dist(c, j->backoff[i].centroid) < BOOT_BACKOFF_M)
+            return true;
+    return false;
+}
+
+/* This person could not be fitted to the markers around c: wait before trying there again,
+ * longer after each failure at that place. */
+static void back_off(km_skeleton_solver *s, boot_job *j, km_vec3 c)
+{
+    const uint64_t now = s->stats.frames, retry = (uint64_t)s->cfg.boot_retry_frames;
+    boot_backoff *slot = NULL;
+    for (int i = 0; i < BOOT_BACKOFF_SLOTS && !slot; i++)
+        if (j->backoff[i].failures > 0 && km_vec3_dist(c, j->backoff[i].centroid) < BOOT_BACKOFF_M)
+            slot = &j->backoff[i];
+    if (slot && now > slot->until_frame + 8 * retry)
+        slot->failures = 0; /* long quiet there: start over */
+    if (!slot)
+        for (int i = 0; i < BOOT_BACKOFF_SLOTS; i++)
+            if (!slot || j->backoff[i].until_frame < slot->until_frame)
+                slot = &j->backoff[i];
+    if (slot->failures <= 0 || km_vec3_dist(c, slot->centroid) >= BOOT_BACKOFF_M)
+        slot->failures = 0;
+    slot->failures++;
+    slot->centroid = c;
+    int shift = slot->failures - 1 < 3 ? slot->failures - 1 : 3;
+    slot->until_frame = now + (retry << shift);
+}
+
+/* How well a boot fit explains the markers (labels in pe->assigned, residuals in
+ * pe->residual; labels that do not fit are removed): 0 = not this person (too few labels);
+ * 1 = a body, but the pelvis, torso or head is not among what fits (a mid-motion pose the
+ * rest-pose search got partly wrong; tracking would fight it); 2 = accepted. */
+static int fit_quality(const km_skeleton_solver *s, person *pe, int *good_out)
+{
+    static const int CORE[] = {KM_JOINT_HIPS, KM_JOINT_CHEST, KM_JOINT_HEAD};
+    const km_subject *subj = km_ik_subject(pe->ik);
+    int good = 0, have[3] = {0, 0, 0}, fit[3] = {0, 0, 0};
     for (int l = 0; l < pe->labels; l++) {
-        if (pe->assigned[l] >= 0 && pe->residual[l] <= s->cfg.max_residual_m)
-            good++;
-        else
+        bool ok = pe->assigned[l] >= 0 && pe->residual[l] <= s->cfg.max_residual_m;
+        if (!ok)
             pe->assigned[l] = -1;
+        good += ok;
+        for (int c = 0; c < 3; c++)
+            if (subj->markers.markers[l].segment == CORE[c]) {
+                have[c]++;
+                fit[c] += ok;
+            }
     }
-    km_log(KM_LOG_DEBUG, MODULE, "boot: best heading %d score %g, %d of %d labels fit",
-           best_h, best, good, pe->labels);
-    if (good < s->cfg.min_markers || good < pe->labels / 2) {
-        for (int l = 0; l < pe->labels; l++)
-            pe->assigned[l] = -1;
-        km_ik_reset(pe->ik);
-        return false;
+    *good_out = good;
+    if (good < s->cfg.min_markers || good < pe->labels / 2)
+        return 0;
+    for (int c = 0; c < 3; c++)
+        if (have[c] >= 2 && fit[c] < 2 && pe->job.partials < BOOT_PARTIALS)
+            return 1;
+    return 2;
+}
+
+static void boot_end(km_skeleton_solver *s, person *pe, bool failed)
+{
+    boot_job *j = &pe->job;
+    if (failed) {
+        back_off(s, j, j->track_centroid);
+        s->stats.boot_failed++;
+        km_log(KM_LOG_DEBUG, MODULE, "boot: no fit near (%.2f %.2f %.2f)", j->track_centroid.x,
+               j->track_centroid.y, j->track_centroid.z);
     }
+    j->phase = BOOT_IDLE;
     for (int l = 0; l < pe->labels; l++)
-        if (pe->assigned[l] >= 0)
-            s->owner[pe->assigned[l]] = pe->row_base + l;
-    frame_from_assignment(s, pe, m);
-    skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.boot_iterations, &pe->pose);
-    km_ik_residuals(pe->ik, pe->residual);
-    return true;
+        pe->assigned[l] = -1;
+    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
+    km_ik_reset(pe->ik);
+}
+
+/* The best finalist's labels and pose, on to the limb-end search. */
+static void start_limbs(km_skeleton_solver *s, person *pe)
+{
+    boot_job *j = &pe->job;
+    if (j->best_h < 0) {
+        boot_end(s, pe, true);
+        return;
+    }
+    j->phase = BOOT_LIMBS;
+    j->group = 0;
+    j->group_ready = false;
+    j->ls.base = j->best_state;
+    memcpy(j->assigned, j->best_assigned, sizeof j->assigned);
+}
+
+/* One step of pe's boot. cur: the job's cluster in the current frame. */
+static void boot_step(km_skeleton_solver *s, person *pe, const km_marker_set *m,
+                      const boot_view *cur)
+{
+    boot_job *j = &pe->job;
+    skeleton_ik_set_limit_scale(pe->ik, 0.5, 0.25);
+    switch (j->phase) {
+    case BOOT_COARSE: {
+        if (j->stage == 0)
+            hypothesis_start(pe, &j->view, j->hyp);
+        bool ok = boot_stage(s, pe, &j->view, BOOT_GATES[j->stage], j->stage == 0, 15);
+        if (ok && ++j->stage < BOOT_COARSE_STAGES)
+            break;
+        j->coarse[j->hyp] = ok ? fit_score(pe, BOOT_GATES[BOOT_COARSE_STAGES - 1]) : 1e9;
+        j->stage = 0;
+        if (++j->hyp < BOOT_HYPOTHESES)
+            break;
+        /* the best few go through all the stages */
+        j->finalist_count = 0;
+        for (int f = 0; f < BOOT_FINALISTS; f++) {
+            int h = -1;
+            for (int k = 0; k < BOOT_HYPOTHESES; k++)
+                if (j->coarse[k] < 1e17 && (h < 0 || j->coarse[k] < j->coarse[h]))
+                    h = k;
+            if (h < 0)
+                break;
+            j->coarse[h] = 1e18;
+            j->finalists[j->finalist_count++] = h;
+        }
+        j->phase = BOOT_FINAL;
+        j->hyp = 0;
+        j->best = 1e18;
+        j->best_h = -1;
+        j->fresh = false;
+        if (j->finalist_count == 0)
+            boot_end(s, pe, true);
+        break;
+    }
+    case BOOT_FINAL: {
+        if (!j->fresh) {
+            /* the person moved while the coarse stages ran: fit the finalists on now */
+            j->view.count = cur->count;
+            memcpy(j->view.pos, cur->pos, sizeof *cur->pos * (size_t)cur->count);
+            memcpy(j->view.index, cur->index, sizeof *cur->index * (size_t)cur->count);
+            memcpy(j->view.id, cur->id, sizeof *cur->id * (size_t)cur->count);
+            j->view.centroid = cur->centroid;
+            j->fresh = true;
+        }
+        const int h = j->finalists[j->hyp];
+        if (j->stage == 0)
+            hypothesis_start(pe, &j->view, h);
+        bool ok = boot_stage(s, pe, &j->view, BOOT_GATES[j->stage], j->stage == 0, 15);
+        if (ok && ++j->stage < BOOT_STAGES)
+            break;
+        double sc = ok ? fit_score(pe, BOOT_GATES[BOOT_STAGES - 1]) : 1e9;
+        if (sc < j->best) {
+            j->best = sc;
+            j->best_h = h;
+            skeleton_ik_get_state(pe->ik, &j->best_state);
+            memcpy(j->best_assigned, pe->assigned, sizeof j->best_assigned);
+        }
+        j->stage = 0;
+        if (++j->hyp >= j->finalist_count)
+            start_limbs(s, pe);
+        break;
+    }
+    case BOOT_LIMBS: {
+        limb_search *ls = &j->ls;
+        memcpy(pe->assigned, j->assigned, sizeof j->assigned);
+        while (!j->group_ready && j->group < 4) {
+            if (limb_group_setup(pe, &j->view, ls, j->group))
+                j->group_ready = true;
+            else
+                j->group++;
+        }
+        if (j->group_ready) {
+            /* one candidate assignment per step */
+            const int *cur_combo = ls->combos[ls->combo];
+            for (int i = 0; i < ls->n; i++)
+                pe->assigned[ls->labels[i]] = cur_combo[i] >= 0 ? ls->cand[cur_combo[i]] : -1;
+            double c = solve_cost(pe, &j->view, &ls->base);
+            /* each label left without a marker costs a gate's worth */
+            for (int i = 0; i < ls->n; i++)
+                if (cur_combo[i] < 0)
+                    c += s->cfg.gate_m * s->cfg.gate_m;
+            if (c < ls->best_cost) {
+                ls->best_cost = c;
+                memcpy(ls->best, cur_combo, sizeof ls->best);
+            }
+            if (++ls->combo < ls->combo_count) {
+                memcpy(pe->assigned, j->assigned, sizeof j->assigned);
+                break;
+            }
+            for (int i = 0; i < ls->n; i++)
+                j->assigned[ls->labels[i]] = ls->best[i] >= 0 ? ls->cand[ls->best[i]] : -1;
+            memcpy(pe->assigned, j->assigned, sizeof j->assigned);
+            solve_cost(pe, &j->view, &ls->base);
+            skeleton_ik_get_state(pe->ik, &ls->base);
+            j->group++;
+            j->group_ready = false;
+            if (j->group < 4)
+                break;
+        }
+        /* all groups done: does the fit explain enough markers? */
+        solve_cost(pe, &j->view, &ls->base);
+        km_ik_residuals(pe->ik, pe->residual);
+        int good;
+        int q = fit_quality(s, pe, &good);
+        memcpy(j->assigned, pe->assigned, sizeof j->assigned);
+        km_log(KM_LOG_DEBUG, MODULE, "boot: best hypothesis %d score %g, %d of %d labels fit%s",
+               j->best_h, j->best, good, pe->labels, q == 1 ? " (no head/torso/pelvis)" : "");
+        if (q < 2) {
+            if (q == 1) {
+                j->partials++;
+                s->stats.boot_failed++;
+            }
+            boot_end(s, pe, q == 0); /* a partial fit starts again at once, on a new pose */
+            break;
+        }
+        skeleton_ik_get_state(pe->ik, &j->best_state);
+        j->phase = BOOT_ACCEPT;
+        j->catchups = 0;
+        break;
+    }
+    case BOOT_ACCEPT: {
+        /* the fit, moved with the cluster, refitted on the current frame */
+        pose_state st = j->best_state;
+        st.root_pos = km_vec3_add(st.root_pos, km_vec3_sub(cur->centroid, j->view.centroid));
+        skeleton_ik_set_state(pe->ik, &st);
+        /* the labels follow their markers' track ids (km_tracker's) when those persisted:
+         * limbs may have moved far since the snapshot; else the pose finds them */
+        int carried = 0;
+        for (int l = 0; l < pe->labels; l++) {
+            int k = j->assigned[l];
+            pe->assigned[l] = -1;
+            for (int i = 0; k >= 0 && i < cur->count; i++)
+                if (cur->id[i] == j->view.id[k]) {
+                    pe->assigned[l] = i;
+                    carried++;
+                    break;
+                }
+        }
+        bool ok;
+        if (carried >= s->cfg.min_markers && carried >= pe->labels / 2) {
+            frame_from_view(pe, cur);
+            ok = skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.boot_iterations, &pe->pose) ==
+                 KM_OK;
+            if (ok)
+                km_ik_residuals(pe->ik, pe->residual);
+        } else {
+            ok = boot_stage(s, pe, cur, 0.08, false, 15) && boot_stage(s, pe, cur, 0.04, false, 15);
+        }
+        int good = 0;
+        if (!ok || fit_quality(s, pe, &good) < 2) {
+            j->catchup_frame = s->stats.frames;
+            if (++j->catchups >= BOOT_CATCHUPS)
+                boot_end(s, pe, true);
+            break;
+        }
+        /* labels from view indices to this frame's markers */
+        for (int l = 0; l < pe->labels; l++)
+            if (pe->assigned[l] >= 0) {
+                pe->assigned[l] = cur->index[pe->assigned[l]];
+                s->owner[pe->assigned[l]] = pe->row_base + l;
+            }
+        skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
+        frame_from_assignment(s, pe, m);
+        skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.boot_iterations, &pe->pose);
+        km_ik_residuals(pe->ik, pe->residual);
+        pe->tracked = true;
+        s->stats.boots++;
+        j->phase = BOOT_IDLE;
+        j->partials = 0;
+        memset(j->backoff, 0, sizeof j->backoff);
+        km_log(KM_LOG_DEBUG, MODULE, "boot: person %d tracked, %d labels, %llu frames after "
+               "the boot started", pe->pose.person, good,
+               (unsigned long long)(s->stats.frames - j->started_frame));
+        break;
+    }
+    case BOOT_IDLE:
+        break;
+    }
+    skeleton_ik_set_limit_scale(pe->ik, 1.0, 1.0);
+    s->stats.boot_steps++;
+}
+
+static bool budget_left(const km_skeleton_solver *s, uint64_t t0_ns, int steps)
+{
+    if (steps == 0)
+        return true; /* every call moves a boot on */
+    if (s->cfg.boot_steps > 0 && steps >= s->cfg.boot_steps)
+        return false;
+    return s->cfg.boot_budget_us <= 0 ||
+           km_time_now_ns() - t0_ns < (uint64_t)s->cfg.boot_budget_us * 1000u;
 }
 
 static void boot(km_skeleton_solver *s, const km_marker_set *m)
 {
+    const uint64_t t0 = km_time_now_ns();
     int free_count = 0;
     for (int k = 0; k < m->count; k++) {
         s->free_marker[k] = s->owner[k] < 0;
         free_count += s->free_marker[k];
     }
-    if (free_count < s->cfg.min_markers)
-        return;
     int clusters = skel_cluster(s->pos, s->free_marker, m->count, s->cfg.person_link_m,
                                 s->cluster, s->work);
+    for (int c = 0; c < clusters; c++) {
+        s->cl_count[c] = 0;
+        s->cl_centroid[c] = km_vec3_make(0, 0, 0);
+        s->cl_claim[c] = -1;
+    }
+    for (int k = 0; k < m->count; k++)
+        if (s->cluster[k] >= 0) {
+            s->cl_count[s->cluster[k]]++;
+            s->cl_centroid[s->cluster[k]] =
+                km_vec3_add(s->cl_centroid[s->cluster[k]], s->pos[k]);
+        }
+    for (int c = 0; c < clusters; c++)
+        s->cl_centroid[c] = km_vec3_scale(s->cl_centroid[c], 1.0 / s->cl_count[c]);
+    /* boots under way follow their cluster */
     for (int p = 0; p < s->count; p++) {
         person *pe = &s->people[p];
+        if (pe->tracked || pe->job.phase == BOOT_IDLE)
+            continue;
+        int best = -1;
+        double best_d = BOOT_FOLLOW_M;
+        for (int c = 0; c < clusters; c++) {
+            double d = km_vec3_dist(s->cl_centroid[c], pe->job.track_centroid);
+            if (s->cl_claim[c] < 0 && s->cl_count[c] >= s->cfg.min_markers && d < best_d) {
+                best_d = d;
+                best = c;
+            }
+        }
+        if (best < 0) {
+            boot_end(s, pe, false); /* the markers went away */
+            continue;
+        }
+        s->cl_claim[best] = p;
+        pe->job.cluster = best;
+        pe->job.track_centroid = s->cl_centroid[best];
+    }
+    int steps = 0;
+    for (int p = 0; p < s->count; p++) {
+        person *pe = &s->people[p];
+        boot_job *j = &pe->job;
         if (pe->tracked)
             continue;
-        /* try clusters from the largest down */
-        for (int attempt = 0; attempt < clusters; attempt++) {
-            int best_c = -1, best_n = 0;
-            for (int cl = 0; cl < clusters; cl++) {
-                int n = 0;
-                for (int k = 0; k < m->count; k++)
-                    n += s->cluster[k] == cl && s->owner[k] < 0;
-                if (n > best_n) {
-                    best_n = n;
-                    best_c = cl;
+        if (j->phase == BOOT_IDLE) {
+            if (!budget_left(s, t0, steps))
+                break;
+            /* start on the largest cluster nobody boots from that has not failed lately */
+            int best = -1;
+            for (int c = 0; c < clusters; c++) {
+                if (s->cl_claim[c] >= 0 || s->cl_count[c] < s->cfg.min_markers)
+                    continue;
+                if (backed_off(s, j, s->cl_centroid[c])) {
+                    s->stats.boot_skipped++;
+                    continue;
                 }
+                if (best < 0 || s->cl_count[c] > s->cl_count[best])
+                    best = c;
             }
-            if (best_c < 0 || best_n < s->cfg.min_markers)
-                break;
-            /* hide the other clusters by marking them owned for the fit */
-            for (int k = 0; k < m->count; k++)
-                if (s->owner[k] < 0 && s->cluster[k] != best_c)
-                    s->owner[k] = -2;
-            bool ok = boot_person(s, pe, m);
-            for (int k = 0; k < m->count; k++)
-                if (s->owner[k] == -2)
-                    s->owner[k] = -1;
-            if (ok) {
-                pe->tracked = true;
-                s->stats.boots++;
-                break;
-            }
-            /* this cluster is not this person: exclude it from the next attempt */
-            for (int k = 0; k < m->count; k++)
-                if (s->cluster[k] == best_c)
-                    s->cluster[k] = -1;
+            if (best < 0)
+                continue;
+            s->cl_claim[best] = p;
+            view_from_cluster(s, m, best, &j->view);
+            j->phase = BOOT_COARSE;
+            j->cluster = best;
+            j->track_centroid = s->cl_centroid[best];
+            j->started_frame = s->stats.frames;
+            j->hyp = 0;
+            j->stage = 0;
+            j->fresh = false;
+            j->catchup_frame = UINT64_MAX;
         }
-        /* restore cluster ids is not needed: one boot pass per frame */
+        bool have_cur = false;
+        /* (a refit on the current frame that failed waits for the next frame) */
+        while (j->phase != BOOT_IDLE && j->catchup_frame != s->stats.frames &&
+               budget_left(s, t0, steps)) {
+            if (!have_cur && (j->phase == BOOT_ACCEPT || (j->phase == BOOT_FINAL && !j->fresh))) {
+                view_from_cluster(s, m, j->cluster, &s->cur);
+                have_cur = true;
+            }
+            boot_step(s, pe, m, &s->cur);
+            steps++;
+        }
     }
+    uint64_t dt = km_time_now_ns() - t0;
+    if (dt > s->stats.boot_longest_ns)
+        s->stats.boot_longest_ns = dt;
 }
 
 /* -------------------------------------------------------------------- run */
@@ -771,8 +1167,10 @@ km_status km_skeleton_solver_run(km_skeleton_solver *s, const km_marker_set *m,
             }
         } else {
             pe->pose.tracked = false;
-            for (int l = 0; l < pe->labels; l++)
+            for (int l = 0; l < pe->labels; l++) {
                 pe->has_last_id[l] = false;
+                pe->assigned[l] = -1; /* (a boot under way used them for its snapshot) */
+            }
         }
         pe->pose.person = p;
         out[p] = pe->pose;

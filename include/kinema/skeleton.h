@@ -434,6 +434,17 @@ typedef struct km_skeleton_solver_config {
                                 * again (default 8) */
     double person_link_m;      /* boot: markers closer than this are one person (default
                                 * 0.35) */
+    /* Booting a person is a search of tens of milliseconds; it is spread over calls: */
+    int boot_budget_us;        /* boot work per km_skeleton_solver_run call, microseconds
+                                * (default 1500); one step (~0.1-1 ms) always runs, so a call
+                                * may exceed it by one step. 0 = no time limit */
+    int boot_steps;            /* at most this many boot steps per call (default 0 = no limit;
+                                * tests set it for a spread that does not depend on time).
+                                * boot_budget_us = boot_steps = 0: a whole boot in one call */
+    int boot_retry_frames;     /* markers a person could not be fitted to are not tried
+                                * again for this many frames (doubling with each further
+                                * failure at that place, up to 8x) (default 60; 0 = retry at
+                                * once) */
 } km_skeleton_solver_config;
 
 typedef struct km_skeleton_solver_stats {
@@ -442,6 +453,11 @@ typedef struct km_skeleton_solver_stats {
     uint64_t lost;             /* people lost (too few markers) */
     uint64_t recovered;        /* labels given back by recovery after IK */
     uint64_t dropped;          /* labels dropped as IK outliers */
+    uint64_t boot_failed;      /* boots that ended without a fit (the place is backed off) */
+    uint64_t boot_steps;       /* boot steps run */
+    uint64_t boot_skipped;     /* clusters not tried in a frame because a boot failed there
+                                * lately (summed over frames and people) */
+    uint64_t boot_longest_ns;  /* longest time one call spent booting */
 } km_skeleton_solver_stats;
 
 typedef struct km_skeleton_solver km_skeleton_solver;
@@ -461,7 +477,9 @@ const km_subject *km_skeleton_solver_subject(const km_skeleton_solver *solver, i
  * continuity; any ids work) -> one pose per subject in subject order (out needs room for
  * all: KM_ERR_CAPACITY otherwise). A person not found is tracked = false. People that are
  * not tracked boot from the markers no tracked person took: standing upright, any heading,
- * T-pose or arms down. No allocation. One solver is used by one thread at a time. */
+ * T-pose or arms down; a boot is spread over calls (boot_budget_us of work per call) and
+ * the person is tracked from the call that completes it. No allocation. One solver is used
+ * by one thread at a time. */
 km_status km_skeleton_solver_run(km_skeleton_solver *solver, const km_marker_set *markers,
                                  km_skeleton_pose *out, int capacity);
 /* Labels of the last run for one person: marker_index[l] = index into the markers given to

@@ -13,6 +13,7 @@
 #include "bvh_actor.h"
 #include "kinema/tracking.h"
 #include "skeleton_fixture.h"
+#include "thread_time.h"
 
 #define MAX_PEOPLE 3
 #define FIRST_FRAME 1 /* frame 0 is the T-pose */
@@ -29,6 +30,10 @@ typedef struct result {
     double all_mean_m;    /* all 21 joints */
     double labels_right;  /* fraction of labels on the right marker (visible ones) */
     int tracked_frames, frames;
+    double worst_call_ms; /* longest single km_skeleton_solver_run (boots included), wall */
+    double worst_cpu_ms;  /* the same in the thread's CPU time (without preemption) */
+    int first_tracked;    /* first frame where every person is tracked (-1: never) */
+    int first_any;        /* first frame where someone is tracked */
 } result;
 
 static void run(int people, result *res)
@@ -105,7 +110,9 @@ static void run(int people, result *res)
     int tracked_frames = 0;
     double per_joint[KM_JOINT_COUNT] = {0};
     long per_joint_n = 0;
-    uint64_t rec_ns = 0, solve_ns = 0;
+    uint64_t rec_ns = 0, solve_ns = 0, worst_ns = 0, worst_cpu_ns = 0;
+    int first_tracked = -1, first_any = -1;
+    int first_seen[MAX_PEOPLE] = {-1, -1, -1};
     for (int k = 0; k < FRAMES; k++) {
         km_vec3 truth_mk[MAX_PEOPLE][KM_SKELETON_MAX_MARKERS];
         km_vec3 truth_j[MAX_PEOPLE][KM_JOINT_COUNT];
@@ -132,11 +139,16 @@ static void run(int people, result *res)
         assert_int_equal(km_tracker_update(tracker, &markers, &tracked), KM_OK);
         uint64_t t1 = km_time_now_ns();
         km_skeleton_pose poses[KM_SKELETON_MAX_PEOPLE];
+        uint64_t c1 = thread_time_ns();
         assert_int_equal(km_skeleton_solver_run(solver, &tracked, poses, KM_SKELETON_MAX_PEOPLE),
                          KM_OK);
         uint64_t t2 = km_time_now_ns();
+        if (thread_time_ns() - c1 > worst_cpu_ns)
+            worst_cpu_ns = thread_time_ns() - c1;
         rec_ns += t1 - t0;
         solve_ns += t2 - t1;
+        if (t2 - t1 > worst_ns)
+            worst_ns = t2 - t1;
         bool all_tracked = true;
         for (int q = 0; q < people; q++) {
             if (!poses[q].tracked) {
@@ -149,8 +161,10 @@ static void run(int people, result *res)
                 if (km_vec3_dist(poses[q].joint_pos_m[0], truth_j[r][0]) <
                     km_vec3_dist(poses[q].joint_pos_m[0], truth_j[p][0]))
                     p = r;
-            if (k < 10)
-                continue; /* boot */
+            if (first_seen[q] < 0)
+                first_seen[q] = k;
+            if (k < first_seen[q] + 10)
+                continue; /* the boot and the first frames after it */
             for (int j = 0; j < KM_JOINT_COUNT; j++) {
                 all_sum += km_vec3_dist(poses[q].joint_pos_m[j], truth_j[p][j]);
                 per_joint[j] += km_vec3_dist(poses[q].joint_pos_m[j], truth_j[p][j]);
@@ -173,18 +187,34 @@ static void run(int people, result *res)
             }
         }
         tracked_frames += all_tracked;
+        if (all_tracked && first_tracked < 0)
+            first_tracked = k;
+        for (int q = 0; q < people && first_any < 0; q++)
+            if (poses[q].tracked)
+                first_any = k;
     }
     res->limb_mean_m = limb_n ? limb_sum / limb_n : 1;
     res->all_mean_m = all_n ? all_sum / all_n : 1;
     res->labels_right = label_total ? (double)label_right / label_total : 0;
     res->tracked_frames = tracked_frames;
     res->frames = FRAMES;
+    res->worst_call_ms = worst_ns * 1e-6;
+    res->worst_cpu_ms = worst_cpu_ns * 1e-6;
+    res->first_tracked = first_tracked;
+    res->first_any = first_any;
     print_message("%d people, %d frames: limb joints mean error %.2f mm, all 21 joints %.2f mm, "
                   "labels on the right marker %.2f%%, all tracked in %d frames; per frame: "
                   "reconstruct+track %.3f ms, skeleton solve %.3f ms (%.3f ms per person)\n",
                   people, FRAMES, res->limb_mean_m * 1e3, res->all_mean_m * 1e3,
                   res->labels_right * 100, tracked_frames, rec_ns / 1e6 / FRAMES,
                   solve_ns / 1e6 / FRAMES, solve_ns / 1e6 / FRAMES / people);
+    km_skeleton_solver_stats sst = km_skeleton_solver_get_stats(solver);
+    print_message("%d people: worst single solver call %.2f ms (%.2f ms of CPU), boot work at "
+                  "most %.2f ms a call; first tracked pose at frame %d, everyone tracked from "
+                  "frame %d; boots %llu, failed %llu, %llu steps\n", people, res->worst_call_ms,
+                  res->worst_cpu_ms, sst.boot_longest_ns * 1e-6, first_any, first_tracked,
+                  (unsigned long long)sst.boots, (unsigned long long)sst.boot_failed,
+                  (unsigned long long)sst.boot_steps);
     if (getenv("KM_TEST_VERBOSE"))
         for (int j = 0; j < KM_JOINT_COUNT; j++)
             print_message("  %-14s %.1f mm\n", km_joint_name(j), per_joint[j] / per_joint_n * 1e3);
@@ -205,7 +235,10 @@ static void test_one_person(void **state)
     run(1, &r);
     assert_true(r.limb_mean_m < 0.015);
     assert_true(r.labels_right > 0.98);
-    assert_true(r.tracked_frames >= r.frames * 95 / 100);
+    /* the boot is spread over frames (boot_budget_us per call): tracked within 0.5 s, then
+     * in every frame */
+    assert_true(r.first_tracked >= 0 && r.first_tracked <= 60);
+    assert_int_equal(r.tracked_frames, r.frames - r.first_tracked);
 }
 
 static void test_three_people(void **state)
@@ -215,7 +248,9 @@ static void test_three_people(void **state)
     run(3, &r);
     assert_true(r.limb_mean_m < 0.015);
     assert_true(r.labels_right > 0.98);
-    assert_true(r.tracked_frames >= r.frames * 95 / 100);
+    /* three boots one after the other within 1.5 s, then everyone in every frame */
+    assert_true(r.first_tracked >= 0 && r.first_tracked <= 180);
+    assert_true(r.tracked_frames >= (r.frames - r.first_tracked) * 99 / 100);
 }
 
 int main(void)
