@@ -14,7 +14,9 @@
  * A person with too few labels is lost. People that are not tracked boot from the markers
  * nobody took: clusters of markers (people stand apart) are fitted with the subject's rest
  * pose upright at 12 headings, labels and pose refined together (assignment + IK with a
- * shrinking gate, like ICP); the best fit wins if it explains enough markers. */
+ * shrinking gate, like ICP); the best fit wins if it explains enough markers. The boot is a
+ * per-person state machine run a step at a time within boot_budget_us per call (see
+ * "boot" below). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
