@@ -41,6 +41,7 @@ typedef struct camera_detection {
 } camera_detection;
 
 static void detect_on_capture_thread(void *user, km_frame *frame);
+static km_status use_rig(km_pipeline *p, const km_rig *rig);
 
 struct km_pipeline {
     km_pipeline_config cfg;
@@ -78,6 +79,10 @@ struct km_pipeline {
     uint64_t rec_frames, rec_stop_ns; /* rec_stop_ns 0: until stop_recording */
     uint8_t *rec_buffer;
     size_t rec_buffer_bytes;
+    /* Live wand calibration (control `calibrate`): fed every frame set's 2D observations
+     * while collecting; solved in the session's own worker thread. */
+    km_calib_session *calib;
+    bool calib_feeding;
     km_pipeline_frame_fn on_frame;
     void *on_frame_user;
     km_pipeline_stats stats;
@@ -593,15 +598,11 @@ static km_status control_reload_calibration(void *user, const km_control_request
     km_rig rig;
     km_status st = km_rig_load(path, &rig);
     if (st) return st;
-    if (rig.camera_count != p->camera_count)
-        return km_error(KM_ERR_INVALID_ARGUMENT,
-                        "reload_calibration: %s has %d cameras, the pipeline runs %d", path,
-                        rig.camera_count, p->camera_count);
-    km_reconstructor *rec = km_reconstructor_create(&p->reconstruct_cfg, &rig, &st);
-    if (!rec) return st;
-    km_reconstructor_destroy(p->reconstructor);
-    p->reconstructor = rec;
-    p->rig = rig;
+    if ((st = use_rig(p, &rig))) {
+        char why[KM_ERROR_MESSAGE_MAX];
+        snprintf(why, sizeof why, "%s", km_last_error());
+        return km_error(st, "reload_calibration: %s: %s", path, why);
+    }
     km_log(KM_LOG_INFO, "pipeline", "calibration reloaded from %s", path);
     return km_control_reply_add_string(reply, "rig", path);
 }
@@ -725,6 +726,119 @@ static km_status control_stop_recording(void *user, const km_control_request *re
     if (!st) st = km_control_reply_add_int(reply, "frames", (long long)frames);
     if (!st) st = km_control_reply_add_int(reply, "bytes", (long long)bytes);
     return st;
+}
+
+/* ------------------------------------------------- live calibration */
+
+static km_status calibrate_status_reply(km_pipeline *p, km_control_reply *reply)
+{
+    km_calib_session_progress pr;
+    km_calib_session_get_progress(p->calib, &pr);
+    km_status st = km_control_reply_add_string(reply, "state",
+                                               km_calib_session_state_name(pr.state));
+    if (!st) st = km_control_reply_add_string(reply, "phase",
+                                              pr.phase == KM_CALIB_SESSION_GROUND ? "ground"
+                                                                                  : "wand");
+    if (!st) st = km_control_reply_add_double(reply, "fraction", pr.fraction);
+    if (!st) st = km_control_reply_add_string(reply, "stage", pr.stage);
+    if (!st) st = km_control_reply_add_int(reply, "wand_frames", pr.frames_kept);
+    if (!st) st = km_control_reply_add_int(reply, "ground_frames", pr.ground_frames);
+    char views[8 * KM_MAX_CAMERAS + 4];
+    size_t len = 0;
+    views[len++] = '[';
+    for (int c = 0; c < pr.camera_count; c++)
+        len += (size_t)snprintf(views + len, sizeof views - len, "%s%d", c ? "," : "",
+                                pr.camera_views[c]);
+    snprintf(views + len, sizeof views - len, "]");
+    if (!st) st = km_control_reply_add_json(reply, "camera_views", views);
+    if (!st && (pr.state == KM_CALIB_SESSION_FAILED || pr.state == KM_CALIB_SESSION_CANCELLED))
+        st = km_control_reply_add_string(reply, "error", pr.error);
+    if (!st && pr.state == KM_CALIB_SESSION_DONE) {
+        km_rig rig;
+        km_wand_result r;
+        if (km_calib_session_get_result(p->calib, &rig, &r) == KM_OK) {
+            st = km_control_reply_add_double(reply, "rms_px", r.rms_px);
+            if (!st) st = km_control_reply_add_double(reply, "wand_length_error_rms_mm",
+                                                      r.length_error_rms_mm);
+            if (!st) st = km_control_reply_add_int(reply, "frames_used", r.frames_used);
+            if (!st) st = km_control_reply_add_bool(reply, "ground", r.has_ground);
+            if (!st) st = km_control_reply_add_double(reply, "solve_seconds", r.solve_seconds);
+        }
+    }
+    return st;
+}
+
+/* Swap in a rig (same cameras): a new reconstructor first, so a failure changes nothing. */
+static km_status use_rig(km_pipeline *p, const km_rig *rig)
+{
+    if (rig->camera_count != p->camera_count)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "the rig has %d cameras, the pipeline runs %d",
+                        rig->camera_count, p->camera_count);
+    km_status st;
+    km_reconstructor *rec = km_reconstructor_create(&p->reconstruct_cfg, rig, &st);
+    if (!rec) return st;
+    km_reconstructor_destroy(p->reconstructor);
+    p->reconstructor = rec;
+    p->rig = *rig;
+    if (p->tracker) km_tracker_reset(p->tracker); /* positions move to the new world frame */
+    return KM_OK;
+}
+
+/* calibrate {"action": start|ground|solve|status|apply|cancel, "path"} — the operator's
+ * wand calibration while the daemon runs (docs/calibration.md "Live calibration"). */
+static km_status control_calibrate(void *user, const km_control_request *request,
+                                   km_control_reply *reply)
+{
+    km_pipeline *p = user;
+    const char *a = request->action;
+    km_status st = KM_OK;
+    if (strcmp(a, "start") == 0) {
+        km_rig intrinsics = p->rig;
+        if (request->path[0] && (st = km_rig_load(request->path, &intrinsics))) return st;
+        if (intrinsics.camera_count != p->camera_count)
+            return km_error(KM_ERR_INVALID_ARGUMENT, "calibrate: %s has %d cameras, the "
+                            "pipeline runs %d", request->path, intrinsics.camera_count,
+                            p->camera_count);
+        km_calib_session_config cc = km_calib_session_config_default();
+        cc.with_ground = false; /* only when the operator shows the L-frame (action ground) */
+        km_calib_session *session = km_calib_session_create(&cc, &intrinsics, &st);
+        if (!session) return st;
+        km_calib_session_destroy(p->calib); /* a previous one is replaced */
+        p->calib = session;
+        p->calib_feeding = true;
+        km_log(KM_LOG_INFO, "pipeline", "calibration: collecting the wand wave");
+        return calibrate_status_reply(p, reply);
+    }
+    if (!p->calib)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "calibrate %s: no calibration running (action "
+                        "start first)", a);
+    if (strcmp(a, "ground") == 0) {
+        if ((st = km_calib_session_set_phase(p->calib, KM_CALIB_SESSION_GROUND))) return st;
+        km_log(KM_LOG_INFO, "pipeline", "calibration: collecting the L-frame on the floor");
+    } else if (strcmp(a, "solve") == 0) {
+        p->calib_feeding = false;
+        if ((st = km_calib_session_start(p->calib))) {
+            p->calib_feeding = true;
+            return st;
+        }
+        km_log(KM_LOG_INFO, "pipeline", "calibration: solving in the background");
+    } else if (strcmp(a, "apply") == 0) {
+        km_rig rig;
+        km_wand_result r;
+        if ((st = km_calib_session_get_result(p->calib, &rig, &r))) return st;
+        if (request->path[0] && (st = km_rig_save(request->path, &rig, NULL))) return st;
+        if ((st = use_rig(p, &rig))) return st;
+        km_log(KM_LOG_INFO, "pipeline", "calibration applied (RMS %.3f px%s%s)", r.rms_px,
+               request->path[0] ? ", saved to " : "", request->path);
+        if (request->path[0]) snprintf(p->cfg.rig_path, sizeof p->cfg.rig_path, "%s",
+                                       request->path);
+    } else if (strcmp(a, "cancel") == 0) {
+        km_calib_session_destroy(p->calib); /* cancels and joins a running solve */
+        p->calib = NULL;
+        p->calib_feeding = false;
+        return km_control_reply_add_string(reply, "state", "cancelled");
+    }
+    return calibrate_status_reply(p, reply);
 }
 
 /* define_rigid: a new body from tracked markers of the last solved frame. */
@@ -939,6 +1053,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
                                        control_start_recording, p);
                 km_control_set_handler(p->control, KM_CONTROL_STOP_RECORDING,
                                        control_stop_recording, p);
+                km_control_set_handler(p->control, KM_CONTROL_CALIBRATE, control_calibrate, p);
             }
             if (cfg->role == KM_PIPELINE_ROLE_NODE)
                 km_control_set_handler(p->control, KM_CONTROL_STATUS, control_node_status, p);
@@ -1186,6 +1301,7 @@ static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
     }
     if (p->stages) km_stages_send(p->stages, p->publisher, &out, km_time_now_ns());
     if (p->recorder) recording_write(p, &out);
+    if (p->calib_feeding) km_calib_session_add_observations(p->calib, obs);
     if (p->on_frame) p->on_frame(p->on_frame_user, &out);
 
     uint64_t done = out.publish_time_ns ? out.publish_time_ns : out.solved_time_ns;
@@ -1415,6 +1531,7 @@ void km_pipeline_destroy(km_pipeline *p)
         uint64_t frames, bytes;
         recording_stop(p, &frames, &bytes);
     }
+    km_calib_session_destroy(p->calib);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_capture_destroy(p->captures[c]);
     for (int c = 0; c < KM_MAX_CAMERAS; c++) km_source_destroy(p->device_sources[c]);
     /* after every source of theirs */

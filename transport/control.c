@@ -24,7 +24,7 @@
 
 static const char *const command_names[KM_CONTROL_COMMAND_COUNT] = {
     "status", "list_cameras", "start_recording", "stop_recording", "reload_calibration",
-    "define_rigid"};
+    "define_rigid", "calibrate"};
 
 const char *km_control_command_name(km_control_command command)
 {
@@ -199,8 +199,8 @@ static bool rigid_name_ok(const char *name)
 
 /* Members each command accepts ("cmd" and "id" are accepted by all). */
 static const char *const allowed[KM_CONTROL_COMMAND_COUNT][3] = {
-    {NULL}, {NULL}, {"path", "duration_s", NULL}, {NULL}, {"path", NULL}, {"name", "markers",
-                                                                           NULL}};
+    {NULL}, {NULL}, {"path", "duration_s", NULL}, {NULL}, {"path", NULL},
+    {"name", "markers", NULL}, {"action", "path", NULL}};
 
 static km_status parse_tokens(const request_text *q, int count, km_control_request *out)
 {
@@ -217,14 +217,15 @@ static km_status parse_tokens(const request_text *q, int count, km_control_reque
     km_status st = member_string(q, cmd, "cmd", name, sizeof name);
     if (st)
         return km_error(KM_ERR_PARSE, "control: \"cmd\" must be one of status, list_cameras, "
-                        "start_recording, stop_recording, reload_calibration, define_rigid");
+                        "start_recording, stop_recording, reload_calibration, define_rigid, "
+                        "calibrate");
     int c = 0;
     while (c < KM_CONTROL_COMMAND_COUNT && strcmp(command_names[c], name) != 0)
         c++;
     if (c == KM_CONTROL_COMMAND_COUNT)
         return km_error(KM_ERR_PARSE, "control: unknown command \"%s\"; known: status, "
                         "list_cameras, start_recording, stop_recording, reload_calibration, "
-                        "define_rigid", name);
+                        "define_rigid, calibrate", name);
     out->command = (km_control_command)c;
 
     /* Every member must be known for this command. */
@@ -263,6 +264,18 @@ static km_status parse_tokens(const request_text *q, int count, km_control_reque
             return km_error(KM_ERR_PARSE, "control: \"duration_s\" must be a number of "
                             "seconds in 0..604800");
         out->duration_s = tokens[duration].number;
+    }
+    if (c == KM_CONTROL_CALIBRATE) {
+        static const char *const actions[] = {"start", "ground", "solve", "status", "apply",
+                                              "cancel", NULL};
+        int ac = km_json_token_member(q->text, tokens, 0, "action");
+        bool ok = ac >= 0 && member_string(q, ac, "action", out->action, sizeof out->action) ==
+                                 KM_OK;
+        int a = 0;
+        while (ok && actions[a] && strcmp(actions[a], out->action) != 0) a++;
+        if (!ok || !actions[a])
+            return km_error(KM_ERR_PARSE, "control: calibrate needs \"action\": one of start, "
+                            "ground, solve, status, apply, cancel");
     }
     if (c == KM_CONTROL_DEFINE_RIGID) {
         int nm = km_json_token_member(q->text, tokens, 0, "name");

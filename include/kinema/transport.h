@@ -488,6 +488,10 @@ typedef enum km_control_command {
     KM_CONTROL_STOP_RECORDING,       /* no members */
     KM_CONTROL_RELOAD_CALIBRATION,   /* "path" (optional: "" = the configured file) */
     KM_CONTROL_DEFINE_RIGID,         /* "name" (required), "markers": 3..32 track ids */
+    KM_CONTROL_CALIBRATE,            /* "action" (required): start | ground | solve | status |
+                                        apply | cancel; "path" (optional): start: the
+                                        cameras' intrinsics (a rig file; "" = the running
+                                        rig's), apply: where to save the new rig */
     KM_CONTROL_COMMAND_COUNT
 } km_control_command;
 
@@ -501,6 +505,7 @@ typedef struct km_control_request {
     char name[64];                   /* define_rigid: 1..63 of [A-Za-z0-9_.-] */
     uint32_t marker_ids[KM_CONTROL_MAX_RIGID_MARKERS];
     int marker_count;
+    char action[16];                 /* calibrate: one of the actions above */
 } km_control_request;
 
 /* The reply being built: a handler adds members after "ok" and "cmd". */
