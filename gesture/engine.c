@@ -217,7 +217,8 @@ km_status km_gesture_engine_config_read(const km_config *cfg, const char *path,
     static const char *const keys[] = {"model", "builtin_variants", "resample_count", "max_people",
                                        "hands", "travel_speed_mps", "travel_window_ms",
                                        "gaze_override_ms", "hand_timeout_ms", "person_timeout_ms",
-                                       "event_capacity", "spotter", "handpose", "handeye", NULL};
+                                       "event_capacity", "spotter", "handpose", "handeye",
+                                       "enabled" /* kinemad: the stage on/off */, NULL};
     if (!cfg || !path || !out)
         return km_error(KM_ERR_INVALID_ARGUMENT, "gesture engine config read: NULL argument");
     if (strlen(path) > 256)
