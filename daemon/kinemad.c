@@ -36,10 +36,13 @@ static void usage(FILE *out)
         "Usage: kinemad [OPTIONS]\n"
         "\n"
         "Run the Kinema motion-capture service: capture -> 2D detection -> 3D reconstruction\n"
-        "-> publish every solved frame over ZeroMQ and OSC.\n"
+        "-> marker tracking -> rigid bodies -> skeletons -> hands and gestures -> publish every\n"
+        "solved frame over ZeroMQ and OSC (and, when configured, VMC avatars and OSC events).\n"
         "Without --config it runs the embedded default: a synthetic 8-camera rig (1280x1024,\n"
-        "120 Hz) watching a walking actor, publishing on tcp://127.0.0.1:5555 (ZeroMQ PUB,\n"
-        "wire v1, docs/protocol.md) and osc.udp://127.0.0.1:9000 (OSC, /kinema/...).\n"
+        "120 Hz) watching a walking actor with a head band and a hand-held prop, publishing on\n"
+        "tcp://127.0.0.1:5555 (ZeroMQ PUB, wire v1.2, docs/protocol.md) and\n"
+        "osc.udp://127.0.0.1:9000 (OSC, /kinema/...). Sources: synthetic, replay (a recording),\n"
+        "devices (UVC cameras and Kinects over USB; docs/capture.md).\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE     YAML configuration (docs/config.md)\n"
@@ -257,15 +260,22 @@ int main(int argc, char **argv)
         km_log(KM_LOG_INFO, "kinemad", "node: publishing obs2d on %s; capture starts when the "
                "solver connects", pcfg.node_publish);
     if (pcfg.publish_enabled && pcfg.publish.zmq_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
-        km_log(KM_LOG_INFO, "kinemad", "publishing ZeroMQ PUB on %s (topics \"frame\", \"markers\"; "
-               "wire v1, docs/protocol.md)", pcfg.publish.zmq_endpoint);
+        km_log(KM_LOG_INFO, "kinemad", "publishing ZeroMQ PUB on %s (topics frame, markers, "
+               "obs2d, rigid, skeleton, hands, gesture, status; wire v1.2, docs/protocol.md)",
+               pcfg.publish.zmq_endpoint);
     if (pcfg.publish_enabled && pcfg.publish.osc_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
         km_log(KM_LOG_INFO, "kinemad", "publishing OSC to osc.udp://%s:%s (/kinema/frame, "
-               "/kinema/marker)", pcfg.publish.osc_host, pcfg.publish.osc_port);
+               "/kinema/marker, /kinema/rigid, /kinema/skeleton, /kinema/joint, /kinema/hand)",
+               pcfg.publish.osc_host, pcfg.publish.osc_port);
+    if (pcfg.vmc.enabled)
+        km_log(KM_LOG_INFO, "kinemad", "VMC: person %d's skeleton to %d destination(s), first "
+               "%s:%s", pcfg.vmc.person, pcfg.vmc.destination_count,
+               pcfg.vmc.destinations[0].host, pcfg.vmc.destinations[0].port);
 
     if (pcfg.publish_enabled && pcfg.control.enabled)
         km_log(KM_LOG_INFO, "kinemad", "control socket (JSON request/reply) on %s: try "
-               "{\"cmd\":\"status\"} or {\"cmd\":\"list_cameras\"}", pcfg.control.endpoint);
+               "{\"cmd\":\"status\"} or {\"cmd\":\"list_cameras\"} (also start_recording, "
+               "define_rigid, calibrate: docs/protocol.md)", pcfg.control.endpoint);
     st = km_pipeline_start(pipeline);
     if (st) {
         km_log(KM_LOG_ERROR, "kinemad", "cannot start capture: %s", km_last_error());
