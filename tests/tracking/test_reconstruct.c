@@ -344,6 +344,65 @@ static void test_prior(void **state)
     km_reconstructor_destroy(rec);
 }
 
+/* The prior path on the dense 24 x 200 fixture, against the search alone on the same
+ * observations: exact predictions (the truth) build nearly every marker from the prior
+ * and give the same recall, RMS and no more ghosts; predictions 5 cm off, and predictions
+ * of markers that are not there, make nothing by themselves (the search finds the
+ * markers; no extra ghosts). */
+static void test_prior_seeding(void **state)
+{
+    (void)state;
+    static fix_scene scene;
+    fix_scene_init(&scene, 24, 200, 0.1, 0.15, 1.0, 7);
+    km_reconstruct_config cfg = km_reconstruct_config_default();
+    km_status err;
+    km_reconstructor *rec = km_reconstructor_create(&cfg, &scene.rig, &err);
+    assert_non_null(rec);
+    static km_observation obs_items[8192];
+    static km_marker out_items[512], prior_items[512];
+    km_observation_set obs = {.capacity = 8192, .items = obs_items};
+    km_marker_set out = {.capacity = 512, .items = out_items};
+    km_marker_set prior = {.capacity = 512, .items = prior_items};
+    km_vec3 truth[FIX_MAX_MARKERS];
+    int views[FIX_MAX_MARKERS];
+    fix_score score[4];
+    memset(score, 0, sizeof score);
+    double elapsed[4] = {0};
+    static const char *const name[4] = {"no prior", "exact predictions",
+                                        "predictions 5 cm off", "predictions of nothing"};
+    for (int f = 0; f < 20; f++) {
+        fix_scene_truth(&scene, (uint64_t)f, truth);
+        fix_scene_observe(&scene, (uint64_t)f, truth, &obs, views);
+        for (int mode = 0; mode < 4; mode++) {
+            prior.count = mode == 0 ? 0 : 200;
+            for (int m = 0; m < prior.count; m++) {
+                km_vec3 p = truth[m];
+                if (mode == 2)
+                    p = km_vec3_add(p, km_vec3_make(0.03, -0.03, 0.025));
+                else if (mode == 3) /* a second cloud beside the real one */
+                    p = km_vec3_add(p, km_vec3_make(0.0, 0.0, 2.5));
+                prior_items[m] = (km_marker){.id = (uint32_t)m + 1, .pos_m = p};
+            }
+            const double t0 = seconds_now();
+            assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_OK);
+            assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+            elapsed[mode] += seconds_now() - t0;
+            fix_score_frame(&score[mode], truth, views, 200, &out);
+        }
+    }
+    km_reconstructor_destroy(rec);
+    for (int mode = 0; mode < 4; mode++)
+        printf("prior seeding, 24 cams x 200 markers, 20 frames, %s: RMS %.4f mm, recall "
+               "%.3f%%, ghosts %ld, %.3f ms/frame\n",
+               name[mode], rms_mm(&score[mode]), 100.0 * recall(&score[mode]),
+               score[mode].ghosts, 1000.0 * elapsed[mode] / 20);
+    for (int mode = 1; mode < 4; mode++) {
+        assert_true(recall(&score[mode]) >= recall(&score[0]) - 0.001);
+        assert_true(rms_mm(&score[mode]) < rms_mm(&score[0]) * 1.02);
+        assert_true(score[mode].ghosts <= score[0].ghosts + 2);
+    }
+}
+
 static void test_no_allocation_per_frame(void **state)
 {
     (void)state;
@@ -359,12 +418,19 @@ static void test_no_allocation_per_frame(void **state)
     km_marker_set out = {.capacity = 512, .items = marker_items};
     km_vec3 truth[FIX_MAX_MARKERS];
     int views[FIX_MAX_MARKERS];
+    static km_marker prior_items[512];
+    km_marker_set prior = {.capacity = 512, .items = prior_items};
     long during = 0, markers = 0;
     for (int f = 0; f < 1000; f++) {
         fix_scene_truth(&scene, (uint64_t)f, truth);
         fix_scene_observe(&scene, (uint64_t)f, truth, &obs, views);
         long before = allocations;
+        /* odd frames: the previous frame's markers as the prior (the prior path) */
+        if (f % 2)
+            assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_OK);
         assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
+        memcpy(prior_items, out.items, (size_t)out.count * sizeof *prior_items);
+        prior.count = out.count;
         during += allocations - before;
         markers += out.count;
     }
@@ -460,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_reflections_two_actors),
         cmocka_unit_test(test_issue5_acceptance),
         cmocka_unit_test(test_prior),
+        cmocka_unit_test(test_prior_seeding),
         cmocka_unit_test(test_no_allocation_per_frame),
         cmocka_unit_test(test_errors),
     };

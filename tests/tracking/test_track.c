@@ -498,6 +498,62 @@ static void test_smoothing(void **state)
     km_tracker_destroy(raw);
 }
 
+/* km_tracker_predict: the positions km_tracker_update then assigns to, for live tracks
+ * (also one in a gap), at the coming frame's time; ids as output; capacity and errors. */
+static void test_predict(void **state)
+{
+    (void)state;
+    km_status err;
+    km_tracker_config cfg = km_tracker_config_default();
+    km_tracker *tr = km_tracker_create(&cfg, &err);
+    assert_non_null(tr);
+    km_marker items[4], out_items[4], pred_items[4];
+    km_marker_set in = {.capacity = 4, .items = items};
+    km_marker_set out = {.capacity = 4, .items = out_items};
+    km_marker_set pred = {.capacity = 4, .items = pred_items};
+    assert_int_equal(km_tracker_predict(tr, 0, 0, &pred), KM_OK);
+    assert_int_equal(pred.count, 0);
+    /* two markers at 1.2 m/s and -0.6 m/s along x, 120 Hz */
+    for (int f = 0; f < 5; f++) {
+        const km_vec3 p[2] = {{0.01 * f, 1.0, 0.0}, {0.5 - 0.005 * f, 1.0, 0.3}};
+        set_markers(&in, (uint64_t)f, p, f == 4 ? 1 : 2); /* marker 2 missing in frame 4 */
+        assert_int_equal(km_tracker_update(tr, &in, &out), KM_OK);
+    }
+    /* frame 5: marker 1 at x = 0.05, marker 2 (in a gap) predicted at 0.5 - 0.025 */
+    assert_int_equal(km_tracker_predict(tr, 5, 5 * 8333333u, &pred), KM_OK);
+    assert_int_equal(pred.count, 2);
+    assert_int_equal(pred.frame, 5);
+    int found = 0;
+    for (int k = 0; k < pred.count; k++) {
+        const km_marker *m = &pred.items[k];
+        assert_int_equal(m->views, 0);
+        if (m->id == out.items[0].id) {
+            assert_true(km_vec3_dist(m->pos_m, km_vec3_make(0.05, 1.0, 0.0)) < 1e-6);
+            found++;
+        } else {
+            assert_true(km_vec3_dist(m->pos_m, km_vec3_make(0.475, 1.0, 0.3)) < 1e-6);
+            found++;
+        }
+    }
+    assert_int_equal(found, 2);
+    /* the tracker is not changed: update assigns the markers placed at the predictions */
+    set_markers(&in, 5, (km_vec3[]){pred.items[0].pos_m, pred.items[1].pos_m}, 2);
+    assert_int_equal(km_tracker_update(tr, &in, &out), KM_OK);
+    assert_int_equal(out.count, 2);
+    assert_int_equal(out.items[0].id, pred.items[0].id);
+    assert_int_equal(out.items[1].id, pred.items[1].id);
+    assert_int_equal(km_tracker_get_stats(tr).births, 2);
+    /* capacity: the first ones kept; errors */
+    km_marker_set small = {.capacity = 1, .items = pred_items};
+    assert_int_equal(km_tracker_predict(tr, 6, 6 * 8333333u, &small), KM_ERR_CAPACITY);
+    assert_int_equal(small.count, 1);
+    assert_int_equal(km_tracker_predict(NULL, 6, 0, &pred), KM_ERR_INVALID_ARGUMENT);
+    assert_int_equal(km_tracker_predict(tr, 6, 0, NULL), KM_ERR_INVALID_ARGUMENT);
+    km_marker_set broken = {.capacity = 2, .items = NULL};
+    assert_int_equal(km_tracker_predict(tr, 6, 0, &broken), KM_ERR_INVALID_ARGUMENT);
+    km_tracker_destroy(tr);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -548,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_close_markers_global_assignment),
         cmocka_unit_test(test_dense_cloud_no_allocation),
         cmocka_unit_test(test_smoothing),
+        cmocka_unit_test(test_predict),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_synthetic_two_actors),
         cmocka_unit_test(test_synthetic_hard),
