@@ -28,6 +28,12 @@
  *    in both directions within a wider gate, the noise-based residual limit, no marker of the
  *    frame within MIN_SEPARATION_M, and, when a prior (predicted markers) was given, a
  *    predicted position nearby that no other marker of the frame explains.
+ * 6. With a prior (km_reconstructor_set_prior: best the tracker's predictions), a prior
+ *    pass comes first: each predicted marker is built straight from the observations
+ *    nearest to its projections (evaluate_prior), so that the passes above only search
+ *    what no prediction explained. In the steady state of a tracked scene that is most of
+ *    the frame's markers, and the search sees a few observations per camera (pairs with
+ *    few left are tested exhaustively instead of sorted).
  *
  * Every buffer is sized from the config in km_reconstructor_create; km_reconstructor_run
  * does not allocate. */
