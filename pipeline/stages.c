@@ -82,7 +82,8 @@ static km_status read_path(const km_config *cfg, const char *path, char *field, 
 km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
 {
     static const char *const rigid_keys[] = {"enabled", "definitions", "tolerance_m",
-                                             "max_error_m", "gate_m", "max_missing", NULL};
+                                             "max_error_m", "gate_m", "max_missing",
+                                             "orientation_smoothing", NULL};
     static const char *const skeleton_keys[] = {"enabled", "subjects", "people", "height_m",
                                                 "marker_set", "gate_m", "max_residual_m",
                                                 "min_markers", NULL};
@@ -99,6 +100,9 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
         if ((st = read_double(cfg, "rigid.gate_m", 1e-3, 1.0, &out->rigid.gate_m))) return st;
         if ((st = read_int(cfg, "rigid.max_missing", 0, KM_RIGID_MAX_MARKERS - 3,
                            &out->rigid.max_missing)))
+            return st;
+        if ((st = read_double(cfg, "rigid.orientation_smoothing", 0.0, 0.9,
+                              &out->rigid.orientation_smoothing)))
             return st;
     }
     if (km_config_has(cfg, "skeleton")) {
