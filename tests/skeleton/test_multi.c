@@ -109,7 +109,12 @@ static void run_people(int people, double min_right_pct)
     int truth[KM_SKELETON_MAX_MARKERS];
     for (int l = 0; l < set.count; l++)
         truth[l] = km_c3d_find_label(&c, set.markers[l].label);
-    km_skeleton_solver *sv = km_skeleton_solver_create(NULL, subj, people, NULL);
+    /* boots spread by a step count, not time: the same frames on any machine (and under
+     * sanitizers); 4 steps a call is about what 1.5 ms buys on the build machine */
+    km_skeleton_solver_config cfg = km_skeleton_solver_config_default();
+    cfg.boot_budget_us = 0;
+    cfg.boot_steps = 4;
+    km_skeleton_solver *sv = km_skeleton_solver_create(&cfg, subj, people, NULL);
     assert_non_null(sv);
     static const int shift[4] = {0, 240, 480, 120};
     static const double dz[4] = {0, 1.6, -1.6, 3.2};
@@ -188,7 +193,7 @@ static void run_people(int people, double min_right_pct)
         double pct = 100.0 * (double)right[p] / (double)total[p];
         print_message("%d people: person %d %.3f%% labels right, %ld wrong (from its first pose, "
                       "frame %d)\n", people, p, pct, wrong[p], first[p]);
-        assert_true(first[p] >= 0 && first[p] <= 60 * people);
+        assert_true(first[p] >= 0 && first[p] <= 50 * people);
         assert_true(pct >= min_right_pct);
     }
     print_message("%d people: boots %llu, lost %llu, %.3f ms per frame (all people, incl. "
