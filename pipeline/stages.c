@@ -86,7 +86,8 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
                                              "orientation_smoothing", NULL};
     static const char *const skeleton_keys[] = {"enabled", "subjects", "people", "height_m",
                                                 "marker_set", "gate_m", "max_residual_m",
-                                                "min_markers", NULL};
+                                                "min_markers", "boot_budget_us",
+                                                "boot_retry_frames", NULL};
     km_status st;
     if (km_config_has(cfg, "rigid")) {
         if ((st = km_config_check_keys(cfg, "rigid", rigid_keys))) return st;
@@ -142,6 +143,12 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
             return st;
         if ((st = read_int(cfg, "skeleton.min_markers", 3, KM_SKELETON_MAX_MARKERS,
                            &out->skeleton.min_markers)))
+            return st;
+        if ((st = read_int(cfg, "skeleton.boot_budget_us", 0, 1000000,
+                           &out->skeleton.boot_budget_us)))
+            return st;
+        if ((st = read_int(cfg, "skeleton.boot_retry_frames", 0, 100000,
+                           &out->skeleton.boot_retry_frames)))
             return st;
     }
     if (km_config_has(cfg, "gesture")) {
