@@ -58,8 +58,23 @@ typedef struct synth_reflection {
     double u, v, radius_px, peak;
 } synth_reflection;
 
+/* The wand wave's path (synthetic_wand.c): cycles per take and phases of the centre and
+ * direction curves, drawn from the seed. Shared by km_synthetic_wand (batch) and the wand
+ * scene (rendered), so both wave the same way. */
+typedef struct synth_wand_path {
+    double pos_cycles[3][2], pos_phase[3][2], pos_weight[3][2];
+    double azimuth_cycles, azimuth_wobble_cycles, azimuth_phase, azimuth_wobble_phase;
+    double elevation_cycles, elevation_phase;
+} synth_wand_path;
+
+/* Wand scene: marker positions along the wand, L-frame marker height (km_lframe_default). */
+#define SYNTH_WAND_MARKERS 3
+#define SYNTH_LFRAME_MARKERS 4
+#define SYNTH_LFRAME_HEIGHT_M 0.007
+
 struct km_synthetic_scene {
     km_synthetic_config cfg;
+    synth_wand_path wand_path; /* wand scene only */
     km_rig rig;
     synth_actor_params actors[SYNTH_MAX_ACTORS];
     /* Largest squared normalised radius where the lens model is still monotonic (beyond
@@ -118,6 +133,15 @@ void synth_rig_build(km_synthetic_scene *scene);
 /* synthetic_actor.c: per-actor constants from the seed, and the scene at scene time t. */
 void synth_actors_init(km_synthetic_scene *scene);
 void synth_world_eval(const km_synthetic_scene *scene, uint64_t time_ns, synth_world *world);
+
+/* synthetic_wand.c: the wand's path at u in [0, 1) of the take (markers at marker_m along
+ * the wand, centred), the L-frame's markers, and the world of the wand scene at time t. */
+void synth_wand_path_init(synth_wand_path *path, uint64_t seed);
+void synth_wand_path_eval(const synth_wand_path *path, double u, const double marker_m[3],
+                          bool collinear, km_vec3 out[3]);
+void synth_lframe_eval(double height_m, km_vec3 out[4]);
+void synth_wand_world_eval(const km_synthetic_scene *scene, uint64_t time_ns,
+                           synth_world *world);
 
 /* synthetic_render.c: noise textures (allocated here, freed by the scene). */
 km_status synth_noise_init(km_synthetic_scene *scene);

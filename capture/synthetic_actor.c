@@ -351,6 +351,10 @@ void synth_actors_init(km_synthetic_scene *scene)
 
 void synth_world_eval(const km_synthetic_scene *scene, uint64_t time_ns, synth_world *world)
 {
+    if (scene->cfg.scene == KM_SYNTHETIC_SCENE_WAND) {
+        synth_wand_world_eval(scene, time_ns, world);
+        return;
+    }
     double t = (double)time_ns * 1e-9;
     world->actor_count = scene->cfg.actor_count;
     world->marker_count = 0;

@@ -26,6 +26,9 @@ km_synthetic_config km_synthetic_config_default(void)
     c.occlusion = true;
     c.marker_diameter_m = 0.014;
     c.duration_s = 0.0;
+    c.scene = KM_SYNTHETIC_SCENE_ACTOR;
+    c.wand_seconds = 20.0;
+    c.lframe_seconds = 10.0;
     return c;
 }
 
@@ -41,6 +44,8 @@ km_synthetic_config km_synthetic_config_default(void)
 #define DIAMETER_MIN_M 0.003
 #define DIAMETER_MAX_M 0.05
 #define DURATION_MAX_S 1e7
+/* A wave shorter than this is no calibration take (the path would whip round the volume). */
+#define WAND_MIN_S 0.5
 
 static km_status check_config(const km_synthetic_config *c)
 {
@@ -74,6 +79,14 @@ static km_status check_config(const km_synthetic_config *c)
     if (!(c->duration_s >= 0.0 && c->duration_s <= DURATION_MAX_S))
         return km_error(KM_ERR_INVALID_ARGUMENT, "synthetic: duration_s %g not in [0, %g]",
                         c->duration_s, DURATION_MAX_S);
+    if (c->scene != KM_SYNTHETIC_SCENE_ACTOR && c->scene != KM_SYNTHETIC_SCENE_WAND)
+        return km_error(KM_ERR_INVALID_ARGUMENT, "synthetic: unknown scene %d", (int)c->scene);
+    if (!(c->wand_seconds >= WAND_MIN_S && c->wand_seconds <= DURATION_MAX_S))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "synthetic: wand_seconds %g not in [%g, %g]",
+                        c->wand_seconds, WAND_MIN_S, DURATION_MAX_S);
+    if (!(c->lframe_seconds >= 0.0 && c->lframe_seconds <= DURATION_MAX_S))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "synthetic: lframe_seconds %g not in [0, %g]",
+                        c->lframe_seconds, DURATION_MAX_S);
     return KM_OK;
 }
 
@@ -104,7 +117,7 @@ km_status km_synthetic_config_read(const km_config *cfg, const char *path,
     static const char *const known[] = {
         "camera_count", "width",      "height",          "rate_hz",   "actor_count",
         "seed",         "image_noise", "distortion",     "reflection_rate", "occlusion",
-        "marker_diameter_m", "duration_s", NULL,
+        "marker_diameter_m", "duration_s", "scene", "wand_seconds", "lframe_seconds", NULL,
     };
     if (path[0] == '\0' || km_config_has(cfg, path)) {
         km_status st = km_config_check_keys(cfg, path, known);
@@ -147,6 +160,22 @@ km_status km_synthetic_config_read(const km_config *cfg, const char *path,
     READ_OR_FAIL(km_config_get_bool(cfg, key, c.occlusion, &c.occlusion));
     READ_DOUBLE("marker_diameter_m", DIAMETER_MIN_M, DIAMETER_MAX_M, c.marker_diameter_m);
     READ_DOUBLE("duration_s", 0.0, DURATION_MAX_S, c.duration_s);
+    key_path(key, sizeof key, path, "scene");
+    {
+        char name[16];
+        km_status st = km_config_get_string(cfg, key, "actor", name, sizeof name);
+        if (st != KM_OK && st != KM_ERR_NOT_FOUND)
+            return st;
+        if (strcmp(name, "actor") == 0)
+            c.scene = KM_SYNTHETIC_SCENE_ACTOR;
+        else if (strcmp(name, "wand") == 0)
+            c.scene = KM_SYNTHETIC_SCENE_WAND;
+        else
+            return km_error(KM_ERR_PARSE, "%s:%d: %s: unknown scene '%s' (known: actor, wand)",
+                            km_config_name(cfg), km_config_line(cfg, key), key, name);
+    }
+    READ_DOUBLE("wand_seconds", WAND_MIN_S, DURATION_MAX_S, c.wand_seconds);
+    READ_DOUBLE("lframe_seconds", 0.0, DURATION_MAX_S, c.lframe_seconds);
 #undef READ_INT
 #undef READ_DOUBLE
     *out = c;
@@ -172,6 +201,7 @@ km_synthetic_scene *km_synthetic_scene_create(const km_synthetic_config *cfg, km
     }
     scene->cfg = c;
     synth_actors_init(scene);
+    synth_wand_path_init(&scene->wand_path, c.seed);
     synth_rig_build(scene);
     st = synth_noise_init(scene);
     if (st != KM_OK) {
@@ -180,10 +210,16 @@ km_synthetic_scene *km_synthetic_scene_create(const km_synthetic_config *cfg, km
             *err = st;
         return NULL;
     }
-    km_log(KM_LOG_DEBUG, "capture",
-           "synthetic scene: %d cameras %dx%d at %g Hz, %d actor(s), seed %llu",
-           c.camera_count, c.width, c.height, c.rate_hz, c.actor_count,
-           (unsigned long long)c.seed);
+    if (c.scene == KM_SYNTHETIC_SCENE_WAND)
+        km_log(KM_LOG_DEBUG, "capture",
+               "synthetic scene: %d cameras %dx%d at %g Hz, wand wave %g s then L-frame %g s, "
+               "seed %llu", c.camera_count, c.width, c.height, c.rate_hz, c.wand_seconds,
+               c.lframe_seconds, (unsigned long long)c.seed);
+    else
+        km_log(KM_LOG_DEBUG, "capture",
+               "synthetic scene: %d cameras %dx%d at %g Hz, %d actor(s), seed %llu",
+               c.camera_count, c.width, c.height, c.rate_hz, c.actor_count,
+               (unsigned long long)c.seed);
     if (err)
         *err = KM_OK;
     return scene;

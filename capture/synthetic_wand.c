@@ -19,11 +19,67 @@ struct km_synthetic_wand {
     km_synthetic_wand_config cfg;
     km_rig rig;
     double max_norm_r2[KM_MAX_CAMERAS];
-    /* Path parameters: cycles per take and phases of the centre and direction curves. */
-    double pos_cycles[3][2], pos_phase[3][2], pos_weight[3][2];
-    double azimuth_cycles, azimuth_wobble_cycles, azimuth_phase, azimuth_wobble_phase;
-    double elevation_cycles, elevation_phase;
+    synth_wand_path path;
 };
+
+void synth_wand_path_init(synth_wand_path *p, uint64_t seed)
+{
+    synth_rng rng = synth_rng_make(seed, 0x3a7d, 0, 0);
+    for (int a = 0; a < 3; a++)
+        for (int k = 0; k < 2; k++) {
+            /* Incommensurate cycle counts: the path does not retrace itself. */
+            p->pos_cycles[a][k] = (k == 0 ? 2.0 : 5.0) + 3.0 * synth_rng_uniform(&rng);
+            p->pos_phase[a][k] = 2.0 * PI * synth_rng_uniform(&rng);
+            p->pos_weight[a][k] = k == 0 ? 0.7 : 0.3;
+        }
+    p->azimuth_cycles = 3.0 + 2.0 * synth_rng_uniform(&rng);
+    p->azimuth_wobble_cycles = 7.0 + 4.0 * synth_rng_uniform(&rng);
+    p->azimuth_phase = 2.0 * PI * synth_rng_uniform(&rng);
+    p->azimuth_wobble_phase = 2.0 * PI * synth_rng_uniform(&rng);
+    p->elevation_cycles = 6.0 + 5.0 * synth_rng_uniform(&rng);
+    p->elevation_phase = 2.0 * PI * synth_rng_uniform(&rng);
+}
+
+void synth_wand_path_eval(const synth_wand_path *p, double u, const double marker_m[3],
+                          bool collinear, km_vec3 out[3])
+{
+    const double *m = marker_m;
+    const double mid = 0.5 * (m[0] + m[2]);
+    km_vec3 centre, dir;
+    if (collinear) {
+        /* Degenerate wave: the wand slides along its own axis, all markers on one line. */
+        dir = km_vec3_normalize(km_vec3_make(1.0, 0.3, 0.5));
+        double s = 1.2 * sin(2.0 * PI * 3.0 * u + p->pos_phase[0][0]);
+        centre = km_vec3_add(km_vec3_make(0.0, 1.2, 0.0), km_vec3_scale(dir, s));
+    } else {
+        double c[3];
+        for (int a = 0; a < 3; a++) {
+            c[a] = 0.0;
+            for (int k = 0; k < 2; k++)
+                c[a] += p->pos_weight[a][k] *
+                        sin(2.0 * PI * p->pos_cycles[a][k] * u + p->pos_phase[a][k]);
+        }
+        centre = km_vec3_make(1.3 * c[0], 1.15 + 0.9 * c[1], 1.3 * c[2]);
+        double azimuth = 2.0 * PI * p->azimuth_cycles * u + p->azimuth_phase +
+                         0.8 * sin(2.0 * PI * p->azimuth_wobble_cycles * u +
+                                   p->azimuth_wobble_phase);
+        double elevation = (55.0 * PI / 180.0) *
+                           sin(2.0 * PI * p->elevation_cycles * u + p->elevation_phase);
+        dir = km_vec3_make(cos(elevation) * cos(azimuth), sin(elevation),
+                           cos(elevation) * sin(azimuth));
+    }
+    for (int k = 0; k < 3; k++)
+        out[k] = km_vec3_add(centre, km_vec3_scale(dir, m[k] - mid));
+}
+
+void synth_lframe_eval(double height_m, km_vec3 out[4])
+{
+    const double h = height_m;
+    out[0] = km_vec3_make(0.0, h, 0.0);
+    out[1] = km_vec3_make(0.3, h, 0.0);
+    out[2] = km_vec3_make(0.5, h, 0.0);
+    out[3] = km_vec3_make(0.0, h, 0.2);
+}
 
 km_synthetic_wand_config km_synthetic_wand_config_default(void)
 {
@@ -116,20 +172,7 @@ km_synthetic_wand *km_synthetic_wand_create(const km_synthetic_wand_config *cfg,
     memcpy(w->max_norm_r2, scene->max_norm_r2, sizeof w->max_norm_r2);
     km_synthetic_scene_destroy(scene);
 
-    synth_rng rng = synth_rng_make(cfg->seed, 0x3a7d, 0, 0);
-    for (int a = 0; a < 3; a++)
-        for (int k = 0; k < 2; k++) {
-            /* Incommensurate cycle counts: the path does not retrace itself. */
-            w->pos_cycles[a][k] = (k == 0 ? 2.0 : 5.0) + 3.0 * synth_rng_uniform(&rng);
-            w->pos_phase[a][k] = 2.0 * PI * synth_rng_uniform(&rng);
-            w->pos_weight[a][k] = k == 0 ? 0.7 : 0.3;
-        }
-    w->azimuth_cycles = 3.0 + 2.0 * synth_rng_uniform(&rng);
-    w->azimuth_wobble_cycles = 7.0 + 4.0 * synth_rng_uniform(&rng);
-    w->azimuth_phase = 2.0 * PI * synth_rng_uniform(&rng);
-    w->azimuth_wobble_phase = 2.0 * PI * synth_rng_uniform(&rng);
-    w->elevation_cycles = 6.0 + 5.0 * synth_rng_uniform(&rng);
-    w->elevation_phase = 2.0 * PI * synth_rng_uniform(&rng);
+    synth_wand_path_init(&w->path, cfg->seed);
     if (err)
         *err = KM_OK;
     return w;
@@ -153,42 +196,12 @@ const km_rig *km_synthetic_wand_rig(const km_synthetic_wand *wand)
 void km_synthetic_wand_markers(const km_synthetic_wand *w, int frame, km_vec3 out[3])
 {
     const double u = (double)frame / (double)w->cfg.frame_count;
-    const double *m = w->cfg.wand_marker_m;
-    const double mid = 0.5 * (m[0] + m[2]);
-    km_vec3 centre, dir;
-    if (w->cfg.collinear_motion) {
-        /* Degenerate wave: the wand slides along its own axis, all markers on one line. */
-        dir = km_vec3_normalize(km_vec3_make(1.0, 0.3, 0.5));
-        double s = 1.2 * sin(2.0 * PI * 3.0 * u + w->pos_phase[0][0]);
-        centre = km_vec3_add(km_vec3_make(0.0, 1.2, 0.0), km_vec3_scale(dir, s));
-    } else {
-        double c[3];
-        for (int a = 0; a < 3; a++) {
-            c[a] = 0.0;
-            for (int k = 0; k < 2; k++)
-                c[a] += w->pos_weight[a][k] *
-                        sin(2.0 * PI * w->pos_cycles[a][k] * u + w->pos_phase[a][k]);
-        }
-        centre = km_vec3_make(1.3 * c[0], 1.15 + 0.9 * c[1], 1.3 * c[2]);
-        double azimuth = 2.0 * PI * w->azimuth_cycles * u + w->azimuth_phase +
-                         0.8 * sin(2.0 * PI * w->azimuth_wobble_cycles * u +
-                                   w->azimuth_wobble_phase);
-        double elevation = (55.0 * PI / 180.0) *
-                           sin(2.0 * PI * w->elevation_cycles * u + w->elevation_phase);
-        dir = km_vec3_make(cos(elevation) * cos(azimuth), sin(elevation),
-                           cos(elevation) * sin(azimuth));
-    }
-    for (int k = 0; k < 3; k++)
-        out[k] = km_vec3_add(centre, km_vec3_scale(dir, m[k] - mid));
+    synth_wand_path_eval(&w->path, u, w->cfg.wand_marker_m, w->cfg.collinear_motion, out);
 }
 
 void km_synthetic_lframe_markers(const km_synthetic_wand *w, km_vec3 out[4])
 {
-    const double h = w->cfg.lframe_height_m;
-    out[0] = km_vec3_make(0.0, h, 0.0);
-    out[1] = km_vec3_make(0.3, h, 0.0);
-    out[2] = km_vec3_make(0.5, h, 0.0);
-    out[3] = km_vec3_make(0.0, h, 0.2);
+    synth_lframe_eval(w->cfg.lframe_height_m, out);
 }
 
 static double gaussian(synth_rng *rng)
@@ -345,4 +358,47 @@ km_status km_synthetic_wand_write_csv(const km_synthetic_wand *wand, const char 
     if (st == KM_OK && ground_path != NULL)
         st = write_file(wand, ground_path, true);
     return st;
+}
+
+/* ------------------------------------------------------------ the rendered wand scene */
+
+/* The world of the wand scene (km_synthetic_config.scene == KM_SYNTHETIC_SCENE_WAND): the
+ * wand during [0, wand_seconds), the L-frame during the next lframe_seconds, then nothing.
+ * The wave covers the volume once per take, so a shorter take waves faster (no motion blur
+ * is drawn, so only the number of frames matters to a calibration). */
+void synth_wand_world_eval(const km_synthetic_scene *scene, uint64_t time_ns,
+                           synth_world *world)
+{
+    static const char *const wand_labels[SYNTH_WAND_MARKERS] = {"WAND1", "WAND2", "WAND3"};
+    static const char *const lframe_labels[SYNTH_LFRAME_MARKERS] = {"LFRAME1", "LFRAME2",
+                                                                    "LFRAME3", "LFRAME4"};
+    static const double wand_marker_m[SYNTH_WAND_MARKERS] = {0.0, 0.15, 0.5};
+    const km_synthetic_config *cfg = &scene->cfg;
+    const double t = (double)time_ns * 1e-9;
+    world->actor_count = 0;
+    world->capsule_count = 0;
+    world->marker_count = 0;
+    km_vec3 pos[SYNTH_LFRAME_MARKERS];
+    const char *const *labels;
+    int count, first_id;
+    if (t < cfg->wand_seconds) {
+        synth_wand_path_eval(&scene->wand_path, t / cfg->wand_seconds, wand_marker_m, false,
+                             pos);
+        labels = wand_labels;
+        count = SYNTH_WAND_MARKERS;
+        first_id = 0;
+    } else if (t < cfg->wand_seconds + cfg->lframe_seconds) {
+        synth_lframe_eval(SYNTH_LFRAME_HEIGHT_M, pos);
+        labels = lframe_labels;
+        count = SYNTH_LFRAME_MARKERS;
+        first_id = SYNTH_WAND_MARKERS;
+    } else {
+        return; /* the operator took the L-frame away: an empty volume */
+    }
+    for (int i = 0; i < count; i++) {
+        km_synthetic_marker *m = &world->markers[world->marker_count++];
+        m->id = (uint32_t)(first_id + i);
+        snprintf(m->label, sizeof m->label, "%s", labels[i]);
+        m->pos_m = pos[i];
+    }
 }

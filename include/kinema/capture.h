@@ -60,6 +60,16 @@ void km_source_describe(km_source *source, km_source_info *info);
  * scene is a pure function of time, so any thread may query it. */
 typedef struct km_synthetic_scene km_synthetic_scene;
 
+/* The scene's content. ACTOR: the walking actor(s) above. WAND: a calibration take on the
+ * same rig: a three-marker wand (markers WAND1..3, ids 0..2, at 0, 0.15 and 0.5 m along it)
+ * waved through the volume along km_synthetic_wand's path for wand_seconds, then an L-frame
+ * (LFRAME1..4, ids 3..6: corner at the origin, +X 0.3 m and 0.5 m, +Z 0.2 m, centres 7 mm
+ * above the floor) lying still for lframe_seconds; no actor, no occluders, no rigid body. */
+typedef enum km_synthetic_scene_kind {
+    KM_SYNTHETIC_SCENE_ACTOR = 0,
+    KM_SYNTHETIC_SCENE_WAND = 1
+} km_synthetic_scene_kind;
+
 typedef struct km_synthetic_config {
     int camera_count;        /* default 8, placed on a ring looking at the volume centre */
     int width, height;       /* default 1280 x 1024 */
@@ -72,6 +82,11 @@ typedef struct km_synthetic_config {
     bool occlusion;          /* markers hidden by the body from some views (default true) */
     double marker_diameter_m;/* default 0.014 */
     double duration_s;       /* frames stop after this (0 = endless, default) */
+    /* What the cameras see (added for the live calibration of issue 4): */
+    km_synthetic_scene_kind scene; /* KM_SYNTHETIC_SCENE_ACTOR (default) or _WAND */
+    double wand_seconds;     /* wand scene: the wand wave lasts this long (default 20) */
+    double lframe_seconds;   /* wand scene: then the L-frame lies still on the floor this
+                                long (default 10); after it the volume is empty */
 } km_synthetic_config;
 
 #define KM_SYNTHETIC_MAX_MARKERS 512

@@ -582,7 +582,10 @@ static void test_config_read(void **state)
                        "  reflection_rate: 0\n"
                        "  occlusion: false\n"
                        "  marker_diameter_m: 0.019\n"
-                       "  duration_s: 3.5\n";
+                       "  duration_s: 3.5\n"
+                       "  scene: wand\n"
+                       "  wand_seconds: 12\n"
+                       "  lframe_seconds: 0\n";
     km_status st;
     km_config *cfg = km_config_parse(text, strlen(text), "test.yaml", &st);
     assert_non_null(cfg);
@@ -600,10 +603,15 @@ static void test_config_read(void **state)
     assert_false(c.occlusion);
     assert_true(c.marker_diameter_m == 0.019);
     assert_true(c.duration_s == 3.5);
+    assert_int_equal(c.scene, KM_SYNTHETIC_SCENE_WAND);
+    assert_true(c.wand_seconds == 12.0);
+    assert_true(c.lframe_seconds == 0.0);
     /* Absent section: defaults. */
     assert_int_equal(km_synthetic_config_read(cfg, "nothing.here", &c), KM_OK);
     assert_int_equal(c.camera_count, 8);
     assert_int_equal(c.width, 1280);
+    assert_int_equal(c.scene, KM_SYNTHETIC_SCENE_ACTOR);
+    assert_true(c.wand_seconds == 20.0 && c.lframe_seconds == 10.0);
     km_config_destroy(cfg);
 
     const char *bad[] = {
@@ -615,6 +623,10 @@ static void test_config_read(void **state)
         "synthetic:\n  marker_diameter_m: 1\n",
         "synthetic:\n  occlusion: maybe\n",
         "synthetic:\n  camera_cuont: 3\n",
+        "synthetic:\n  scene: dog\n",
+        "synthetic:\n  scene: [wand]\n",
+        "synthetic:\n  wand_seconds: 0\n",
+        "synthetic:\n  lframe_seconds: -2\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg = km_config_parse(bad[i], strlen(bad[i]), "bad.yaml", &st);
@@ -629,6 +641,151 @@ static void test_config_read(void **state)
         assert_int_equal(c.camera_count, 3); /* untouched on failure */
         km_config_destroy(cfg);
     }
+}
+
+/* The wand scene: the same rig as the actor scene, the wand of km_synthetic_wand waved for
+ * wand_seconds (same path at the same fraction of the take), then the L-frame still on the
+ * floor for lframe_seconds, then nothing; every camera sees the wand often enough for a
+ * calibration, and the rendered image shows it. */
+static void test_wand_scene(void **state)
+{
+    (void)state;
+    km_synthetic_config cfg = km_synthetic_config_default();
+    km_synthetic_scene *actor = make_scene(&cfg);
+    cfg.scene = KM_SYNTHETIC_SCENE_WAND;
+    cfg.wand_seconds = 4.0;
+    cfg.lframe_seconds = 1.0;
+    km_synthetic_scene *s = make_scene(&cfg);
+
+    /* Same rig, exactly. */
+    const km_rig *ra = km_synthetic_scene_rig(actor), *rw = km_synthetic_scene_rig(s);
+    assert_int_equal(rw->camera_count, 8);
+    for (int c = 0; c < rw->camera_count; c++) {
+        assert_memory_equal(ra->cameras[c].K, rw->cameras[c].K, sizeof ra->cameras[c].K);
+        assert_memory_equal(ra->cameras[c].dist, rw->cameras[c].dist,
+                            sizeof ra->cameras[c].dist);
+        assert_memory_equal(&ra->cameras[c].R, &rw->cameras[c].R, sizeof ra->cameras[c].R);
+        assert_memory_equal(&ra->cameras[c].t, &rw->cameras[c].t, sizeof ra->cameras[c].t);
+    }
+    km_synthetic_scene_destroy(actor);
+
+    /* The batch generator's wave over as many frames is the same path. */
+    km_synthetic_wand_config wc = km_synthetic_wand_config_default();
+    wc.frame_count = 480; /* 4 s at 120 Hz */
+    km_status st;
+    km_synthetic_wand *wand = km_synthetic_wand_create(&wc, &st);
+    assert_non_null(wand);
+
+    km_synthetic_marker m[16];
+    km_synthetic_rigid_pose poses[4];
+    double max_path_err = 0.0, max_len_err = 0.0;
+    int views[KM_MAX_CAMERAS] = {0}, wand_frames = 0;
+    for (int k = 0; k < 480; k += 3) {
+        uint64_t t = km_synthetic_scene_frame_time(s, (uint64_t)k);
+        assert_int_equal(km_synthetic_scene_markers(s, t, m, 16), 3);
+        assert_int_equal(km_synthetic_scene_rigid_poses(s, t, poses, 4), 0);
+        km_vec3 truth[3];
+        km_synthetic_wand_markers(wand, k, truth);
+        for (int i = 0; i < 3; i++) {
+            char label[16];
+            snprintf(label, sizeof label, "WAND%d", i + 1);
+            assert_string_equal(m[i].label, label);
+            assert_int_equal(m[i].id, i);
+            double e = km_vec3_dist(m[i].pos_m, truth[i]);
+            if (e > max_path_err)
+                max_path_err = e;
+            assert_true(m[i].pos_m.y > 0.0 && m[i].pos_m.y < 2.4);
+        }
+        double l01 = km_vec3_dist(m[0].pos_m, m[1].pos_m);
+        double l02 = km_vec3_dist(m[0].pos_m, m[2].pos_m);
+        max_len_err = fmax(max_len_err, fmax(fabs(l01 - 0.15), fabs(l02 - 0.5)));
+        /* Coverage: cameras that see all three markers of the wand. */
+        for (int c = 0; c < 8; c++) {
+            int seen = 0;
+            for (int i = 0; i < 3; i++)
+                seen += km_synthetic_scene_visible(s, c, &m[i], t);
+            views[c] += seen == 3;
+        }
+        wand_frames++;
+    }
+    /* The time -> fraction-of-take rounding only: far below a micrometre. */
+    assert_true(max_path_err < 1e-6);
+    assert_true(max_len_err < 1e-12);
+    int min_views = wand_frames;
+    for (int c = 0; c < 8; c++)
+        if (views[c] < min_views)
+            min_views = views[c];
+    print_message("wand scene: path = batch wave within %.2g m, wand lengths exact to %.2g m; "
+                  "each camera sees all 3 wand markers in >= %d of %d frames\n",
+                  max_path_err, max_len_err, min_views, wand_frames);
+    assert_true(min_views >= wand_frames / 3);
+
+    /* L-frame phase: four still markers at km_lframe_default()'s places. */
+    km_vec3 lf[4];
+    km_synthetic_lframe_markers(wand, lf);
+    for (uint64_t t_ms = 4000; t_ms < 5000; t_ms += 250) {
+        assert_int_equal(km_synthetic_scene_markers(s, t_ms * 1000000ull, m, 16), 4);
+        for (int i = 0; i < 4; i++) {
+            char label[16];
+            snprintf(label, sizeof label, "LFRAME%d", i + 1);
+            assert_string_equal(m[i].label, label);
+            assert_int_equal(m[i].id, 3 + i);
+            assert_true(km_vec3_dist(m[i].pos_m, lf[i]) == 0.0);
+        }
+    }
+    assert_true(fabs(m[0].pos_m.y - 0.007) < 1e-15 && m[2].pos_m.x == 0.5 && m[3].pos_m.z == 0.2);
+    /* Every camera sees the L-frame's four markers (it lies in the middle of the volume). */
+    uint64_t t_lf = 4500000000ull;
+    for (int c = 0; c < 8; c++)
+        for (int i = 0; i < 4; i++)
+            assert_true(km_synthetic_scene_visible(s, c, &m[i], t_lf));
+    /* After it: an empty volume (reflections only). */
+    assert_int_equal(km_synthetic_scene_markers(s, 5000000000ull, m, 16), 0);
+    assert_int_equal(km_synthetic_scene_markers(s, 60000000000ull, m, 16), 0);
+
+    /* Rendering: the observed wand markers are bright disks in the image at their place. */
+    int w = cfg.width, h = cfg.height;
+    uint8_t *img = malloc((size_t)w * (size_t)h);
+    assert_non_null(img);
+    int checked = 0;
+    for (int c = 0; c < 8; c++) {
+        uint64_t frame = 100;
+        assert_int_equal(km_synthetic_scene_render(s, c, frame, img, w), KM_OK);
+        km_synthetic_observation obs[64];
+        int n = km_synthetic_scene_observe(s, c, frame, 0.0, 1, obs, 64);
+        for (int i = 0; i < n; i++) {
+            if (obs[i].marker_id == KM_SYNTHETIC_REFLECTION_ID)
+                continue;
+            assert_true(obs[i].marker_id < 3);
+            int x = (int)lround(obs[i].x), y = (int)lround(obs[i].y);
+            assert_true(img[(size_t)y * (size_t)w + (size_t)x] > 150);
+            checked++;
+        }
+    }
+    assert_true(checked >= 12);
+    /* The L-frame phase renders 4 disks, after it only reflections. */
+    km_synthetic_observation obs[64];
+    int n = km_synthetic_scene_observe(s, 0, 540, 0.0, 1, obs, 64), markers = 0;
+    for (int i = 0; i < n; i++)
+        markers += obs[i].marker_id != KM_SYNTHETIC_REFLECTION_ID;
+    assert_int_equal(markers, 4);
+    n = km_synthetic_scene_observe(s, 0, 700, 0.0, 1, obs, 64);
+    for (int i = 0; i < n; i++)
+        assert_true(obs[i].marker_id == KM_SYNTHETIC_REFLECTION_ID);
+    free(img);
+    km_synthetic_wand_destroy(wand);
+    km_synthetic_scene_destroy(s);
+
+    /* Bad wand settings are refused by create. */
+    cfg.wand_seconds = 0.0;
+    assert_null(km_synthetic_scene_create(&cfg, &st));
+    assert_true(strstr(km_last_error(), "wand_seconds") != NULL);
+    cfg.wand_seconds = 1.0;
+    cfg.lframe_seconds = -1.0;
+    assert_null(km_synthetic_scene_create(&cfg, &st));
+    cfg.lframe_seconds = 0.0;
+    cfg.scene = (km_synthetic_scene_kind)7;
+    assert_null(km_synthetic_scene_create(&cfg, &st));
 }
 
 int main(void)
@@ -648,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_rigid_poses),
         cmocka_unit_test(test_create_rejects),
         cmocka_unit_test(test_config_read),
+        cmocka_unit_test(test_wand_scene),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
