@@ -211,12 +211,12 @@ static km_status create_rigid(km_stages *s, int max_markers)
 }
 
 /* The synthetic actors' subjects, calibrated as an operator would from a range-of-motion
- * take: 150 frames of each actor's walk, labeled from the scene (in a simulation the labels
+ * take: 80 frames over 6 s of each actor's walk, labeled from the scene (in a simulation the labels
  * are known; a real stage labels its calibration take with `kinema skeleton calibrate`). */
 static km_status synthetic_subject(const km_synthetic_scene *scene, const km_body_markerset *set,
                                    int actor, double height_m, km_subject *out)
 {
-    enum { FRAMES = 150 };
+    enum { FRAMES = 80 };
     km_body_frame *frames = calloc(FRAMES, sizeof *frames);
     km_synthetic_marker *m = calloc(KM_SYNTHETIC_MAX_MARKERS, sizeof *m);
     km_status st = KM_OK;
@@ -225,7 +225,7 @@ static km_status synthetic_subject(const km_synthetic_scene *scene, const km_bod
         goto done;
     }
     for (int f = 0; f < FRAMES; f++) {
-        uint64_t t = (uint64_t)f * 40000000ull; /* 25 Hz over 6 s: one walking circle */
+        uint64_t t = (uint64_t)f * 75000000ull; /* 13 Hz over 6 s: one walking circle */
         int n = km_synthetic_scene_markers(scene, t, m, KM_SYNTHETIC_MAX_MARKERS);
         km_body_frame *bf = &frames[f];
         bf->frame = (uint64_t)f;
@@ -243,6 +243,7 @@ static km_status synthetic_subject(const km_synthetic_scene *scene, const km_bod
     snprintf(name, sizeof name, "actor%d", actor + 1);
     km_subject_calibration_config cc = km_subject_calibration_config_default();
     cc.height_m = height_m;
+
     km_subject_calibration_report rep;
     st = km_subject_calibrate(set, frames, FRAMES, &cc, name, out, &rep);
     if (!st)
