@@ -252,6 +252,7 @@ wait "$DAEMON"
 drc=$?
 DAEMON=
 [ $drc -eq 0 ] || fail "kinemad exited with $drc"
+! grep -E "runtime error|Sanitizer" "$OUT/kinemad.log" || fail "sanitizer report in kinemad's log"
 
 # The saved rig against the truth, and the daemon's markers before and after apply.
 "$PY" - "$OUT" "$RATE" <<'PY' || fail "calibration not accurate enough"
