@@ -8,6 +8,9 @@
  * The capture time is stamped immediately before the send call (no camera here: what is
  * measured is the transport's share of the end-to-end latency). Receivers block in
  * recv and stamp CLOCK_MONOTONIC on return; the timestamp travels in the message itself.
+ * The three OSC paths share ONE receiving socket and thread (told apart by the bundle's time
+ * tag: the floors send tags 0.2 and 0.3, Kinema a real time): the receiver's wake-up, which
+ * dominates the tail on a loaded machine, is then the same for all of them.
  * The paths take turns message by message (round robin, the order reversed every other
  * round) so that machine load and warm caches favour none; messages are paced (default 2000 per second over all paths) so each measures one
  * message's latency, not queueing.
@@ -50,8 +53,6 @@ static atomic_int measuring;
 static atomic_int stop;
 static int capacity;
 
-/* Each path has its own receiving socket and thread, so a late message is never counted
- * for another path. */
 static void record(int p, uint64_t capture_ns)
 {
     uint64_t now = km_time_now_ns();
@@ -126,14 +127,23 @@ typedef struct udp_receiver {
     char port[16];
 } udp_receiver;
 
+/* Time tags the floors' bundles carry (seconds 0, fraction 2 / 3: never a real time). */
+#define TAG_FLOOR_RAW 2u
+#define TAG_FLOOR_LIBLO 3u
+
 static void *udp_receive_thread(void *arg)
 {
     udp_receiver *r = arg;
     static _Thread_local uint8_t buf[1 << 16];
     while (!atomic_load(&stop)) {
         ssize_t n = recv(r->fd, buf, sizeof buf, 0);
-        if (n >= OSC_CAPTURE_OFFSET + 8)
-            record(r->path, get_be64(buf + OSC_CAPTURE_OFFSET));
+        if (n < OSC_CAPTURE_OFFSET + 8)
+            continue;
+        uint64_t tag = get_be64(buf + 8); /* after "#bundle\0" */
+        int path = tag == TAG_FLOOR_RAW     ? OSC_FLOOR_RAW
+                   : tag == TAG_FLOOR_LIBLO ? OSC_FLOOR_LIBLO
+                                            : r->path;
+        record(path, get_be64(buf + OSC_CAPTURE_OFFSET));
     }
     return NULL;
 }
@@ -199,13 +209,12 @@ int main(int argc, char **argv)
     frame.camera_count = CAMERAS;
     frame.markers = &set;
 
-    /* UDP receivers on 127.0.0.1, one per OSC path. */
-    udp_receiver ur[3];
-    for (int i = 0; i < 3; i++)
-        if (udp_open(&ur[i], OSC_KINEMA + i) != 0) {
-            perror("bench_latency: udp bind");
-            return 1;
-        }
+    /* One UDP receiver on 127.0.0.1 for the three OSC paths. */
+    udp_receiver ur[1];
+    if (udp_open(&ur[0], OSC_KINEMA) != 0) {
+        perror("bench_latency: udp bind");
+        return 1;
+    }
 
     /* Kinema publishers: one ZeroMQ only, one OSC only. */
     km_status st;
@@ -248,10 +257,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_latency: no OSC bundle received\n");
             return 1;
         }
+        put_be64(osc_bytes + 8, TAG_FLOOR_RAW);
     }
     int raw_fd = socket(AF_INET, SOCK_DGRAM, 0);
-    lo_address lo_to = lo_address_new("127.0.0.1", ur[2].port);
-    lo_bundle lo_b = lo_bundle_new(LO_TT_IMMEDIATE);
+    lo_address lo_to = lo_address_new("127.0.0.1", ur[0].port);
+    lo_timetag liblo_tag = {0, TAG_FLOOR_LIBLO};
+    lo_bundle lo_b = lo_bundle_new(liblo_tag);
     lo_message lo_frame = lo_message_new();
     lo_message_add_int64(lo_frame, 0);
     lo_message_add_int64(lo_frame, 0); /* capture time: rewritten per send below */
@@ -270,11 +281,10 @@ int main(int argc, char **argv)
     zmq_receiver zr_kinema = {NULL, "", 0, ZMQ_KINEMA}, zr_floor = {NULL, "", 0, ZMQ_FLOOR};
     snprintf(zr_kinema.endpoint, sizeof zr_kinema.endpoint, "%s", km_publisher_zmq_endpoint(zpub));
     snprintf(zr_floor.endpoint, sizeof zr_floor.endpoint, "%s", raw_endpoint);
-    pthread_t threads[5];
+    pthread_t threads[3];
     pthread_create(&threads[0], NULL, zmq_receive_thread, &zr_kinema);
     pthread_create(&threads[1], NULL, zmq_receive_thread, &zr_floor);
-    for (int i = 0; i < 3; i++)
-        pthread_create(&threads[2 + i], NULL, udp_receive_thread, &ur[i]);
+    pthread_create(&threads[2], NULL, udp_receive_thread, &ur[0]);
     /* Wait until both subscriptions are live. */
     for (int i = 0; i < 5000 && !(atomic_load(&zr_kinema.ready) && atomic_load(&zr_floor.ready));
          i++) {
@@ -322,7 +332,7 @@ int main(int argc, char **argv)
         case OSC_FLOOR_RAW:
             put_be64(osc_bytes + OSC_CAPTURE_OFFSET, capture);
             sendto(raw_fd, osc_bytes, (size_t)osc_length, MSG_DONTWAIT,
-                   (struct sockaddr *)&ur[1].addr, sizeof ur[1].addr);
+                   (struct sockaddr *)&ur[0].addr, sizeof ur[0].addr);
             break;
         case OSC_FLOOR_LIBLO:
             lo_args[1]->h = (int64_t)capture;
@@ -333,7 +343,7 @@ int main(int argc, char **argv)
     usleep(50000);
     atomic_store(&measuring, 0);
     atomic_store(&stop, 1);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 3; i++)
         pthread_join(threads[i], NULL);
 
     double p50[PATHS], p99[PATHS], mx[PATHS];
@@ -358,8 +368,7 @@ int main(int argc, char **argv)
     lo_bundle_free_recursive(lo_b);
     lo_address_free(lo_to);
     close(raw_fd);
-    for (int i = 0; i < 3; i++)
-        close(ur[i].fd);
+    close(ur[0].fd);
     zmq_close(raw_pub);
     zmq_ctx_term(pub_ctx);
     zmq_ctx_term(ctx);
