@@ -190,6 +190,8 @@ km_status km_calib_session_set_phase(km_calib_session *s, km_calib_session_phase
         st = km_error(KM_ERR_AGAIN, "calibration session: a solve is running");
     } else {
         s->phase = phase;
+        /* Showing the L-frame means the operator wants the world frame from it. */
+        if (phase == KM_CALIB_SESSION_GROUND) s->cfg.with_ground = true;
         snprintf(s->stage, sizeof s->stage, "collecting %s",
                  phase == KM_CALIB_SESSION_WAND ? "the wand wave" : "the L-frame");
     }

@@ -25,7 +25,10 @@ static void check(const km_config *cfg, const char *path)
         !(c.distortion >= 0.0 && c.distortion <= 2.0) ||
         !(c.reflection_rate >= 0.0 && c.reflection_rate <= 20.0) ||
         !(c.marker_diameter_m >= 0.003 && c.marker_diameter_m <= 0.05) ||
-        !(c.duration_s >= 0.0 && c.duration_s <= 1e7))
+        !(c.duration_s >= 0.0 && c.duration_s <= 1e7) ||
+        (c.scene != KM_SYNTHETIC_SCENE_ACTOR && c.scene != KM_SYNTHETIC_SCENE_WAND) ||
+        !(c.wand_seconds >= 0.5 && c.wand_seconds <= 1e7) ||
+        !(c.lframe_seconds >= 0.0 && c.lframe_seconds <= 1e7))
         abort();
 }
 

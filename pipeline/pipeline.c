@@ -438,7 +438,9 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
     }
     /* Skeletons by default only on the synthetic actor: elsewhere the people and their
      * marker sets are the operator's to declare (`skeleton:`). */
-    if (out->source != KM_PIPELINE_SOURCE_SYNTHETIC) out->skeleton_enabled = false;
+    if (out->source != KM_PIPELINE_SOURCE_SYNTHETIC ||
+        out->synthetic.scene != KM_SYNTHETIC_SCENE_ACTOR)
+        out->skeleton_enabled = false;
     if ((st = km_stages_config_read(cfg, out))) return st;
     if (out->source == KM_PIPELINE_SOURCE_DEVICES && !out->rig_path[0])
         return km_error(KM_ERR_PARSE, "%s:%d: source: devices needs rig: (the calibration of "
@@ -1007,7 +1009,11 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
     }
 
     if (cfg->role != KM_PIPELINE_ROLE_NODE) {
-        p->stages = km_stages_create(cfg, p->scene, rc.max_markers, &st);
+        /* The synthetic actors give the stages their default bodies and subjects; a
+         * calibration take (scene wand) has none. */
+        const km_synthetic_scene *actors =
+            p->scene && cfg->synthetic.scene == KM_SYNTHETIC_SCENE_ACTOR ? p->scene : NULL;
+        p->stages = km_stages_create(cfg, actors, rc.max_markers, &st);
         if (!p->stages) goto fail;
     }
     for (int c = 0; c < p->camera_count; c++)

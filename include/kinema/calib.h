@@ -505,7 +505,8 @@ km_calib_session *km_calib_session_create(const km_calib_session_config *cfg,
                                           const km_rig *intrinsics, km_status *err);
 /* Cancels and joins a running solve, frees everything. Accepts NULL. */
 void km_calib_session_destroy(km_calib_session *session);
-/* What the frames fed from now on show. KM_ERR_AGAIN while solving. */
+/* What the frames fed from now on show. KM_ERR_AGAIN while solving. Switching to GROUND also
+ * turns with_ground on (the L-frame shown is meant to set the world frame). */
 km_status km_calib_session_set_phase(km_calib_session *session, km_calib_session_phase phase);
 /* One frame's blobs (any cameras). No allocation. KM_ERR_AGAIN while a solve runs or
  * after it (reset first); KM_ERR_INVALID_ARGUMENT for a camera out of range (nothing
