@@ -15,6 +15,7 @@
 #include "kinema/cv.h"
 #include "kinema/pipeline.h"
 #include "node.h"
+#include "config_fields.h"
 #include "stages.h"
 
 /* Blobs of one frame, detected on the capture thread. */
@@ -132,24 +133,6 @@ km_pipeline_config km_pipeline_config_default(void)
     c.events = km_event_sender_config_default();
     c.input = km_input_config_default();
     return c;
-}
-
-/* Reads an optional int into *field with range checks; absent keeps the default. */
-static km_status read_int(const km_config *cfg, const char *path, long min, long max, int *field)
-{
-    long v;
-    km_status st = km_config_get_int(cfg, path, *field, min, max, &v);
-    if (st == KM_OK) *field = (int)v;
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
-}
-
-static km_status read_double(const km_config *cfg, const char *path, double min, double max,
-                             double *field)
-{
-    double v;
-    km_status st = km_config_get_double(cfg, path, *field, min, max, &v);
-    if (st == KM_OK) *field = v;
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
 }
 
 /* Camera indices at `path` (a sequence of ints) -> bit mask and list. */
@@ -383,31 +366,31 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
 
     if (km_config_has(cfg, "detect")) {
         if ((st = km_config_check_keys(cfg, "detect", detect_keys))) return st;
-        if ((st = read_int(cfg, "detect.threshold", 1, 254, &out->detect.threshold))) return st;
-        if ((st = read_int(cfg, "detect.min_area_px", 1, 1000000, &out->detect.min_area_px)))
+        if ((st = km_field_int(cfg, "detect.threshold", 1, 254, &out->detect.threshold))) return st;
+        if ((st = km_field_int(cfg, "detect.min_area_px", 1, 1000000, &out->detect.min_area_px)))
             return st;
-        if ((st = read_int(cfg, "detect.max_area_px", 1, 10000000, &out->detect.max_area_px)))
+        if ((st = km_field_int(cfg, "detect.max_area_px", 1, 10000000, &out->detect.max_area_px)))
             return st;
-        if ((st = read_double(cfg, "detect.min_roundness", 0.0, 1.0,
+        if ((st = km_field_double(cfg, "detect.min_roundness", 0.0, 1.0,
                               &out->detect.min_roundness)))
             return st;
-        if ((st = read_int(cfg, "detect.max_blobs", 1, 65536, &out->detect.max_blobs))) return st;
+        if ((st = km_field_int(cfg, "detect.max_blobs", 1, 65536, &out->detect.max_blobs))) return st;
     }
     if (km_config_has(cfg, "reconstruct")) {
         if ((st = km_config_check_keys(cfg, "reconstruct", reconstruct_keys))) return st;
-        if ((st = read_double(cfg, "reconstruct.max_epipolar_px", 0.01, 100.0,
+        if ((st = km_field_double(cfg, "reconstruct.max_epipolar_px", 0.01, 100.0,
                               &out->reconstruct.max_epipolar_px)))
             return st;
-        if ((st = read_double(cfg, "reconstruct.max_residual_px", 0.01, 100.0,
+        if ((st = km_field_double(cfg, "reconstruct.max_residual_px", 0.01, 100.0,
                               &out->reconstruct.max_residual_px)))
             return st;
-        if ((st = read_int(cfg, "reconstruct.min_views", 2, KM_MAX_CAMERAS,
+        if ((st = km_field_int(cfg, "reconstruct.min_views", 2, KM_MAX_CAMERAS,
                            &out->reconstruct.min_views)))
             return st;
-        if ((st = read_int(cfg, "reconstruct.max_markers", 1, 65536,
+        if ((st = km_field_int(cfg, "reconstruct.max_markers", 1, 65536,
                            &out->reconstruct.max_markers)))
             return st;
-        if ((st = read_int(cfg, "reconstruct.max_observations", 1, 1 << 20,
+        if ((st = km_field_int(cfg, "reconstruct.max_observations", 1, 1 << 20,
                            &out->reconstruct.max_observations)))
             return st;
     }
@@ -420,15 +403,15 @@ km_status km_pipeline_config_read(const km_config *cfg, km_pipeline_config *out)
         st = km_config_get_bool(cfg, "track.fill_gaps", out->track.fill_gaps, &b);
         if (st && st != KM_ERR_NOT_FOUND) return st;
         out->track.fill_gaps = b;
-        if ((st = read_double(cfg, "track.gate_m", 0.001, 1.0, &out->track.gate_m))) return st;
-        if ((st = read_int(cfg, "track.max_gap_frames", 0, 10000, &out->track.max_gap_frames)))
+        if ((st = km_field_double(cfg, "track.gate_m", 0.001, 1.0, &out->track.gate_m))) return st;
+        if ((st = km_field_int(cfg, "track.max_gap_frames", 0, 10000, &out->track.max_gap_frames)))
             return st;
-        if ((st = read_int(cfg, "track.birth_frames", 1, 1000, &out->track.birth_frames)))
+        if ((st = km_field_int(cfg, "track.birth_frames", 1, 1000, &out->track.birth_frames)))
             return st;
-        if ((st = read_double(cfg, "track.smoothing_alpha", 0.01, 1.0,
+        if ((st = km_field_double(cfg, "track.smoothing_alpha", 0.01, 1.0,
                               &out->track.smoothing_alpha)))
             return st;
-        if ((st = read_double(cfg, "track.smoothing_beta", 0.0, 1.0,
+        if ((st = km_field_double(cfg, "track.smoothing_beta", 0.0, 1.0,
                               &out->track.smoothing_beta)))
             return st;
     }

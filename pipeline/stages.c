@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_fields.h"
 #include "stages.h"
 
 #define MAX_RIGID_BODIES KM_PIPELINE_MAX_RIGID_BODIES
@@ -45,37 +46,6 @@ struct km_stages {
 
 /* ------------------------------------------------------------------ config */
 
-static km_status read_int(const km_config *cfg, const char *path, long min, long max, int *field)
-{
-    long v;
-    km_status st = km_config_get_int(cfg, path, *field, min, max, &v);
-    if (st == KM_OK) *field = (int)v;
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
-}
-
-static km_status read_double(const km_config *cfg, const char *path, double min, double max,
-                             double *field)
-{
-    double v;
-    km_status st = km_config_get_double(cfg, path, *field, min, max, &v);
-    if (st == KM_OK) *field = v;
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
-}
-
-static km_status read_bool(const km_config *cfg, const char *path, bool *field)
-{
-    bool v;
-    km_status st = km_config_get_bool(cfg, path, *field, &v);
-    if (st == KM_OK) *field = v;
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
-}
-
-static km_status read_path(const km_config *cfg, const char *path, char *field, size_t size)
-{
-    km_status st = km_config_get_string(cfg, path, field, field, size);
-    return st == KM_ERR_NOT_FOUND ? KM_OK : st;
-}
-
 /* rigid: {enabled, definitions, tolerance_m, max_error_m, gate_m, max_missing}
  * skeleton: {enabled, subjects: [files], people, height_m, marker_set, gate_m,
  *            max_residual_m, min_markers} */
@@ -91,25 +61,25 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
     km_status st;
     if (km_config_has(cfg, "rigid")) {
         if ((st = km_config_check_keys(cfg, "rigid", rigid_keys))) return st;
-        if ((st = read_bool(cfg, "rigid.enabled", &out->rigid_enabled))) return st;
-        if ((st = read_path(cfg, "rigid.definitions", out->rigid_path, sizeof out->rigid_path)))
+        if ((st = km_field_bool(cfg, "rigid.enabled", &out->rigid_enabled))) return st;
+        if ((st = km_field_string(cfg, "rigid.definitions", out->rigid_path, sizeof out->rigid_path)))
             return st;
-        if ((st = read_double(cfg, "rigid.tolerance_m", 1e-4, 0.1, &out->rigid.tolerance_m)))
+        if ((st = km_field_double(cfg, "rigid.tolerance_m", 1e-4, 0.1, &out->rigid.tolerance_m)))
             return st;
-        if ((st = read_double(cfg, "rigid.max_error_m", 1e-4, 0.1, &out->rigid.max_error_m)))
+        if ((st = km_field_double(cfg, "rigid.max_error_m", 1e-4, 0.1, &out->rigid.max_error_m)))
             return st;
-        if ((st = read_double(cfg, "rigid.gate_m", 1e-3, 1.0, &out->rigid.gate_m))) return st;
-        if ((st = read_int(cfg, "rigid.max_missing", 0, KM_RIGID_MAX_MARKERS - 3,
+        if ((st = km_field_double(cfg, "rigid.gate_m", 1e-3, 1.0, &out->rigid.gate_m))) return st;
+        if ((st = km_field_int(cfg, "rigid.max_missing", 0, KM_RIGID_MAX_MARKERS - 3,
                            &out->rigid.max_missing)))
             return st;
-        if ((st = read_double(cfg, "rigid.orientation_smoothing", 0.0, 0.9,
+        if ((st = km_field_double(cfg, "rigid.orientation_smoothing", 0.0, 0.9,
                               &out->rigid.orientation_smoothing)))
             return st;
     }
     if (km_config_has(cfg, "skeleton")) {
         if ((st = km_config_check_keys(cfg, "skeleton", skeleton_keys))) return st;
         out->skeleton_enabled = true;
-        if ((st = read_bool(cfg, "skeleton.enabled", &out->skeleton_enabled))) return st;
+        if ((st = km_field_bool(cfg, "skeleton.enabled", &out->skeleton_enabled))) return st;
         if (km_config_has(cfg, "skeleton.subjects")) {
             size_t n = km_config_count(cfg, "skeleton.subjects");
             if (n < 1 || n > KM_SKELETON_MAX_PEOPLE)
@@ -128,26 +98,26 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
             }
             out->subject_count = (int)n;
         }
-        if ((st = read_int(cfg, "skeleton.people", 1, KM_SKELETON_MAX_PEOPLE,
+        if ((st = km_field_int(cfg, "skeleton.people", 1, KM_SKELETON_MAX_PEOPLE,
                            &out->skeleton_people)))
             return st;
-        if ((st = read_double(cfg, "skeleton.height_m", 1.0, 2.5, &out->skeleton_height_m)))
+        if ((st = km_field_double(cfg, "skeleton.height_m", 1.0, 2.5, &out->skeleton_height_m)))
             return st;
-        if ((st = read_path(cfg, "skeleton.marker_set", out->marker_set_path,
+        if ((st = km_field_string(cfg, "skeleton.marker_set", out->marker_set_path,
                             sizeof out->marker_set_path)))
             return st;
-        if ((st = read_double(cfg, "skeleton.gate_m", 0.005, 0.5, &out->skeleton.gate_m)))
+        if ((st = km_field_double(cfg, "skeleton.gate_m", 0.005, 0.5, &out->skeleton.gate_m)))
             return st;
-        if ((st = read_double(cfg, "skeleton.max_residual_m", 0.001, 0.5,
+        if ((st = km_field_double(cfg, "skeleton.max_residual_m", 0.001, 0.5,
                               &out->skeleton.max_residual_m)))
             return st;
-        if ((st = read_int(cfg, "skeleton.min_markers", 3, KM_SKELETON_MAX_MARKERS,
+        if ((st = km_field_int(cfg, "skeleton.min_markers", 3, KM_SKELETON_MAX_MARKERS,
                            &out->skeleton.min_markers)))
             return st;
-        if ((st = read_int(cfg, "skeleton.boot_budget_us", 0, 1000000,
+        if ((st = km_field_int(cfg, "skeleton.boot_budget_us", 0, 1000000,
                            &out->skeleton.boot_budget_us)))
             return st;
-        if ((st = read_int(cfg, "skeleton.boot_retry_frames", 0, 100000,
+        if ((st = km_field_int(cfg, "skeleton.boot_retry_frames", 0, 100000,
                            &out->skeleton.boot_retry_frames)))
             return st;
     }
