@@ -843,3 +843,116 @@ double skeleton_ik_cost(km_ik *ik, const km_body_frame *f)
     forward(ik, &ik->state);
     return cost(ik, f, NULL);
 }
+
+/* ---------------------------------------------------- limb restarts (label.c) */
+
+void skeleton_ik_copy(km_ik *dst, const km_ik *src)
+{
+    *dst = *src;
+}
+
+/* Typical poses of an arm (swing of the upper arm about Z, then Y, then X; elbow flexion:
+ * down, T, forward, up, each with the elbow straight or bent, then swung back, and down
+ * with the hand in front) and of
+ * a leg (hip flexion about X, negative = thigh forward; abduction about Z; knee flexion):
+ * a limb the tracker lost is searched from each in turn. Left side; mirrored for the
+ * right. */
+static const struct {
+    double swing_z, swing_y, swing_x, elbow;
+} ARM_STARTS[] = {{-1.35, 0, 0, 0},    {0, 0, 0, 0},       {0, 1.4, 0, 0},
+                  {1.2, 0, 0, 0},      {-1.35, 0, 0, -1.5}, {0, 0, 0, -1.5},
+                  {0, 1.4, 0, -1.5},   {-0.7, 0.7, 0, -0.8}, {-1.3, 0, 0.5, -0.3},
+                  {-1.3, 0, -0.6, -1.8}};
+static const struct {
+    double flex, abduct, knee;
+} LEG_STARTS[] = {{0, 0, 0},     {-0.5, 0, 0.4}, {0.4, 0, 0.6}, {-1.3, 0, 1.6},
+                  {0, 0, 1.3},   {0, 0.5, 0},    {-0.8, 0, 0}};
+
+static bool limb_side(int first_joint, bool *arm, double *mirror)
+{
+    switch (first_joint) {
+    case KM_JOINT_LEFT_UPPER_ARM: *arm = true; *mirror = 1; return true;
+    case KM_JOINT_RIGHT_UPPER_ARM: *arm = true; *mirror = -1; return true;
+    case KM_JOINT_LEFT_UPPER_LEG: *arm = false; *mirror = 1; return true;
+    case KM_JOINT_RIGHT_UPPER_LEG: *arm = false; *mirror = -1; return true;
+    default: return false;
+    }
+}
+
+int skeleton_ik_limb_starts(int first_joint)
+{
+    bool arm;
+    double mirror;
+    if (!limb_side(first_joint, &arm, &mirror))
+        return 0;
+    return arm ? (int)(sizeof ARM_STARTS / sizeof ARM_STARTS[0])
+               : (int)(sizeof LEG_STARTS / sizeof LEG_STARTS[0]);
+}
+
+void skeleton_ik_limb_start(km_ik *ik, int first_joint, int k)
+{
+    bool arm;
+    double mirror;
+    const int n = skeleton_ik_limb_starts(first_joint);
+    if (n == 0 || !limb_side(first_joint, &arm, &mirror))
+        return;
+    k = ((k % n) + n) % n;
+    pose_state *s = &ik->state;
+    if (arm) {
+        km_quat qz = km_quat_from_axis_angle(km_vec3_make(0, 0, 1), mirror * ARM_STARTS[k].swing_z);
+        km_quat qy = km_quat_from_axis_angle(km_vec3_make(0, 1, 0), -mirror * ARM_STARTS[k].swing_y);
+        /* (a rotation about X is its own mirror image) */
+        km_quat qx = km_quat_from_axis_angle(km_vec3_make(1, 0, 0), ARM_STARTS[k].swing_x);
+        s->q[first_joint] = km_quat_mul(qx, km_quat_mul(qy, qz));
+        s->angle[first_joint + 1][0] = mirror * ARM_STARTS[k].elbow;
+        s->angle[first_joint + 1][1] = 0;
+        s->angle[first_joint + 2][0] = s->angle[first_joint + 2][1] = 0;
+    } else {
+        km_quat qx = km_quat_from_axis_angle(km_vec3_make(1, 0, 0), LEG_STARTS[k].flex);
+        km_quat qz = km_quat_from_axis_angle(km_vec3_make(0, 0, 1), mirror * LEG_STARTS[k].abduct);
+        s->q[first_joint] = km_quat_mul(qz, qx);
+        s->angle[first_joint + 1][0] = LEG_STARTS[k].knee;
+        s->angle[first_joint + 2][0] = s->angle[first_joint + 2][1] = 0;
+    }
+    apply_limits(ik, s);
+    forward(ik, s);
+}
+
+void skeleton_ik_relax_end(km_ik *ik, int first_joint)
+{
+    bool arm;
+    double mirror;
+    if (!limb_side(first_joint, &arm, &mirror))
+        return;
+    if (arm) {
+        ik->state.angle[first_joint + 1][1] = 0; /* forearm twist */
+        ik->state.angle[first_joint + 2][0] = ik->state.angle[first_joint + 2][1] = 0;
+    } else {
+        ik->state.angle[first_joint + 2][0] = ik->state.angle[first_joint + 2][1] = 0;
+    }
+    apply_limits(ik, &ik->state);
+    forward(ik, &ik->state);
+}
+
+void skeleton_ik_hold(km_ik *ik, uint32_t joints)
+{
+    for (int j = 1; j < KM_JOINT_COUNT; j++)
+        if (joints & (1u << j)) {
+            ik->prev.q[j] = ik->solved.q[j];
+            ik->prev.angle[j][0] = ik->solved.angle[j][0];
+            ik->prev.angle[j][1] = ik->solved.angle[j][1];
+        }
+}
+
+void skeleton_ik_merge_history(km_ik *ik, const km_ik *before, uint32_t joints)
+{
+    pose_state prev = before->have_prev ? before->prev : before->solved;
+    for (int j = 1; j < KM_JOINT_COUNT; j++)
+        if (joints & (1u << j)) {
+            prev.q[j] = ik->solved.q[j];
+            prev.angle[j][0] = ik->solved.angle[j][0];
+            prev.angle[j][1] = ik->solved.angle[j][1];
+        }
+    ik->prev = prev;
+    ik->have_prev = before->have_prev;
+}

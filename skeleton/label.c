@@ -81,6 +81,22 @@ typedef struct boot_job {
     boot_backoff backoff[BOOT_BACKOFF_SLOTS];
 } boot_job;
 
+/* Recovery of a lost limb (see "lost limbs" below). */
+#define LIMBS 4
+
+typedef struct limb_state {
+    uint32_t joints;                         /* bit j: joint j belongs to the limb */
+    int labels[KM_SKELETON_MAX_MARKERS], count;  /* the limb's labels */
+    int distal;                              /* of them, below its first segment */
+    double reach_m;                          /* farthest marker from the limb's root joint */
+    int next;                                /* next typical pose to start from */
+    int tried;                               /* starts tried since the limb was lost */
+    int failures;                            /* whole cycles without a fit (back-off) */
+    uint64_t wait_until;                     /* frame before which it is not searched */
+    int end[KM_SKELETON_MAX_MARKERS], end_count; /* labels of its end (forearm + hand, foot) */
+    bool end_check;                          /* end labels taken by a wide search: check */
+} limb_state;
+
 typedef struct person {
     km_ik *ik;
     bool tracked;
@@ -94,6 +110,7 @@ typedef struct person {
     km_body_frame frame;
     km_skeleton_pose pose;
     boot_job job;
+    limb_state limb[LIMBS];
 } person;
 
 struct km_skeleton_solver {
@@ -113,8 +130,16 @@ struct km_skeleton_solver {
     int *cl_count, *cl_claim;   /* per cluster: free markers, person booting from it (-1) */
     km_vec3 *cl_centroid;
     boot_view cur;              /* a boot's cluster in the current frame */
+    km_ik *scratch;             /* a person's IK before a limb search (restored on failure) */
+    int scratch_assigned[KM_SKELETON_MAX_MARKERS];
+    km_skeleton_pose scratch_pose;
     km_skeleton_solver_stats stats;
 };
+
+static void limbs_setup(person *pe);
+static void recover_limbs(km_skeleton_solver *s, const km_marker_set *m, uint64_t t0_ns);
+static bool budget_left(const km_skeleton_solver *s, uint64_t t0_ns, int steps);
+static void limb_enumerate(limb_search *ls, int depth, int free_left);
 
 km_skeleton_solver_config km_skeleton_solver_config_default(void)
 {
@@ -137,6 +162,7 @@ void km_skeleton_solver_destroy(km_skeleton_solver *s)
 {
     if (!s)
         return;
+    km_ik_destroy(s->scratch);
     for (int p = 0; p < s->count; p++) {
         km_ik_destroy(s->people[p].ik);
         free(s->people[p].job.view.pos);
@@ -196,7 +222,11 @@ km_skeleton_solver *km_skeleton_solver_create(const km_skeleton_solver_config *c
         pe->row_base = s->rows;
         s->rows += pe->labels;
         pe->pose.person = p;
+        limbs_setup(pe);
     }
+    s->scratch = km_ik_create(&subjects[0], &s->cfg.ik, &st);
+    if (!s->scratch)
+        goto out;
     const int m = s->cfg.max_markers;
     for (int p = 0; p < count; p++) {
         s->people[p].job.view.pos = malloc((size_t)m * sizeof(km_vec3));
@@ -254,6 +284,11 @@ void km_skeleton_solver_reset(km_skeleton_solver *s)
         pe->job.phase = BOOT_IDLE;
         pe->job.partials = 0;
         memset(pe->job.backoff, 0, sizeof pe->job.backoff);
+        for (int b = 0; b < LIMBS; b++) {
+            pe->limb[b].next = pe->limb[b].tried = pe->limb[b].failures = 0;
+            pe->limb[b].wait_until = 0;
+            pe->limb[b].end_check = false;
+        }
         for (int l = 0; l < KM_SKELETON_MAX_MARKERS; l++) {
             pe->assigned[l] = -1;
             pe->has_last_id[l] = false;
@@ -467,6 +502,330 @@ static void recover_wide(km_skeleton_solver *s, person *pe, const km_marker_set 
         } else {
             s->stats.recovered += (uint64_t)added;
             solve_person(s, pe, m, s->cfg.ik.max_iterations);
+            /* what came from beyond the tracking gate may sit swapped on a limb's end */
+            for (int b = 0; b < LIMBS; b++)
+                for (int i = 0; i < pe->limb[b].end_count; i++)
+                    if (took[pe->limb[b].end[i]] && pe->assigned[pe->limb[b].end[i]] >= 0) {
+                        pe->limb[b].end_check = true;
+                    }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- lost limbs
+ *
+ * A limb (arm from the shoulder joint, leg from the hip joint) whose markers below its first
+ * segment stay unlabeled while free markers lie within its reach was lost where the
+ * prediction cannot find it again: a boot accepted with an arm fitted in the wrong pose (its
+ * markers 0.5-1 m from where the model holds it), or an arm that moved far while occluded.
+ * recover_wide's 25 cm gate does not reach that far. The limb is then restarted from
+ * typical poses (ik.c: arm down, T, forward, up, elbow straight or bent...; leg straight,
+ * stepping, knee up...), one per attempt: its labels are fitted to the free markers within
+ * its reach with a shrinking gate, IK after each step, the rest of the body held by its own
+ * labels. An attempt that fits at least LIMB_MIN_FIT of the limb's labels within
+ * max_residual_m without pushing any other label out is taken; else the pose and labels
+ * before it are restored and the next call tries the next start. Attempts share the boot
+ * budget (boot_budget_us, boot_steps; at least one per call when a limb waits). After a
+ * whole cycle of starts without a fit the limb waits LIMB_RETRY_FRAMES (doubling, up to 8x)
+ * before the next cycle, so a hand near props is not searched every frame. */
+
+#define LIMB_MIN_FIT 4          /* labels of a limb an attempt must fit (2 below its first
+                                 * segment), with an RMS residual within LIMB_FIT_RMS_M */
+#define LIMB_FIT_RMS_M 0.01
+#define LIMB_RETRY_FRAMES 15    /* after a cycle of starts without a fit */
+#define LIMB_REACH_MARGIN_M 0.08
+
+static const int LIMB_FIRST[LIMBS] = {KM_JOINT_LEFT_UPPER_ARM, KM_JOINT_RIGHT_UPPER_ARM,
+                                      KM_JOINT_LEFT_UPPER_LEG, KM_JOINT_RIGHT_UPPER_LEG};
+static const double LIMB_GATES[] = {0.25, 0.15, 0.08, 0.05};
+
+static void limbs_setup(person *pe)
+{
+    const km_subject *subj = km_ik_subject(pe->ik);
+    km_vec3 joints[KM_JOINT_COUNT], markers[KM_SKELETON_MAX_MARKERS];
+    skeleton_rest_positions(subj, km_vec3_make(0, 0, 0), joints, markers);
+    for (int b = 0; b < LIMBS; b++) {
+        limb_state *lb = &pe->limb[b];
+        memset(lb, 0, sizeof *lb);
+        for (int j = 0; j < KM_JOINT_COUNT; j++)
+            for (int a = j; a >= 0; a = km_joint_parent(a))
+                if (a == LIMB_FIRST[b])
+                    lb->joints |= 1u << j;
+        for (int l = 0; l < pe->labels; l++) {
+            int seg = subj->markers.markers[l].segment;
+            if (!(lb->joints & (1u << seg)))
+                continue;
+            lb->labels[lb->count++] = l;
+            lb->distal += seg != LIMB_FIRST[b];
+            /* the end: forearm and hand, or foot and toes (two below the first segment) */
+            int depth = 0;
+            for (int a = seg; a != LIMB_FIRST[b]; a = km_joint_parent(a))
+                depth++;
+            if (b < 2 ? depth >= 1 : depth >= 2)
+                lb->end[lb->end_count++] = l;
+            double d = km_vec3_dist(markers[l], joints[LIMB_FIRST[b]]);
+            if (d > lb->reach_m)
+                lb->reach_m = d;
+        }
+        lb->reach_m += LIMB_REACH_MARGIN_M;
+    }
+}
+
+/* Is limb b lost: fewer than two of its distal labels (of at least two) labeled? */
+static bool limb_lost(const km_subject *subj, const person *pe, const limb_state *lb, int b)
+{
+    if (lb->distal < 2)
+        return false;
+    int have = 0;
+    for (int i = 0; i < lb->count; i++) {
+        int l = lb->labels[i];
+        have += pe->assigned[l] >= 0 && subj->markers.markers[l].segment != LIMB_FIRST[b];
+    }
+    return have < 2;
+}
+
+/* Free markers within the limb's reach of its root joint. */
+static int limb_free_markers(const km_skeleton_solver *s, const limb_state *lb, int count,
+                             km_vec3 root)
+{
+    int n = 0;
+    for (int k = 0; k < count; k++)
+        n += s->owner[k] == -1 && km_vec3_dist(s->pos[k], root) < lb->reach_m;
+    return n;
+}
+
+/* One attempt at limb b of pe from typical pose `start`; true when the limb was found (labels
+ * set, pose solved). On failure pe is as before. */
+static bool limb_attempt(km_skeleton_solver *s, person *pe, const km_marker_set *m, int b,
+                         int start, km_vec3 root)
+{
+    limb_state *lb = &pe->limb[b];
+    skeleton_ik_copy(s->scratch, pe->ik);
+    memcpy(s->scratch_assigned, pe->assigned, sizeof s->scratch_assigned);
+    int others_out_before = 0;
+    km_ik_residuals(pe->ik, pe->residual);
+    for (int l = 0; l < pe->labels; l++)
+        others_out_before += pe->assigned[l] >= 0 && pe->residual[l] > s->cfg.max_residual_m;
+    /* the limb's few labels (if any) may be wrong: it is searched afresh */
+    for (int i = 0; i < lb->count; i++) {
+        int l = lb->labels[i];
+        if (pe->assigned[l] >= 0) {
+            s->owner[pe->assigned[l]] = -1;
+            pe->assigned[l] = -1;
+        }
+    }
+    skeleton_ik_limb_start(pe->ik, LIMB_FIRST[b], start);
+    bool ok = true;
+    for (size_t gi = 0; ok && gi < sizeof LIMB_GATES / sizeof LIMB_GATES[0]; gi++) {
+        const double g2 = LIMB_GATES[gi] * LIMB_GATES[gi];
+        km_ik_predict_markers(pe->ik, pe->pred);
+        int e = 0;
+        for (int i = 0; i < lb->count; i++) {
+            const int l = lb->labels[i], row = pe->row_base + l;
+            s->unassigned[row] = g2;
+            for (int k = 0; k < m->count && e < s->max_edges; k++) {
+                if (s->owner[k] != -1 || km_vec3_dist(s->pos[k], root) >= lb->reach_m)
+                    continue;
+                km_vec3 d = km_vec3_sub(s->pos[k], pe->pred[l]);
+                double d2 = km_vec3_dot(d, d);
+                if (d2 < g2)
+                    s->edges[e++] = (skel_edge){row, k, d2};
+            }
+        }
+        if (e < LIMB_MIN_FIT) {
+            ok = false;
+            break;
+        }
+        skel_assign_solve(s->assign, s->rows, m->count, s->edges, e, s->unassigned,
+                          s->row_to_col);
+        int got = 0;
+        for (int i = 0; i < lb->count; i++) {
+            const int l = lb->labels[i];
+            pe->assigned[l] = s->row_to_col[pe->row_base + l];
+            got += pe->assigned[l] >= 0;
+        }
+        frame_from_assignment(s, pe, m);
+        ok = got >= LIMB_MIN_FIT &&
+             skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.max_iterations, NULL) == KM_OK;
+    }
+    int fit = 0, fit_distal = 0, others_out = 0;
+    double fit_ss = 0;
+    if (ok) {
+        km_ik_residuals(pe->ik, pe->residual);
+        const km_subject *subj = km_ik_subject(pe->ik);
+        for (int l = 0; l < pe->labels; l++) {
+            if (pe->assigned[l] < 0)
+                continue;
+            const int seg = subj->markers.markers[l].segment;
+            bool in = pe->residual[l] <= s->cfg.max_residual_m;
+            if (!(lb->joints & (1u << seg))) {
+                others_out += !in;
+            } else if (in) {
+                fit++;
+                fit_distal += seg != LIMB_FIRST[b];
+                fit_ss += pe->residual[l] * pe->residual[l];
+            } else {
+                pe->assigned[l] = -1;
+            }
+        }
+    }
+    s->stats.limb_attempts++;
+    /* a real limb fits tightly (markers rigid on their segments); a prop's markers near a
+     * shoulder can be reached by three labels at 3 cm, not by four at 1 cm RMS */
+    if (!ok || fit < LIMB_MIN_FIT || fit_distal < 2 ||
+        fit_ss > fit * LIMB_FIT_RMS_M * LIMB_FIT_RMS_M || others_out > others_out_before) {
+        skeleton_ik_copy(pe->ik, s->scratch);
+        for (int i = 0; i < lb->count; i++) {
+            const int l = lb->labels[i];
+            pe->assigned[l] = s->scratch_assigned[l];
+            if (pe->assigned[l] >= 0)
+                s->owner[pe->assigned[l]] = pe->row_base + l;
+        }
+        km_ik_residuals(pe->ik, pe->residual);
+        return false;
+    }
+    for (int i = 0; i < lb->count; i++) {
+        const int l = lb->labels[i];
+        if (pe->assigned[l] >= 0)
+            s->owner[pe->assigned[l]] = pe->row_base + l;
+    }
+    s->stats.recovered += (uint64_t)fit;
+    solve_person(s, pe, m, s->cfg.ik.max_iterations);
+    skeleton_ik_merge_history(pe->ik, s->scratch, lb->joints);
+    lb->end_check = true;
+    return true;
+}
+
+/* Markers taken from afar can land on the wrong labels of a limb's end (WRA on WRB's
+ * marker: the solve twists the forearm or shifts the hand and still fits each label within
+ * max_residual_m, and track continuity then keeps the mistake). As the boot does (LIMBS),
+ * every assignment of the end's labels to the markers they hold and free markers near them
+ * is solved from the same start (the current pose, the end's twist and hand or foot angles
+ * at rest) and the one with the smallest residual kept: one step, at most 24 IK solves. */
+static void limb_end_search(km_skeleton_solver *s, person *pe, const km_marker_set *m, int b)
+{
+    limb_state *lb = &pe->limb[b];
+    limb_search *ls = &pe->job.ls; /* (the boot's workspace: this person is not booting) */
+    lb->end_check = false;
+    ls->n = 0;
+    ls->k = 0;
+    for (int i = 0; i < lb->end_count && ls->n < 4; i++)
+        ls->labels[ls->n++] = lb->end[i];
+    for (int i = 0; i < ls->n; i++)
+        if (pe->assigned[ls->labels[i]] >= 0)
+            ls->cand[ls->k++] = pe->assigned[ls->labels[i]];
+    km_ik_predict_markers(pe->ik, pe->pred);
+    for (int k = 0; k < m->count && ls->k < ls->n; k++) {
+        if (s->owner[k] != -1)
+            continue;
+        bool near = false;
+        for (int i = 0; i < ls->n; i++)
+            near |= km_vec3_dist(s->pos[k], pe->pred[ls->labels[i]]) < 0.08;
+        if (near)
+            ls->cand[ls->k++] = k;
+    }
+    if (ls->k < 2)
+        return;
+    memset(ls->used, 0, sizeof ls->used);
+    ls->combo_count = 0;
+    limb_enumerate(ls, 0, ls->k);
+    skeleton_ik_copy(s->scratch, pe->ik);
+    memcpy(s->scratch_assigned, pe->assigned, sizeof s->scratch_assigned);
+    skeleton_ik_relax_end(pe->ik, LIMB_FIRST[b]);
+    skeleton_ik_get_state(pe->ik, &ls->base);
+    const double gate2 = s->cfg.gate_m * s->cfg.gate_m;
+    int best = -1;
+    double best_cost = 1e18;
+    for (int c = 0; c < ls->combo_count; c++) {
+        for (int i = 0; i < ls->n; i++)
+            pe->assigned[ls->labels[i]] = ls->combos[c][i] >= 0 ? ls->cand[ls->combos[c][i]] : -1;
+        skeleton_ik_set_state(pe->ik, &ls->base);
+        frame_from_assignment(s, pe, m);
+        if (skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.max_iterations, NULL) != KM_OK)
+            continue;
+        double cost = skeleton_ik_cost(pe->ik, &pe->frame);
+        for (int i = 0; i < ls->n; i++)
+            if (ls->combos[c][i] < 0)
+                cost += gate2; /* each label left without a marker */
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = c;
+        }
+    }
+    s->stats.limb_attempts++;
+    skeleton_ik_copy(pe->ik, s->scratch);
+    memcpy(pe->assigned, s->scratch_assigned, sizeof s->scratch_assigned);
+    bool same = best >= 0;
+    for (int i = 0; best >= 0 && i < ls->n; i++) {
+        int k = ls->combos[best][i] >= 0 ? ls->cand[ls->combos[best][i]] : -1;
+        same &= pe->assigned[ls->labels[i]] == k;
+    }
+    if (best < 0 || same)
+        return;
+    for (int i = 0; i < ls->n; i++)
+        if (pe->assigned[ls->labels[i]] >= 0) {
+            s->owner[pe->assigned[ls->labels[i]]] = -1;
+            pe->assigned[ls->labels[i]] = -1;
+        }
+    for (int i = 0; i < ls->n; i++) {
+        int k = ls->combos[best][i] >= 0 ? ls->cand[ls->combos[best][i]] : -1;
+        pe->assigned[ls->labels[i]] = k;
+        if (k >= 0)
+            s->owner[k] = pe->row_base + ls->labels[i];
+    }
+    skeleton_ik_relax_end(pe->ik, LIMB_FIRST[b]);
+    solve_person(s, pe, m, s->cfg.ik.max_iterations);
+    skeleton_ik_merge_history(pe->ik, s->scratch, lb->joints);
+    km_log(KM_LOG_DEBUG, MODULE, "person %d: %s end relabeled", pe->pose.person,
+           km_joint_name(LIMB_FIRST[b]));
+}
+
+/* Tracked people's lost limbs, one attempt at a time while the budget lasts. */
+static void recover_limbs(km_skeleton_solver *s, const km_marker_set *m, uint64_t t0_ns)
+{
+    int steps = 0;
+    for (int p = 0; p < s->count; p++) {
+        person *pe = &s->people[p];
+        if (!pe->tracked)
+            continue;
+        const km_subject *subj = km_ik_subject(pe->ik);
+        for (int b = 0; b < LIMBS; b++)
+            if (pe->limb[b].end_check && budget_left(s, t0_ns, steps)) {
+                limb_end_search(s, pe, m, b);
+                steps++;
+            }
+        for (int b = 0; b < LIMBS; b++) {
+            limb_state *lb = &pe->limb[b];
+            if (!limb_lost(subj, pe, lb, b)) {
+                lb->tried = lb->failures = 0;
+                continue;
+            }
+            if (s->stats.frames < lb->wait_until)
+                continue;
+            km_ik_get_pose(pe->ik, &s->scratch_pose);
+            const km_vec3 root = s->scratch_pose.joint_pos_m[LIMB_FIRST[b]];
+            if (limb_free_markers(s, lb, m->count, root) < LIMB_MIN_FIT)
+                continue;
+            const int starts = skeleton_ik_limb_starts(LIMB_FIRST[b]);
+            bool found = false;
+            while (!found && budget_left(s, t0_ns, steps)) {
+                found = limb_attempt(s, pe, m, b, lb->next, root);
+                steps++;
+                lb->next = (lb->next + 1) % starts;
+                if (found) {
+                    s->stats.limbs_recovered++;
+                    km_log(KM_LOG_DEBUG, MODULE, "person %d: %s found again (start %d, %d "
+                           "attempts)", p, km_joint_name(LIMB_FIRST[b]),
+                           (lb->next + starts - 1) % starts, lb->tried + 1);
+                    lb->tried = lb->failures = 0;
+                } else if (++lb->tried >= starts) {
+                    lb->tried = 0;
+                    lb->failures++;
+                    int shift = lb->failures - 1 < 3 ? lb->failures - 1 : 3;
+                    lb->wait_until = s->stats.frames + ((uint64_t)LIMB_RETRY_FRAMES << shift);
+                    break;
+                }
+            }
         }
     }
 }
@@ -970,6 +1329,11 @@ static void boot_step(km_skeleton_solver *s, person *pe, const km_marker_set *m,
         km_ik_residuals(pe->ik, pe->residual);
         pe->tracked = true;
         s->stats.boots++;
+        for (int b = 0; b < LIMBS; b++) {
+            pe->limb[b].tried = pe->limb[b].failures = 0;
+            pe->limb[b].wait_until = 0;
+            pe->limb[b].end_check = false;
+        }
         j->phase = BOOT_IDLE;
         j->partials = 0;
         memset(j->backoff, 0, sizeof j->backoff);
@@ -995,9 +1359,8 @@ static bool budget_left(const km_skeleton_solver *s, uint64_t t0_ns, int steps)
            km_time_now_ns() - t0_ns < (uint64_t)s->cfg.boot_budget_us * 1000u;
 }
 
-static void boot(km_skeleton_solver *s, const km_marker_set *m)
+static void boot(km_skeleton_solver *s, const km_marker_set *m, uint64_t t0)
 {
-    const uint64_t t0 = km_time_now_ns();
     int free_count = 0;
     for (int k = 0; k < m->count; k++) {
         s->free_marker[k] = s->owner[k] < 0;
@@ -1093,6 +1456,22 @@ static void boot(km_skeleton_solver *s, const km_marker_set *m)
 
 /* -------------------------------------------------------------------- run */
 
+/* Segments with a labeled marker on them or below them; a fixed joint (Chest, Head, Toes)
+ * follows its parent. */
+static uint32_t observed_joints(const person *pe)
+{
+    const km_subject *subj = km_ik_subject(pe->ik);
+    uint32_t mask = 0;
+    for (int l = 0; l < pe->labels; l++)
+        if (pe->assigned[l] >= 0)
+            for (int j = subj->markers.markers[l].segment; j >= 0; j = km_joint_parent(j))
+                mask |= 1u << j;
+    for (int j = 1; j < KM_JOINT_COUNT; j++)
+        if (skeleton_joint_def(j)->kind == JOINT_FIXED && (mask & (1u << km_joint_parent(j))))
+            mask |= 1u << j;
+    return mask;
+}
+
 km_status km_skeleton_solver_run(km_skeleton_solver *s, const km_marker_set *m,
                                  km_skeleton_pose *out, int capacity)
 {
@@ -1149,18 +1528,23 @@ km_status km_skeleton_solver_run(km_skeleton_solver *s, const km_marker_set *m,
             s->stats.lost++;
         }
     }
-    /* boot the others from what is left */
+    /* lost limbs, then boots of the others from what is left, within one budget */
+    const uint64_t t0 = km_time_now_ns();
+    recover_limbs(s, m, t0);
     bool any_untracked = false;
     for (int p = 0; p < s->count; p++)
         any_untracked |= !s->people[p].tracked;
     if (any_untracked)
-        boot(s, m);
+        boot(s, m, t0);
     /* out */
     for (int p = 0; p < s->count; p++) {
         person *pe = &s->people[p];
         if (pe->tracked) {
             km_ik_get_pose(pe->ik, &pe->pose);
             pe->pose.tracked = true;
+            pe->pose.joints_observed = observed_joints(pe);
+            /* unobserved joints keep still rather than turning on at their last velocity */
+            skeleton_ik_hold(pe->ik, ~pe->pose.joints_observed & KM_SKELETON_ALL_JOINTS);
             for (int l = 0; l < pe->labels; l++) {
                 int k = pe->assigned[l];
                 pe->has_last_id[l] = k >= 0;
@@ -1169,6 +1553,7 @@ km_status km_skeleton_solver_run(km_skeleton_solver *s, const km_marker_set *m,
             }
         } else {
             pe->pose.tracked = false;
+            pe->pose.joints_observed = 0;
             for (int l = 0; l < pe->labels; l++) {
                 pe->has_last_id[l] = false;
                 pe->assigned[l] = -1; /* (a boot under way used them for its snapshot) */

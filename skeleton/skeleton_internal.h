@@ -96,4 +96,21 @@ void skeleton_ik_set_ball(km_ik *ik, int joint, km_quat q);
 /* ik.c: multiply every joint range by scale, twist ranges (about the bone) by twist_scale
  * (narrow ranges while booting from a rest-like pose; 1, 1 = the anatomical ranges). */
 void skeleton_ik_set_limit_scale(km_ik *ik, double scale, double twist_scale);
+/* ik.c, for the recovery of a lost limb (label.c): */
+/* Copy the whole solver state (pose, history, residuals; same subject size). */
+void skeleton_ik_copy(km_ik *dst, const km_ik *src);
+/* Number of typical poses a limb is restarted from (first_joint: Left/RightUpperArm,
+ * Left/RightUpperLeg; 0 for other joints), and setting the limb's joints of the current pose
+ * to typical pose k (within limits; the rest of the body unchanged). */
+int skeleton_ik_limb_starts(int first_joint);
+void skeleton_ik_limb_start(km_ik *ik, int first_joint, int k);
+/* The end of a limb (forearm twist and hand, or foot) at rest angles, in the current pose. */
+void skeleton_ik_relax_end(km_ik *ik, int first_joint);
+/* Joints of the mask get no velocity: the next prediction leaves them where they are (a
+ * limb no marker observes is held, not extrapolated forever). */
+void skeleton_ik_hold(km_ik *ik, uint32_t joints);
+/* After solves that moved a limb: the previous pose (for the constant-velocity prediction)
+ * taken from `before` (the state before those solves), with the joints of the mask (bit j)
+ * at their new values: the body keeps its velocity, the limb starts at rest. */
+void skeleton_ik_merge_history(km_ik *ik, const km_ik *before, uint32_t joints);
 #endif

@@ -334,7 +334,15 @@ typedef struct km_skeleton_pose {
     km_quat local_rot[KM_JOINT_COUNT];      /* relative to the parent (hips: = joint_rot) */
     double residual_m;                      /* RMS marker residual of the solve */
     int markers_used;
+    /* Bit j set: segment j (the bone from joint j on) is observed - a labeled marker rides on
+     * it or on a segment below it (Toes, Head, Chest follow their parent). A clear bit is
+     * Vicon's "occluded" / Motive's untracked bone: the joints of that limb are the model's
+     * guess (held where the last solve left them), not a measurement, even though the person
+     * is tracked. KM_SKELETON_ALL_JOINTS when everything is seen; 0 when not tracked. */
+    uint32_t joints_observed;
 } km_skeleton_pose;
+
+#define KM_SKELETON_ALL_JOINTS ((1u << KM_JOINT_COUNT) - 1u)
 
 /* skeleton.csv (formats.md): frame,time_ns,person,joint,x,y,z,qx,qy,qz,qw; one row per joint
  * of each tracked pose. */
@@ -457,7 +465,10 @@ typedef struct km_skeleton_solver_stats {
     uint64_t boot_steps;       /* boot steps run */
     uint64_t boot_skipped;     /* clusters not tried in a frame because a boot failed there
                                 * lately (summed over frames and people) */
-    uint64_t boot_longest_ns;  /* longest time one call spent booting */
+    uint64_t boot_longest_ns;  /* longest time one call spent booting (and searching for
+                                * lost limbs, which shares the budget) */
+    uint64_t limb_attempts;    /* searches of a lost limb from one typical pose */
+    uint64_t limbs_recovered;  /* lost limbs (arm or leg) found again by those searches */
 } km_skeleton_solver_stats;
 
 typedef struct km_skeleton_solver km_skeleton_solver;
