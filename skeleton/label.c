@@ -111,6 +111,11 @@ typedef struct person {
     km_skeleton_pose pose;
     boot_job job;
     limb_state limb[LIMBS];
+    /* the end check under way (limb_end_step): limb, next combination, candidates by id */
+    int end_limb;                            /* -1: none */
+    int end_combo;
+    uint32_t end_cand_id[6];
+    limb_search end_ls;
 } person;
 
 struct km_skeleton_solver {
@@ -289,6 +294,7 @@ void km_skeleton_solver_reset(km_skeleton_solver *s)
             pe->limb[b].wait_until = 0;
             pe->limb[b].end_check = false;
         }
+        pe->end_limb = -1;
         for (int l = 0; l < KM_SKELETON_MAX_MARKERS; l++) {
             pe->assigned[l] = -1;
             pe->has_last_id[l] = false;
@@ -632,7 +638,7 @@ static bool limb_attempt(km_skeleton_solver *s, person *pe, const km_marker_set 
                     s->edges[e++] = (skel_edge){row, k, d2};
             }
         }
-        if (e < LIMB_MIN_FIT) {
+        if (e < 2) {
             ok = false;
             break;
         }
@@ -645,7 +651,8 @@ static bool limb_attempt(km_skeleton_solver *s, person *pe, const km_marker_set 
             got += pe->assigned[l] >= 0;
         }
         frame_from_assignment(s, pe, m);
-        ok = got >= LIMB_MIN_FIT &&
+        /* (an early, wide stage may take only a few: the limb turns towards the rest) */
+        ok = got >= 2 &&
              skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.max_iterations, NULL) == KM_OK;
     }
     int fit = 0, fit_distal = 0, others_out = 0;
@@ -700,12 +707,19 @@ static bool limb_attempt(km_skeleton_solver *s, person *pe, const km_marker_set 
  * marker: the solve twists the forearm or shifts the hand and still fits each label within
  * max_residual_m, and track continuity then keeps the mistake). As the boot does (LIMBS),
  * every assignment of the end's labels to the markers they hold and free markers near them
- * is solved from the same start (the current pose, the end's twist and hand or foot angles
- * at rest) and the one with the smallest residual kept: one step, at most 24 IK solves. */
-static void limb_end_search(km_skeleton_solver *s, person *pe, const km_marker_set *m, int b)
+ * (at most 24) is tried, one IK solve per step so that it fits the budget: from the current
+ * pose with the end's twist and hand or foot angles at rest, on the current frame, against
+ * the current labels' cost; a clearly better one (cost below LIMB_END_BETTER of it, a label
+ * left empty costing gate_m^2) is taken. The candidates are remembered by track id (a
+ * combination whose markers went away or were taken is skipped). */
+
+#define LIMB_END_BETTER 0.7
+
+/* Start the check of limb b's end; false when there is nothing to try. */
+static bool limb_end_setup(km_skeleton_solver *s, person *pe, const km_marker_set *m, int b)
 {
     limb_state *lb = &pe->limb[b];
-    limb_search *ls = &pe->job.ls; /* (the boot's workspace: this person is not booting) */
+    limb_search *ls = &pe->end_ls;
     lb->end_check = false;
     ls->n = 0;
     ls->k = 0;
@@ -725,59 +739,88 @@ static void limb_end_search(km_skeleton_solver *s, person *pe, const km_marker_s
             ls->cand[ls->k++] = k;
     }
     if (ls->k < 2)
-        return;
+        return false;
+    for (int j = 0; j < ls->k; j++)
+        pe->end_cand_id[j] = m->items[ls->cand[j]].id;
     memset(ls->used, 0, sizeof ls->used);
     ls->combo_count = 0;
     limb_enumerate(ls, 0, ls->k);
+    pe->end_limb = b;
+    pe->end_combo = 0;
+    return ls->combo_count > 0;
+}
+
+/* Cost of pe's current solve on its labels, with gate_m^2 for each of the end's labels that
+ * has no marker. */
+static double end_cost(km_skeleton_solver *s, person *pe, const km_marker_set *m)
+{
+    const limb_search *ls = &pe->end_ls;
+    frame_from_assignment(s, pe, m);
+    double c = skeleton_ik_cost(pe->ik, &pe->frame);
+    for (int i = 0; i < ls->n; i++)
+        if (pe->assigned[ls->labels[i]] < 0)
+            c += s->cfg.gate_m * s->cfg.gate_m;
+    return c;
+}
+
+/* One combination of the end check under way. */
+static void limb_end_step(km_skeleton_solver *s, person *pe, const km_marker_set *m)
+{
+    limb_search *ls = &pe->end_ls;
+    const int b = pe->end_limb;
+    const int c = pe->end_combo++;
+    if (pe->end_combo >= ls->combo_count)
+        pe->end_limb = -1;
+    /* this frame's index of each candidate; each must be free or held by the end */
+    int idx[6];
+    for (int j = 0; j < ls->k; j++) {
+        idx[j] = -1;
+        for (int k = 0; k < m->count && idx[j] < 0; k++)
+            if (m->items[k].id == pe->end_cand_id[j])
+                idx[j] = k;
+        if (idx[j] < 0)
+            return;
+        int own = s->owner[idx[j]];
+        bool ours = false;
+        for (int i = 0; i < ls->n; i++)
+            ours |= own == pe->row_base + ls->labels[i];
+        if (own != -1 && !ours)
+            return;
+    }
+    const double before = end_cost(s, pe, m);
     skeleton_ik_copy(s->scratch, pe->ik);
     memcpy(s->scratch_assigned, pe->assigned, sizeof s->scratch_assigned);
-    skeleton_ik_relax_end(pe->ik, LIMB_FIRST[b]);
-    skeleton_ik_get_state(pe->ik, &ls->base);
-    const double gate2 = s->cfg.gate_m * s->cfg.gate_m;
-    int best = -1;
-    double best_cost = 1e18;
-    for (int c = 0; c < ls->combo_count; c++) {
-        for (int i = 0; i < ls->n; i++)
-            pe->assigned[ls->labels[i]] = ls->combos[c][i] >= 0 ? ls->cand[ls->combos[c][i]] : -1;
-        skeleton_ik_set_state(pe->ik, &ls->base);
-        frame_from_assignment(s, pe, m);
-        if (skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.max_iterations, NULL) != KM_OK)
-            continue;
-        double cost = skeleton_ik_cost(pe->ik, &pe->frame);
-        for (int i = 0; i < ls->n; i++)
-            if (ls->combos[c][i] < 0)
-                cost += gate2; /* each label left without a marker */
-        if (cost < best_cost) {
-            best_cost = cost;
-            best = c;
-        }
-    }
+    for (int i = 0; i < ls->n; i++)
+        pe->assigned[ls->labels[i]] = ls->combos[c][i] >= 0 ? idx[ls->combos[c][i]] : -1;
+    bool same = true;
+    for (int i = 0; i < ls->n; i++)
+        same &= pe->assigned[ls->labels[i]] == s->scratch_assigned[ls->labels[i]];
     s->stats.limb_attempts++;
+    double after = 1e18;
+    if (!same) {
+        skeleton_ik_relax_end(pe->ik, LIMB_FIRST[b]);
+        frame_from_assignment(s, pe, m);
+        if (skeleton_ik_solve_n(pe->ik, &pe->frame, s->cfg.ik.max_iterations, NULL) == KM_OK)
+            after = end_cost(s, pe, m);
+    }
+    if (after < LIMB_END_BETTER * before) {
+        for (int i = 0; i < ls->n; i++) {
+            int old = s->scratch_assigned[ls->labels[i]];
+            if (old >= 0 && s->owner[old] == pe->row_base + ls->labels[i])
+                s->owner[old] = -1;
+        }
+        for (int i = 0; i < ls->n; i++)
+            if (pe->assigned[ls->labels[i]] >= 0)
+                s->owner[pe->assigned[ls->labels[i]]] = pe->row_base + ls->labels[i];
+        solve_person(s, pe, m, s->cfg.ik.max_iterations);
+        skeleton_ik_merge_history(pe->ik, s->scratch, pe->limb[b].joints);
+        km_log(KM_LOG_DEBUG, MODULE, "person %d: %s end relabeled (cost %.3g -> %.3g)",
+               pe->pose.person, km_joint_name(LIMB_FIRST[b]), before, after);
+        return;
+    }
     skeleton_ik_copy(pe->ik, s->scratch);
     memcpy(pe->assigned, s->scratch_assigned, sizeof s->scratch_assigned);
-    bool same = best >= 0;
-    for (int i = 0; best >= 0 && i < ls->n; i++) {
-        int k = ls->combos[best][i] >= 0 ? ls->cand[ls->combos[best][i]] : -1;
-        same &= pe->assigned[ls->labels[i]] == k;
-    }
-    if (best < 0 || same)
-        return;
-    for (int i = 0; i < ls->n; i++)
-        if (pe->assigned[ls->labels[i]] >= 0) {
-            s->owner[pe->assigned[ls->labels[i]]] = -1;
-            pe->assigned[ls->labels[i]] = -1;
-        }
-    for (int i = 0; i < ls->n; i++) {
-        int k = ls->combos[best][i] >= 0 ? ls->cand[ls->combos[best][i]] : -1;
-        pe->assigned[ls->labels[i]] = k;
-        if (k >= 0)
-            s->owner[k] = pe->row_base + ls->labels[i];
-    }
-    skeleton_ik_relax_end(pe->ik, LIMB_FIRST[b]);
-    solve_person(s, pe, m, s->cfg.ik.max_iterations);
-    skeleton_ik_merge_history(pe->ik, s->scratch, lb->joints);
-    km_log(KM_LOG_DEBUG, MODULE, "person %d: %s end relabeled", pe->pose.person,
-           km_joint_name(LIMB_FIRST[b]));
+    km_ik_residuals(pe->ik, pe->residual);
 }
 
 /* Tracked people's lost limbs, one attempt at a time while the budget lasts. */
@@ -789,11 +832,14 @@ static void recover_limbs(km_skeleton_solver *s, const km_marker_set *m, uint64_
         if (!pe->tracked)
             continue;
         const km_subject *subj = km_ik_subject(pe->ik);
-        for (int b = 0; b < LIMBS; b++)
-            if (pe->limb[b].end_check && budget_left(s, t0_ns, steps)) {
-                limb_end_search(s, pe, m, b);
-                steps++;
-            }
+        /* ends to check, one combination a step */
+        for (int b = 0; b < LIMBS && pe->end_limb < 0; b++)
+            if (pe->limb[b].end_check)
+                limb_end_setup(s, pe, m, b);
+        while (pe->end_limb >= 0 && budget_left(s, t0_ns, steps)) {
+            limb_end_step(s, pe, m);
+            steps++;
+        }
         for (int b = 0; b < LIMBS; b++) {
             limb_state *lb = &pe->limb[b];
             if (!limb_lost(subj, pe, lb, b)) {
@@ -1334,6 +1380,7 @@ static void boot_step(km_skeleton_solver *s, person *pe, const km_marker_set *m,
             pe->limb[b].wait_until = 0;
             pe->limb[b].end_check = false;
         }
+        pe->end_limb = -1;
         j->phase = BOOT_IDLE;
         j->partials = 0;
         memset(j->backoff, 0, sizeof j->backoff);
@@ -1524,6 +1571,7 @@ km_status km_skeleton_solver_run(km_skeleton_solver *s, const km_marker_set *m,
         if (pe->tracked && labeled_count(pe) < s->cfg.min_markers) {
             release_labels(s, pe);
             pe->tracked = false;
+            pe->end_limb = -1;
             km_ik_reset(pe->ik);
             s->stats.lost++;
         }
