@@ -832,14 +832,6 @@ static void recover_limbs(km_skeleton_solver *s, const km_marker_set *m, uint64_
         if (!pe->tracked)
             continue;
         const km_subject *subj = km_ik_subject(pe->ik);
-        /* ends to check, one combination a step */
-        for (int b = 0; b < LIMBS && pe->end_limb < 0; b++)
-            if (pe->limb[b].end_check)
-                limb_end_setup(s, pe, m, b);
-        while (pe->end_limb >= 0 && budget_left(s, t0_ns, steps)) {
-            limb_end_step(s, pe, m);
-            steps++;
-        }
         for (int b = 0; b < LIMBS; b++) {
             limb_state *lb = &pe->limb[b];
             if (!limb_lost(subj, pe, lb, b)) {
@@ -872,6 +864,15 @@ static void recover_limbs(km_skeleton_solver *s, const km_marker_set *m, uint64_
                     break;
                 }
             }
+        }
+        /* then the ends to check (a lost limb first: it is the worse error), one combination
+         * a step */
+        for (int b = 0; b < LIMBS && pe->end_limb < 0; b++)
+            if (pe->limb[b].end_check)
+                limb_end_setup(s, pe, m, b);
+        while (pe->end_limb >= 0 && budget_left(s, t0_ns, steps)) {
+            limb_end_step(s, pe, m);
+            steps++;
         }
     }
 }
