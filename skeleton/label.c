@@ -10,7 +10,12 @@
  *  3. solve IK on the labeled markers; a label whose residual is large is dropped (segment
  *     rigidity: the solved body cannot reach it) and the pose solved again;
  *  4. recover: free labels (occluded before, or dropped) take a free marker lying within
- *     max_residual_m of their solved position, and the pose is refined.
+ *     max_residual_m of their solved position, and the pose is refined; a limb still
+ *     unlabeled searches free markers with a wide, shrinking gate;
+ *  5. lost limbs: a limb still unlabeled while free markers lie within its reach is restarted
+ *     from typical poses, and a limb end that took markers from afar is checked for mixed-up
+ *     labels, a step at a time under the boot budget (see "lost limbs" below).
+ * The pose says which joints are observed (joints_observed); unobserved ones are held still.
  * A person with too few labels is lost. People that are not tracked boot from the markers
  * nobody took: clusters of markers (people stand apart) are fitted with the subject's rest
  * pose upright at 12 headings, labels and pose refined together (assignment + IK with a

@@ -445,7 +445,9 @@ typedef struct km_skeleton_solver_config {
     /* Booting a person is a search of tens of milliseconds; it is spread over calls: */
     int boot_budget_us;        /* boot work per km_skeleton_solver_run call, microseconds
                                 * (default 1500); one step (~0.1-1 ms) always runs, so a call
-                                * may exceed it by one step. 0 = no time limit */
+                                * may exceed it by one step. 0 = no time limit. The search
+                                * for tracked people's lost limbs shares it (and boot_steps;
+                                * one limb step also always runs when a limb waits) */
     int boot_steps;            /* at most this many boot steps per call (default 0 = no limit;
                                 * tests set it for a spread that does not depend on time).
                                 * boot_budget_us = boot_steps = 0: a whole boot in one call */
@@ -467,7 +469,8 @@ typedef struct km_skeleton_solver_stats {
                                 * lately (summed over frames and people) */
     uint64_t boot_longest_ns;  /* longest time one call spent booting (and searching for
                                 * lost limbs, which shares the budget) */
-    uint64_t limb_attempts;    /* searches of a lost limb from one typical pose */
+    uint64_t limb_attempts;    /* steps of the lost-limb search (a limb restarted from one
+                                * typical pose) and of the limb-end check (one assignment) */
     uint64_t limbs_recovered;  /* lost limbs (arm or leg) found again by those searches */
 } km_skeleton_solver_stats;
 
