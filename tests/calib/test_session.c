@@ -24,29 +24,8 @@
 #include "kinema/tracking.h"
 #include "wand_fixture.h"
 
-/* Allocation counter (all threads; counted only while this thread feeds frames). */
-static long alloc_count;
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size)
-{
-    __atomic_fetch_add(&alloc_count, 1, __ATOMIC_RELAXED);
-    return __real_malloc(size);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    __atomic_fetch_add(&alloc_count, 1, __ATOMIC_RELAXED);
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t size)
-{
-    __atomic_fetch_add(&alloc_count, 1, __ATOMIC_RELAXED);
-    return __real_realloc(p, size);
-}
+/* Allocation counter (all threads; read before and after each frame this thread feeds). */
+#include "../common/alloc_count.h"
 
 static void sleep_ms(int ms)
 {
@@ -95,16 +74,16 @@ static long feed_all(km_calib_session *s, const km_synthetic_wand *w, feeder *f)
     long allocs = 0;
     for (int i = 0; i < cfg->frame_count; i++) {
         feeder_fill(f, w, i, false);
-        long before = __atomic_load_n(&alloc_count, __ATOMIC_RELAXED);
+        long before = alloc_count_get();
         assert_int_equal(km_calib_session_add_observations(s, &f->obs), KM_OK);
-        allocs += __atomic_load_n(&alloc_count, __ATOMIC_RELAXED) - before;
+        allocs += alloc_count_get() - before;
     }
     assert_int_equal(km_calib_session_set_phase(s, KM_CALIB_SESSION_GROUND), KM_OK);
     for (int i = 0; i < cfg->ground_frame_count; i++) {
         feeder_fill(f, w, i, true);
-        long before = __atomic_load_n(&alloc_count, __ATOMIC_RELAXED);
+        long before = alloc_count_get();
         assert_int_equal(km_calib_session_add_observations(s, &f->obs), KM_OK);
-        allocs += __atomic_load_n(&alloc_count, __ATOMIC_RELAXED) - before;
+        allocs += alloc_count_get() - before;
     }
     return allocs;
 }

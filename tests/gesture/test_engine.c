@@ -15,28 +15,7 @@
 
 #include "synth_stream.h"
 
-static long alloc_count;
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size)
-{
-    alloc_count++;
-    return __real_malloc(size);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    alloc_count++;
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t size)
-{
-    alloc_count++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 #define FRAME_NS 16666667LL
 
@@ -96,7 +75,7 @@ static void test_body_gestures(void **state)
     int detected = 0, false_events = 0, walker_events = 0, left_events = 0, poses = 0;
     km_gesture_event ev[64];
     km_hand hands[16];
-    long before = alloc_count;
+    long before = alloc_count_get();
     double max_latency_ms = 0;
     for (size_t i = 0; i < s.count; i++) {
         int64_t t = s.t_ns[i];
@@ -147,7 +126,7 @@ static void test_body_gestures(void **state)
             }
         }
     }
-    long allocs = alloc_count - before;
+    long allocs = alloc_count_get() - before;
     double minutes = (double)s.t_ns[s.count - 1] * 1e-9 / 60.0;
     km_gesture_engine_stats stats = km_gesture_engine_stats_get(e);
     printf("ENGINE bodies: person 7 facing +x, right hand = synthetic stream (%.1f min, %zu "
@@ -242,7 +221,7 @@ static void test_look_and_pinch(void **state)
     int selects = 0, enters = 0;
     char selected[2][KM_GESTURE_NAME_MAX] = {"", ""};
     km_gesture_event ev[32];
-    long before = alloc_count;
+    long before = alloc_count_get();
     for (int f = 0; f < 240; f++) {
         int64_t t = (int64_t)f * FRAME_NS;
         assert_int_equal(km_gesture_engine_push_body(e, 3, t, &body), KM_OK);
@@ -268,7 +247,7 @@ static void test_look_and_pinch(void **state)
             selects++;
         }
     }
-    long allocs = alloc_count - before;
+    long allocs = alloc_count_get() - before;
     printf("ENGINE look-and-pinch: %d selections (%s, %s), %d gaze entries, allocations %ld\n",
            selects, selected[0], selected[1], enters, allocs);
     assert_int_equal(allocs, 0);

@@ -12,28 +12,7 @@
 
 #include "kinema/gesture.h"
 
-static int allocations;
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size)
-{
-    allocations++;
-    return __real_malloc(size);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t size)
-{
-    allocations++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 #define MAXP 200
 
@@ -176,10 +155,10 @@ static void test_classify_allocates_nothing(void **state)
         km_vec3 p[MAXP];
         size_t n = make(ZIGZAG, p, 80, 0.3, km_vec3_make(0, 0, 0), 0.01);
         km_gesture_result r;
-        allocations = 0;
+        alloc_count_reset();
         for (int k = 0; k < 10; k++)
             assert_int_equal(km_gesture_classify(rec, p, n, &r), KM_OK);
-        assert_int_equal(allocations, 0);
+        assert_int_equal(alloc_count_get(), 0);
         assert_int_equal(r.label, ZIGZAG);
         km_gesture_recognizer_destroy(rec);
     }

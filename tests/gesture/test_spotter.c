@@ -14,28 +14,7 @@
 
 #include "synth_stream.h"
 
-static long alloc_count;
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size)
-{
-    alloc_count++;
-    return __real_malloc(size);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    alloc_count++;
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t size)
-{
-    alloc_count++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 static km_gesture_recognizer *builtin_recognizer(size_t resample)
 {
@@ -97,7 +76,7 @@ static void run_stream(const synth_stream *s, km_spotter *sp, spot_figures *f, l
     f->truths = (int)s->truth_count;
     f->minutes = (double)s->t_ns[s->count - 1] * 1e-9 / 60.0;
     bool *hit = calloc(s->truth_count + 1, sizeof *hit);
-    long before = alloc_count;
+    long before = alloc_count_get();
     for (size_t i = 0; i < s->count; i++) {
         km_gesture_event ev[4];
         size_t n;
@@ -126,7 +105,7 @@ static void run_stream(const synth_stream *s, km_spotter *sp, spot_figures *f, l
             }
         }
     }
-    *allocs = alloc_count - before;
+    *allocs = alloc_count_get() - before;
     free(hit);
     qsort(f->latency_ms, (size_t)f->latencies, sizeof(double), cmp_double);
 }

@@ -18,19 +18,11 @@
 
 /* ---- allocation counting ----
  * Our own code: link-time wrapping (-Wl,--wrap=malloc,...) rewrites every malloc/calloc/
- * realloc call of the Kinema objects linked into this test to the __wrap_ functions.
+ * realloc call of the Kinema objects linked into this test to the __wrap_ functions of
+ * tests/common/alloc_count.h.
  * Everything in the process (libzmq, liblo, libc): in builds without AddressSanitizer the
  * test also interposes malloc itself and forwards to glibc's __libc_ functions. */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-static atomic_long ours;
-void *__wrap_malloc(size_t size) { atomic_fetch_add(&ours, 1); return __real_malloc(size); }
-void *__wrap_calloc(size_t n, size_t size) { atomic_fetch_add(&ours, 1); return __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t size) { atomic_fetch_add(&ours, 1); return __real_realloc(p, size); }
+#include "../common/alloc_count.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define COUNT_PROCESS_WIDE 0
@@ -180,14 +172,14 @@ static void test_no_allocation_after_startup(void **state)
     km_pipeline *p = make_pipeline(&cfg);
     assert_int_equal(km_pipeline_start(p), KM_OK);
     run_sets(p, 20);  /* warm-up: threads started, sockets connected */
-    long before = atomic_load(&ours);
+    long before = alloc_count_get();
 #if COUNT_PROCESS_WIDE
     long before_all = atomic_load(&process_wide);
 #endif
     km_pipeline_stats s0, s1;
     km_pipeline_stats_get(p, &s0);
     run_sets(p, 20 + 1000);
-    long after = atomic_load(&ours);
+    long after = alloc_count_get();
     km_pipeline_stats_get(p, &s1);
     printf("ALLOCATIONS over %llu frame sets (%llu camera frames, %llu sets incomplete): "
            "Kinema code %ld",

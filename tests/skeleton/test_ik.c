@@ -11,28 +11,7 @@
 #include "skeleton_fixture.h"
 
 /* allocation counter (-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc) */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-static long allocations;
-void *__wrap_malloc(size_t n)
-{
-    allocations++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t a, size_t b)
-{
-    allocations++;
-    return __real_calloc(a, b);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    allocations++;
-    return __real_realloc(p, n);
-}
+#include "../common/alloc_count.h"
 
 static km_subject default_subject(void)
 {
@@ -128,7 +107,7 @@ static void test_motion_noise_missing(void **state)
     fixture_random_pose(&seed, 0.5, &a);
     double sum = 0, worst = 0;
     int frames = 0;
-    long allocs_before = allocations;
+    long allocs_before = alloc_count_get();
     for (int seg = 0; seg < 6; seg++) {
         fixture_random_pose(&seed, 0.5, &b);
         b.root_pos = km_vec3_add(a.root_pos, km_vec3_make(0.2, 0, 0.1));
@@ -164,7 +143,7 @@ static void test_motion_noise_missing(void **state)
         }
         a = b;
     }
-    long allocs = allocations - allocs_before;
+    long allocs = alloc_count_get() - allocs_before;
     print_message("motion: mean per-joint error %.2f mm, worst frame %.2f mm over %d frames; "
                   "%ld allocations\n", sum / frames * 1e3, worst * 1e3, frames, allocs);
     assert_true(sum / frames < 0.003);

@@ -11,28 +11,7 @@
 
 #include "skeleton_fixture.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-static long allocations;
-void *__wrap_malloc(size_t n)
-{
-    allocations++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t a, size_t b)
-{
-    allocations++;
-    return __real_calloc(a, b);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    allocations++;
-    return __real_realloc(p, n);
-}
+#include "../common/alloc_count.h"
 
 typedef struct take {
     km_c3d c3d;
@@ -135,7 +114,7 @@ static score run_take_cfg(const km_skeleton_solver_config *cfg, int ids, int hid
             items[i].id = ids ? items[i].id + 1000 : (uint32_t)(fixture_uniform(&seed, 0, 1e9));
         }
         if (f == 1)
-            a0 = allocations; /* after the first frame's boot */
+            a0 = alloc_count_get(); /* after the first frame's boot */
         km_skeleton_pose pose;
         assert_int_equal(km_skeleton_solver_run(sv, &ms, &pose, 1), KM_OK);
         if (*first_tracked < 0) {
@@ -171,7 +150,7 @@ static score run_take_cfg(const km_skeleton_solver_config *cfg, int ids, int hid
         }
     }
     if (allocs)
-        *allocs = allocations - a0;
+        *allocs = alloc_count_get() - a0;
     if (stats)
         *stats = km_skeleton_solver_get_stats(sv);
     km_skeleton_solver_destroy(sv);

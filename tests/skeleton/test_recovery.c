@@ -14,28 +14,7 @@
 
 #include "skeleton_fixture.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-static long allocations;
-void *__wrap_malloc(size_t n)
-{
-    allocations++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t a, size_t b)
-{
-    allocations++;
-    return __real_calloc(a, b);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    allocations++;
-    return __real_realloc(p, n);
-}
+#include "../common/alloc_count.h"
 
 /* bit j for every joint of the limb starting at `first` */
 static uint32_t limb_mask(int first)
@@ -162,7 +141,7 @@ static outcome run(const scenario *sc)
             items[j] = tmp;
         }
         if (f == 1)
-            a0 = allocations;
+            a0 = alloc_count_get();
         km_skeleton_pose pose;
         assert_int_equal(km_skeleton_solver_run(sv, &ms, &pose, 1), KM_OK);
         if (!pose.tracked) {
@@ -217,7 +196,7 @@ static outcome run(const scenario *sc)
                 }
         }
     }
-    o.allocs = allocations - a0;
+    o.allocs = alloc_count_get() - a0;
     o.stats = km_skeleton_solver_get_stats(sv);
     km_skeleton_solver_destroy(sv);
     return o;

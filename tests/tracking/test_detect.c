@@ -15,32 +15,7 @@
 
 /* ------------------------------------------------------ allocation counter */
 
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long g_allocations;
-
-void *__wrap_malloc(size_t size)
-{
-    g_allocations++;
-    return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    g_allocations++;
-    return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    g_allocations++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -664,7 +639,7 @@ static void test_no_allocation_per_frame(void **state)
     km_blob out[64]; /* small on purpose: the overflow path must not allocate either */
     long blobs = 0;
     int overflowed = 0;
-    const long before = g_allocations;
+    const long before = alloc_count_get();
     for (int i = 0; i < 1000; i++) {
         int count = 0;
         const km_status st = km_detector_run(d, frames[i % FRAMES].pixels, w, h, w, out, 64,
@@ -673,7 +648,7 @@ static void test_no_allocation_per_frame(void **state)
         overflowed += st == KM_ERR_CAPACITY;
         blobs += count;
     }
-    const long during = g_allocations - before;
+    const long during = alloc_count_get() - before;
     assert_int_equal(during, 0);
     assert_true(overflowed > 0);
     assert_true(blobs > 1000L * 50);

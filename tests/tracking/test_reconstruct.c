@@ -3,7 +3,7 @@
  * capacity give a status.
  *
  * Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: every allocation of the
- * statically linked stage libraries goes through the counters below. */
+ * statically linked stage libraries goes through the counter of tests/common/alloc_count.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,32 +21,7 @@
 
 /* ------------------------------------------------------- allocation count */
 
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long allocations;
-
-void *__wrap_malloc(size_t size)
-{
-    allocations++;
-    return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    allocations++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 /* ------------------------------------------------------------------ tests */
 
@@ -424,14 +399,14 @@ static void test_no_allocation_per_frame(void **state)
     for (int f = 0; f < 1000; f++) {
         fix_scene_truth(&scene, (uint64_t)f, truth);
         fix_scene_observe(&scene, (uint64_t)f, truth, &obs, views);
-        long before = allocations;
+        long before = alloc_count_get();
         /* odd frames: the previous frame's markers as the prior (the prior path) */
         if (f % 2)
             assert_int_equal(km_reconstructor_set_prior(rec, &prior), KM_OK);
         assert_int_equal(km_reconstructor_run(rec, &obs, &out), KM_OK);
         memcpy(prior_items, out.items, (size_t)out.count * sizeof *prior_items);
         prior.count = out.count;
-        during += allocations - before;
+        during += alloc_count_get() - before;
         markers += out.count;
     }
     km_reconstructor_destroy(rec);
@@ -439,9 +414,9 @@ static void test_no_allocation_per_frame(void **state)
     assert_true(markers > 1000 * 40);
     assert_int_equal(during, 0);
     /* The counter itself works: create allocates. */
-    long before = allocations;
+    long before = alloc_count_get();
     rec = km_reconstructor_create(&cfg, &scene.rig, &err);
-    assert_true(allocations > before);
+    assert_true(alloc_count_get() > before);
     km_reconstructor_destroy(rec);
 }
 

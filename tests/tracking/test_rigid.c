@@ -16,32 +16,7 @@
 #include "kinema/capture.h"
 #include "kinema/tracking.h"
 
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long allocations;
-
-void *__wrap_malloc(size_t size)
-{
-    allocations++;
-    return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    allocations++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 static const double DEG = 180.0 / M_PI;
 
@@ -129,11 +104,11 @@ static void run_rigid(int frames, const uint32_t *drop, int drop_count, bool ide
         assert_int_equal(km_tracker_update(tr, &markers, &markers), KM_OK);
         if (identify_only)
             km_rigid_tracker_reset(rt);
-        const long before = allocations;
+        const long before = alloc_count_get();
         const uint64_t t0 = km_time_now_ns();
         assert_int_equal(km_rigid_tracker_update(rt, &markers, poses, 4), KM_OK);
         elapsed_ms += (double)(km_time_now_ns() - t0) * 1e-6;
-        during += allocations - before;
+        during += alloc_count_get() - before;
         const int nt = km_synthetic_scene_rigid_poses(scene, obs.time_ns, truth, 8);
         assert_int_equal(nt, 4);
         for (int b = 0; b < ndefs; b++) {

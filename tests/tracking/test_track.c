@@ -17,32 +17,7 @@
 #include "kinema/capture.h"
 #include "kinema/tracking.h"
 
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long allocations;
-
-void *__wrap_malloc(size_t size)
-{
-    allocations++;
-    return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    allocations++;
-    return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    allocations++;
-    return __real_realloc(p, size);
-}
+#include "../common/alloc_count.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 
@@ -421,9 +396,9 @@ static void test_dense_cloud_no_allocation(void **state)
             truth_of_input[in.count] = k;
             in.items[in.count++] = (km_marker){.pos_m = p, .views = 4};
         }
-        const long before = allocations;
+        const long before = alloc_count_get();
         assert_int_equal(km_tracker_update(tr, &in, &out), KM_OK);
-        during += allocations - before;
+        during += alloc_count_get() - before;
         assert_int_equal(out.count, in.count); /* output keeps the input order */
         for (int k = 0; k < out.count; k++) {
             const int truth = truth_of_input[k];
@@ -441,9 +416,9 @@ static void test_dense_cloud_no_allocation(void **state)
            "%ld allocations during updates\n", N, FRAMES, switches, marker_frames, during);
     assert_int_equal(switches, 0);
     assert_int_equal(during, 0);
-    const long before = allocations;
+    const long before = alloc_count_get();
     km_tracker *tr2 = km_tracker_create(&cfg, &err);
-    assert_true(allocations > before); /* the counter works */
+    assert_true(alloc_count_get() > before); /* the counter works */
     km_tracker_destroy(tr2);
     km_tracker_destroy(tr);
 }

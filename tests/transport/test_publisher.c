@@ -18,37 +18,13 @@
 
 /* ---------------------------------------------------------- allocation counting
  * Linked with -Wl,--wrap=malloc,calloc,realloc: every allocation made by Kinema's own
- * (statically linked) code goes through __wrap_*. When not built with ASan, malloc itself
- * is also interposed for the whole process, which counts libzmq's allocations too. Only
- * allocations on the thread that set `counting` are counted. */
-static _Thread_local int counting;
-static atomic_long own_allocations, all_allocations;
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-void *__wrap_malloc(size_t size)
-{
-    if (counting)
-        atomic_fetch_add(&own_allocations, 1);
-    return __real_malloc(size);
-}
-void *__wrap_calloc(size_t n, size_t size)
-{
-    if (counting)
-        atomic_fetch_add(&own_allocations, 1);
-    return __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t size)
-{
-    if (counting)
-        atomic_fetch_add(&own_allocations, 1);
-    return __real_realloc(p, size);
-}
+ * (statically linked) code goes through __wrap_* (tests/common/alloc_count.h). When not
+ * built with ASan, malloc itself is also interposed for the whole process, which counts
+ * libzmq's allocations too. Only allocations on the thread that called
+ * alloc_count_enable(true) are counted (ALLOC_COUNT_WINDOW). */
+#define ALLOC_COUNT_WINDOW
+#include "../common/alloc_count.h"
+static atomic_long all_allocations;
 
 #if defined(__SANITIZE_ADDRESS__)
 #define COUNT_ALL 0
@@ -62,19 +38,19 @@ void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);
 void *malloc(size_t size)
 {
-    if (counting)
+    if (alloc_count_enabled())
         atomic_fetch_add(&all_allocations, 1);
     return __libc_malloc(size);
 }
 void *calloc(size_t n, size_t size)
 {
-    if (counting)
+    if (alloc_count_enabled())
         atomic_fetch_add(&all_allocations, 1);
     return __libc_calloc(n, size);
 }
 void *realloc(void *p, size_t size)
 {
-    if (counting)
+    if (alloc_count_enabled())
         atomic_fetch_add(&all_allocations, 1);
     return __libc_realloc(p, size);
 }
@@ -308,15 +284,15 @@ static void test_send_allocations_zmq_only(void **state)
     assert_true(live);
     const int frames = 1000;
     km_publisher_send(pub, &d.frame); /* warm-up */
-    atomic_store(&own_allocations, 0);
+    alloc_count_reset();
     atomic_store(&all_allocations, 0);
-    counting = 1;
+    alloc_count_enable(true);
     for (int i = 0; i < frames; i++) {
         d.frame.frame = (uint64_t)i;
         km_publisher_send(pub, &d.frame);
     }
-    counting = 0;
-    long own = atomic_load(&own_allocations), all = atomic_load(&all_allocations);
+    alloc_count_enable(false);
+    long own = alloc_count_get(), all = atomic_load(&all_allocations);
     print_message("allocations over %d frames: Kinema code %ld, whole process %s%ld\n", frames,
                   own, COUNT_ALL ? "" : "(not counted under ASan) ", all);
     assert_int_equal(own, 0);
@@ -582,15 +558,15 @@ static void test_send_allocations_all_topics(void **state)
     }
     assert_int_equal(kinds, 5);
     const int frames = 500;
-    atomic_store(&own_allocations, 0);
+    alloc_count_reset();
     atomic_store(&all_allocations, 0);
-    counting = 1;
+    alloc_count_enable(true);
     for (int i = 0; i < frames; i++) {
         f.base.frame.frame = (uint64_t)i;
         km_publisher_send(pub, &f.base.frame);
     }
-    counting = 0;
-    long own = atomic_load(&own_allocations), all = atomic_load(&all_allocations);
+    alloc_count_enable(false);
+    long own = alloc_count_get(), all = atomic_load(&all_allocations);
     print_message("all topics, %d frames: Kinema %ld allocations, process %ld\n", frames, own,
                   all);
     assert_int_equal(own, 0);
