@@ -420,6 +420,8 @@ static km_gesture_body body_from_pose(const km_skeleton_pose *pose)
     };
     km_gesture_body b = km_gesture_body_init();
     for (int j = 0; j < KM_BODY_JOINT_COUNT; j++) {
+        /* a joint no labeled marker supports (an occluded arm) is a guess: not a gesture */
+        if (!(pose->joints_observed >> joint_of[j] & 1u)) continue;
         b.joint_m[j] = pose->joint_pos_m[joint_of[j]];
         b.tracked |= KM_BODY_BIT(j);
     }
@@ -493,6 +495,13 @@ void km_stages_send(km_stages *s, km_publisher *pub, const km_solved_frame *fram
                 pose = &frame->skeletons[p];
         if (pose) {
             km_vmc_pose_from_skeleton(pose, frame->capture_time_ns, &s->vmc_pose);
+            /* Bones of joints no marker supports are not sent: VMC receivers hold them. */
+            for (int j = 0; j < KM_JOINT_COUNT; j++) {
+                km_human_bone bone;
+                if (!(pose->joints_observed >> j & 1u) &&
+                    km_human_bone_parse(km_joint_name(j), &bone) == KM_OK)
+                    s->vmc_pose.present &= ~(1ull << bone);
+            }
             km_vmc_send(s->vmc, &s->vmc_pose, now_ns);
         } else {
             /* Alive, no avatar data: receivers keep the last pose. */
