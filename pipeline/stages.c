@@ -57,7 +57,7 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
     static const char *const skeleton_keys[] = {"enabled", "subjects", "people", "height_m",
                                                 "marker_set", "gate_m", "max_residual_m",
                                                 "min_markers", "boot_budget_us",
-                                                "boot_retry_frames", NULL};
+                                                "boot_steps", "boot_retry_frames", NULL};
     km_status st;
     if (km_config_has(cfg, "rigid")) {
         if ((st = km_config_check_keys(cfg, "rigid", rigid_keys))) return st;
@@ -116,6 +116,9 @@ km_status km_stages_config_read(const km_config *cfg, km_pipeline_config *out)
             return st;
         if ((st = km_field_int(cfg, "skeleton.boot_budget_us", 0, 1000000,
                            &out->skeleton.boot_budget_us)))
+            return st;
+        if ((st = km_field_int(cfg, "skeleton.boot_steps", 0, 100000,
+                               &out->skeleton.boot_steps)))
             return st;
         if ((st = km_field_int(cfg, "skeleton.boot_retry_frames", 0, 100000,
                            &out->skeleton.boot_retry_frames)))

@@ -273,6 +273,10 @@ static void test_live_rigid_bodies_and_skeleton(void **state)
     cfg.realtime = false;
     cfg.publish_enabled = false;
     cfg.pool_frames = 8;
+    /* The boot spread by step count, not by time: the same frames on any machine and build
+     * (a sanitizer build is ~10x slower, a time budget would stretch the boot over seconds). */
+    cfg.skeleton.boot_budget_us = 0;
+    cfg.skeleton.boot_steps = 4;
     km_pipeline *p = make_pipeline(&cfg);
     live lv = {.scene = km_pipeline_scene(p), .first_tracked = -1};
     km_pipeline_set_frame_callback(p, on_live_frame, &lv);
