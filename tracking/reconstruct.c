@@ -1576,6 +1576,25 @@ static bool near_marker(const km_marker_set *out, km_vec3 X)
 static void rank_and_accept(km_reconstructor *rec, const rec_pair *pair, int min_views,
                             run_state *st, int ncand);
 
+/* Observations a (camera i) and b (camera j) within the epipolar gate count as a match for
+ * both and become a candidate seed (counted as dropped when the candidates are full).
+ * Returns the new candidate count. Shared by the brute-force and the indexed search. */
+static inline int consider_pair(km_reconstructor *rec, run_state *st, int a, km_vec3 plane_a,
+                                int b, int ncand)
+{
+    if (epipolar_distance_px(rec, a, plane_a, b) > rec->cfg.max_epipolar_px)
+        return ncand;
+    rec->match_count[a]++;
+    rec->match_count[b]++;
+    if (ncand >= rec->candidate_capacity) {
+        st->seeds_dropped++;
+        return ncand;
+    }
+    rec->candidates[ncand].seed_a = a;
+    rec->candidates[ncand].seed_b = b;
+    return ncand + 1;
+}
+
 /* All epipolar matches between unused observations of the pair, then candidates, then
  * greedy acceptance of those with at least min_views views. */
 static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_views,
@@ -1605,18 +1624,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
             const km_vec3 plane_a = plane_normal_in(rec, pair, rec->ray[a], j);
             rec->match_count[a] = 0;
             for (int pos = 0; pos < nb_all; pos++) {
-                const int b = list_j[pos];
-                if (epipolar_distance_px(rec, a, plane_a, b) > rec->cfg.max_epipolar_px)
-                    continue;
-                rec->match_count[a]++;
-                rec->match_count[b]++;
-                if (ncand >= rec->candidate_capacity) {
-                    st->seeds_dropped++;
-                    continue;
-                }
-                rec->candidates[ncand].seed_a = a;
-                rec->candidates[ncand].seed_b = b;
-                ncand++;
+                ncand = consider_pair(rec, st, a, plane_a, list_j[pos], ncand);
             }
         }
         rank_and_accept(rec, pair, min_views, st, ncand);
@@ -1696,18 +1704,7 @@ static void process_pair(km_reconstructor *rec, const rec_pair *pair, int min_vi
         ranges[nranges++] = seg[SIN_BETA_CLASS_COUNT + 1];
         for (int r = 0; r < nranges; r += 2) {
             for (int pos = ranges[r]; pos < ranges[r + 1]; pos++) {
-                const int b = rec->sorted_b[pos];
-                if (epipolar_distance_px(rec, a, plane_a, b) > rec->cfg.max_epipolar_px)
-                    continue;
-                rec->match_count[a]++;
-                rec->match_count[b]++;
-                if (ncand >= rec->candidate_capacity) {
-                    st->seeds_dropped++;
-                    continue;
-                }
-                rec->candidates[ncand].seed_a = a;
-                rec->candidates[ncand].seed_b = b;
-                ncand++;
+                ncand = consider_pair(rec, st, a, plane_a, rec->sorted_b[pos], ncand);
             }
         }
     }
