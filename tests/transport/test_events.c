@@ -77,20 +77,7 @@ typedef struct got {
     float score;
 } got;
 
-/* liblo hands out lo_arg pointers into its packed argument data, which need not be
- * aligned for the union (UBSan): read the values with memcpy. */
-static float arg_f(const lo_arg *a)
-{
-    float v;
-    memcpy(&v, (const void *)a, sizeof v);
-    return v;
-}
-static int32_t arg_i(const lo_arg *a)
-{
-    int32_t v;
-    memcpy(&v, (const void *)a, sizeof v);
-    return v;
-}
+#include "../common/lo_args.h"
 
 static int on_gesture(const char *path, const char *types, lo_arg **argv, int argc,
                       lo_message msg, void *user)
