@@ -490,21 +490,14 @@ km_status km_stages_run(km_stages *s, const km_marker_set *markers, uint64_t tim
 void km_stages_send(km_stages *s, km_publisher *pub, const km_solved_frame *frame,
                     uint64_t now_ns)
 {
-    (void)pub;
     if (s->vmc) {
         const km_skeleton_pose *pose = NULL;
         for (int p = 0; p < frame->skeleton_count; p++)
             if (frame->skeletons[p].person == s->vmc_person && frame->skeletons[p].tracked)
                 pose = &frame->skeletons[p];
         if (pose) {
+            /* (joints no marker supports are left out: VMC receivers hold them) */
             km_vmc_pose_from_skeleton(pose, frame->capture_time_ns, &s->vmc_pose);
-            /* Bones of joints no marker supports are not sent: VMC receivers hold them. */
-            for (int j = 0; j < KM_JOINT_COUNT; j++) {
-                km_human_bone bone;
-                if (!(pose->joints_observed >> j & 1u) &&
-                    km_human_bone_parse(km_joint_name(j), &bone) == KM_OK)
-                    s->vmc_pose.present &= ~(1ull << bone);
-            }
             km_vmc_send(s->vmc, &s->vmc_pose, now_ns);
         } else {
             /* Alive, no avatar data: receivers keep the last pose. */

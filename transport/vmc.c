@@ -429,7 +429,9 @@ void km_vmc_pose_from_skeleton(const km_skeleton_pose *pose, uint64_t time_ns,
             continue;
         out->pos_m[bone] = pose->joint_pos_m[j];
         out->rotation[bone] = pose->joint_rot[j];
-        if (pose->tracked)
+        /* a joint no labeled marker supports (an occluded arm) is a guess: not sent, so
+         * receivers hold the bone where it was */
+        if (pose->tracked && (pose->joints_observed >> j & 1u))
             out->present |= 1ull << bone;
     }
 }

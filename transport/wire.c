@@ -646,6 +646,9 @@ static km_status read_records(int k, const uint8_t *buf, size_t offset, uint16_t
             km_skeleton_pose *p = &x->skeletons[i];
             p->person = get_u16(r + SKEL_PERSON);
             p->tracked = (get_u16(r + SKEL_FLAGS) & KM_WIRE_SKELETON_TRACKED) != 0;
+            /* the record does not carry the per-joint mask yet: a tracked pose's joints are
+             * taken as observed (what a sender without the mask meant) */
+            p->joints_observed = p->tracked ? KM_SKELETON_ALL_JOINTS : 0;
             p->markers_used = get_u16(r + SKEL_MARKERS_USED);
             p->residual_m = get_f32(r + SKEL_RESIDUAL);
             int joints = get_u16(r + SKEL_JOINT_COUNT);

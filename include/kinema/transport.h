@@ -387,7 +387,8 @@ typedef struct km_vmc_pose {
 
 /* A solved skeleton (include/kinema/skeleton.h) as a VMC pose: each joint goes to the bone of
  * the same HumanBodyBones name (both use Unity's rest convention: identity = T-pose facing
- * +Z); an untracked pose gives present = 0. No allocation. */
+ * +Z); an untracked pose gives present = 0, and a joint whose joints_observed bit is clear
+ * is not present (receivers hold that bone). No allocation. */
 void km_vmc_pose_from_skeleton(const km_skeleton_pose *pose, uint64_t time_ns,
                                km_vmc_pose *out);
 

@@ -256,6 +256,7 @@ static void test_pose_from_skeleton(void **state)
     memset(&sk, 0, sizeof sk);
     sk.person = 2;
     sk.tracked = true;
+    sk.joints_observed = KM_SKELETON_ALL_JOINTS;
     for (int j = 0; j < KM_JOINT_COUNT; j++) {
         sk.joint_pos_m[j] = km_vec3_make(0.1 * j, 1.0 + 0.01 * j, -0.05 * j);
         sk.joint_rot[j] = km_quat_identity();
@@ -287,6 +288,13 @@ static void test_pose_from_skeleton(void **state)
     assert_false((pose.present >> KM_BONE_UPPER_CHEST) & 1);
     assert_false((pose.present >> KM_BONE_LEFT_THUMB_PROXIMAL) & 1);
     assert_true(pose.rotation[KM_BONE_JAW].w == 1 && pose.pos_m[KM_BONE_JAW].x == 0);
+
+    /* An occluded forearm (no labeled marker): its bone is not sent, the others are. */
+    sk.joints_observed = KM_SKELETON_ALL_JOINTS & ~(1u << KM_JOINT_LEFT_LOWER_ARM);
+    km_vmc_pose_from_skeleton(&sk, 1, &pose);
+    assert_false((pose.present >> KM_BONE_LEFT_LOWER_ARM) & 1);
+    assert_true((pose.present >> KM_BONE_LEFT_UPPER_ARM) & 1);
+    sk.joints_observed = KM_SKELETON_ALL_JOINTS;
 
     sk.tracked = false;
     km_vmc_pose_from_skeleton(&sk, 1, &pose);
