@@ -78,6 +78,7 @@ static void clear_collection(km_calib_session *s)
     km_wand_calibration *wc = s->wc;
     wc->view_count = 0;
     wc->frame_count = 0;
+    wc->blob_count = 0;
     wc->frames_given = 0;
     memset(wc->stats, 0, sizeof wc->stats);
     s->state = KM_CALIB_SESSION_COLLECTING;

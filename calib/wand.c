@@ -142,6 +142,7 @@ void km_wand_calibration_destroy(km_wand_calibration *wc)
         return;
     free(wc->views);
     free(wc->frames);
+    free(wc->blobs);
     free(wc->length_error_mm);
     free(wc->coverage);
     free(wc);
@@ -244,17 +245,22 @@ km_status wand_reserve(km_wand_calibration *wc, int frames, int views)
     km_status st = grow((void **)&wc->views, &wc->view_capacity, views, sizeof *wc->views);
     if (st == KM_OK)
         st = grow((void **)&wc->frames, &wc->frame_capacity, frames, sizeof *wc->frames);
+    if (st == KM_OK)
+        st = grow((void **)&wc->blobs, &wc->blob_capacity, views, sizeof *wc->blobs);
+    if (st == KM_OK)
+        wc->bounded = true;
     return st;
 }
 
 void wand_thin(km_wand_calibration *wc)
 {
-    int frames = 0, views = 0;
+    int frames = 0, views = 0, blobs = 0;
     for (int c = 0; c < wc->rig.camera_count; c++)
         wc->stats[c].view_count = 0;
     for (int f = 0; f < wc->frame_count; f += 2) {
         wand_frame fr = wc->frames[f];
-        /* Views move only towards the front: the destination never overtakes the source. */
+        /* Views and blobs move only towards the front: the destination never overtakes the
+         * source. */
         memmove(wc->views + views, wc->views + fr.first_view,
                 (size_t)fr.view_count * sizeof *wc->views);
         for (int v = 0; v < fr.view_count; v++) {
@@ -262,11 +268,17 @@ void wand_thin(km_wand_calibration *wc)
             wc->stats[wc->views[views + v].camera].view_count++;
         }
         fr.first_view = views;
-        wc->frames[frames++] = fr;
         views += fr.view_count;
+        if (fr.blob_count > 0)
+            memmove(wc->blobs + blobs, wc->blobs + fr.first_blob,
+                    (size_t)fr.blob_count * sizeof *wc->blobs);
+        fr.first_blob = blobs;
+        blobs += fr.blob_count;
+        wc->frames[frames++] = fr;
     }
     wc->frame_count = frames;
     wc->view_count = views;
+    wc->blob_count = blobs;
 }
 
 void wand_report(const km_wand_calibration *wc, double fraction, const char *fmt, ...)
@@ -295,7 +307,8 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
     wc->frames_given++;
     km_calib_blob view[256];
     wand_view found[KM_MAX_CAMERAS];
-    int found_count = 0;
+    wand_blob spare[KM_MAX_CAMERAS * WAND_SPARE_BLOBS_PER_VIEW];
+    int found_count = 0, spare_count = 0;
     for (int c = 0; c < ncam; c++) {
         int n = 0;
         bool cluttered = false;
@@ -308,12 +321,15 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
             else
                 cluttered = true;
         }
-        if (cluttered || n < 3)
+        if (cluttered)
             continue;
         int index[3];
-        int candidates = identify(wc, c, view, n, index);
+        int candidates = n < 3 ? 0 : identify(wc, c, view, n, index);
         if (candidates != 1) {
             wc->stats[c].ambiguous_count += candidates > 1;
+            if (n <= WAND_SPARE_BLOBS_PER_VIEW)
+                for (int i = 0; i < n; i++)
+                    spare[spare_count++] = (wand_blob){c, view[i].x_px, view[i].y_px};
             continue;
         }
         wand_view *w = &found[found_count++];
@@ -345,6 +361,18 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
     f->view_count = found_count;
     memcpy(wc->views + wc->view_count, found, (size_t)found_count * sizeof *found);
     wc->view_count += found_count;
+    /* The spare blobs only refine the statistics: a bounded collection drops what does not
+     * fit instead of allocating. */
+    f->first_blob = wc->blob_count;
+    if (wc->bounded && wc->blob_count + spare_count > wc->blob_capacity)
+        spare_count = 0;
+    if (spare_count > 0 && grow((void **)&wc->blobs, &wc->blob_capacity,
+                                wc->blob_count + spare_count, sizeof *wc->blobs) != KM_OK)
+        spare_count = 0;
+    if (spare_count > 0)
+        memcpy(wc->blobs + wc->blob_count, spare, (size_t)spare_count * sizeof *spare);
+    f->blob_count = spare_count;
+    wc->blob_count += spare_count;
     return KM_OK;
 }
 
@@ -453,6 +481,7 @@ static int drop_outliers(km_wand_calibration *wc)
         /* The median of the error's length is 1.1774 sigma of one axis (Rayleigh). */
         double sigma = e[n / 2] / 1.1774;
         limit = fmax(limit, 6.0 * sigma);
+        wc->sigma_px = sigma;
     }
     free(e);
     int dropped = 0;
@@ -479,6 +508,112 @@ static int drop_outliers(km_wand_calibration *wc)
         km_log(KM_LOG_INFO, "wand", "dropped %d outlier views (error above %.2f px)", dropped,
                limit);
     return dropped;
+}
+
+/* ------------------------------------------------------- wand length measure */
+
+/* One end marker's observations in one frame. */
+typedef struct end_obs {
+    int n;
+    int cam[KM_MAX_CAMERAS];
+    double u[KM_MAX_CAMERAS], v[KM_MAX_CAMERAS]; /* raw (distorted) pixels */
+} end_obs;
+
+static bool triangulate_end(const km_rig *rig, const end_obs *e, km_vec3 *X)
+{
+    if (e->n < 2)
+        return false;
+    double xn[KM_MAX_CAMERAS], yn[KM_MAX_CAMERAS];
+    for (int i = 0; i < e->n; i++)
+        km_camera_undistort_point(&rig->cameras[e->cam[i]], e->u[i], e->v[i], &xn[i], &yn[i]);
+    return wand_triangulate(rig, e->cam, xn, yn, e->n, X) == KM_OK;
+}
+
+/* An end marker triangulated from the views that gave the whole wand, completed with the
+ * cameras whose view did not (the middle marker hidden, a ghost in the way): in each, the
+ * one spare blob within gate_px of the marker's projection (none when two are), then
+ * triangulated again from all. A real system measures each marker from every camera that
+ * sees it; the wand only has to be recognised somewhere. false without two views. */
+static bool measure_end(const km_rig *rig, end_obs *e, const wand_blob *spare, int spare_count,
+                        double gate_px, km_vec3 *X)
+{
+    if (!triangulate_end(rig, e, X))
+        return false;
+    int added = 0;
+    for (int c = 0; c < rig->camera_count; c++) {
+        bool have = false;
+        for (int i = 0; i < e->n; i++)
+            have = have || e->cam[i] == c;
+        double pu, pv;
+        if (have || !km_camera_project(&rig->cameras[c], *X, &pu, &pv))
+            continue;
+        int best = -1, near = 0;
+        for (int b = 0; b < spare_count; b++)
+            if (spare[b].camera == c && hypot(spare[b].u - pu, spare[b].v - pv) < gate_px) {
+                best = b;
+                near++;
+            }
+        if (near != 1)
+            continue;
+        e->cam[e->n] = c;
+        e->u[e->n] = spare[best].u;
+        e->v[e->n] = spare[best].v;
+        e->n++;
+        added++;
+    }
+    return added == 0 || triangulate_end(rig, e, X);
+}
+
+km_status km_wand_measure_frame(const km_wand_calibration *wc, const km_rig *rig,
+                                const km_calib_blob *blobs, int count, double gate_px,
+                                km_wand_measurement *out)
+{
+    if (wc == NULL || rig == NULL || (blobs == NULL && count > 0) || count < 0 || out == NULL ||
+        rig->camera_count != wc->rig.camera_count || !(gate_px >= 0.0))
+        return km_error(KM_ERR_INVALID_ARGUMENT, "wand measure: bad arguments");
+    memset(out, 0, sizeof *out);
+    end_obs ends[2];
+    memset(ends, 0, sizeof ends);
+    wand_blob spare[KM_MAX_CAMERAS * WAND_SPARE_BLOBS_PER_VIEW];
+    int spare_count = 0;
+    km_calib_blob view[256];
+    for (int c = 0; c < rig->camera_count; c++) {
+        int n = 0;
+        bool cluttered = false;
+        for (int i = 0; i < count; i++)
+            if (blobs[i].camera == c) {
+                if (n < wc->cfg.max_blobs_per_view)
+                    view[n++] = blobs[i];
+                else
+                    cluttered = true;
+            }
+        int index[3];
+        if (cluttered)
+            continue;
+        if (n >= 3 && identify(wc, c, view, n, index) == 1) {
+            for (int k = 0; k < 2; k++) {
+                end_obs *e = &ends[k];
+                e->cam[e->n] = c;
+                e->u[e->n] = view[index[2 * k]].x_px;
+                e->v[e->n] = view[index[2 * k]].y_px;
+                e->n++;
+            }
+        } else if (n <= WAND_SPARE_BLOBS_PER_VIEW) {
+            for (int i = 0; i < n; i++)
+                spare[spare_count++] = (wand_blob){c, view[i].x_px, view[i].y_px};
+        }
+    }
+    if (ends[0].n < 2)
+        return km_error(KM_ERR_NOT_FOUND, "wand measure: the wand is identified in %d "
+                        "camera(s), needs two", ends[0].n);
+    for (int k = 0; k < 2; k++) {
+        if (!measure_end(rig, &ends[k], spare, spare_count, gate_px, &out->ends[k]))
+            return km_error(KM_ERR_NUMERIC, "wand measure: marker %d cannot be triangulated",
+                            2 * k);
+        out->views[k] = ends[k].n;
+    }
+    out->length_m = km_vec3_dist(out->ends[0], out->ends[1]);
+    return KM_OK;
 }
 
 /* A marker triangulated freely from m views: the sum of its squared reprojection errors
@@ -574,9 +709,13 @@ static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
     r->grid_columns = cols;
     r->grid_rows = rows;
 
-    /* Wand length from markers 0 and 2 triangulated on their own (no wand constraint): the
-     * figure an operator compares between systems. */
+    /* Wand length from markers 0 and 2 triangulated on their own (no wand constraint), each
+     * from every camera that saw it: the figure an operator compares between systems. */
     const double length_m = wc->offset_m[2];
+    /* A spare blob is an end marker's when it lies within 4 sigma of the image noise of its
+     * projection (0.1% of true ones are further): a blob merged with a ghost or with the
+     * middle marker is mostly off by more. */
+    const double gate_px = wc->sigma_px > 0.0 ? 4.0 * wc->sigma_px : wc->cfg.outlier_px;
     int n = 0, used_frames = 0, noise_frames = 0;
     double sum = 0.0, sum2 = 0.0, worst = 0.0;
     /* The noise part of the length error, without the truth: the pixel noise from the
@@ -588,46 +727,43 @@ static km_status fill_result(km_wand_calibration *wc, km_wand_result *r)
         if (!fr->used)
             continue;
         used_frames++;
-        int cams[KM_MAX_CAMERAS];
-        double xa[KM_MAX_CAMERAS], ya[KM_MAX_CAMERAS], xc[KM_MAX_CAMERAS], yc[KM_MAX_CAMERAS];
-        int m = 0;
+        end_obs ends[2];
+        memset(ends, 0, sizeof ends);
         for (int v = 0; v < fr->view_count; v++) {
             const wand_view *w = &wc->views[fr->first_view + v];
             if (!w->used)
                 continue;
-            const km_camera *cam = &wc->rig.cameras[w->camera];
-            cams[m] = w->camera;
-            km_camera_undistort_point(cam, w->u[0], w->v[0], &xa[m], &ya[m]);
-            km_camera_undistort_point(cam, w->u[2], w->v[2], &xc[m], &yc[m]);
-            m++;
-        }
-        km_vec3 A, C;
-        if (m < 2 || wand_triangulate(&wc->rig, cams, xa, ya, m, &A) != KM_OK ||
-            wand_triangulate(&wc->rig, cams, xc, yc, m, &C) != KM_OK)
-            continue;
-        double e = 1000.0 * (km_vec3_dist(A, C) - length_m);
-        if (m >= 3) { /* two views leave one degree of freedom per marker: too few */
-            double ua[KM_MAX_CAMERAS], va[KM_MAX_CAMERAS], uc[KM_MAX_CAMERAS], vc[KM_MAX_CAMERAS];
-            int k = 0;
-            for (int v = 0; v < fr->view_count; v++) {
-                const wand_view *w = &wc->views[fr->first_view + v];
-                if (!w->used)
-                    continue;
-                ua[k] = w->u[0], va[k] = w->v[0], uc[k] = w->u[2], vc[k] = w->v[2];
-                k++;
+            for (int k = 0; k < 2; k++) {
+                end_obs *eo = &ends[k];
+                eo->cam[eo->n] = w->camera;
+                eo->u[eo->n] = w->u[2 * k];
+                eo->v[eo->n] = w->v[2 * k];
+                eo->n++;
             }
-            double rss_a, rss_c;
-            km_mat3 Ha, Hc;
-            km_vec3 dir = km_vec3_normalize(km_vec3_sub(C, A));
-            if (point_noise(&wc->rig, cams, ua, va, m, A, &rss_a, &Ha) &&
-                point_noise(&wc->rig, cams, uc, vc, m, C, &rss_c, &Hc)) {
-                double va_ = variance_along(Ha, dir), vc_ = variance_along(Hc, dir);
-                if (va_ >= 0.0 && vc_ >= 0.0) {
-                    rss_sum += rss_a + rss_c;
-                    dof_sum += 2.0 * (2.0 * m - 3.0);
-                    var_unit_sum += va_ + vc_;
-                    noise_frames++;
-                }
+        }
+        km_vec3 X[2];
+        const wand_blob *spare = wc->blobs + fr->first_blob;
+        if (!measure_end(&wc->rig, &ends[0], spare, fr->blob_count, gate_px, &X[0]) ||
+            !measure_end(&wc->rig, &ends[1], spare, fr->blob_count, gate_px, &X[1]))
+            continue;
+        double e = 1000.0 * (km_vec3_dist(X[0], X[1]) - length_m);
+        /* Two views leave one degree of freedom per marker: too few for the noise. */
+        if (ends[0].n >= 3 && ends[1].n >= 3) {
+            double rss[2], var[2];
+            km_mat3 H[2];
+            km_vec3 dir = km_vec3_normalize(km_vec3_sub(X[1], X[0]));
+            bool ok = true;
+            for (int k = 0; k < 2 && ok; k++) {
+                ok = point_noise(&wc->rig, ends[k].cam, ends[k].u, ends[k].v, ends[k].n, X[k],
+                                 &rss[k], &H[k]);
+                var[k] = ok ? variance_along(H[k], dir) : -1.0;
+                ok = ok && var[k] >= 0.0;
+            }
+            if (ok) {
+                rss_sum += rss[0] + rss[1];
+                dof_sum += (2.0 * ends[0].n - 3.0) + (2.0 * ends[1].n - 3.0);
+                var_unit_sum += var[0] + var[1];
+                noise_frames++;
             }
         }
         wc->length_error_mm[n++] = e;

@@ -17,10 +17,23 @@ typedef struct wand_view {
     bool used;              /* in the adjustment (not dropped as an outlier) */
 } wand_view;
 
-/* A frame with at least one identified view; its views are contiguous. */
+/* A blob of a camera whose view of a frame did not give the wand (a marker hidden, a ghost
+ * in the way): kept so that the statistics can take each end marker from every camera that
+ * saw it, not only from the cameras that saw the whole wand. */
+typedef struct wand_blob {
+    int camera;
+    double u, v;            /* raw (distorted) pixels */
+} wand_blob;
+
+/* At most this many blobs are kept of a view without the wand (more: a cluttered view). */
+#define WAND_SPARE_BLOBS_PER_VIEW 6
+
+/* A frame with at least one identified view; its views are contiguous, and so are its
+ * spare blobs. */
 typedef struct wand_frame {
     uint64_t frame;
     int first_view, view_count;
+    int first_blob, blob_count;
     km_vec3 a;              /* wand pose: position of marker 0 (world / rig gauge) */
     km_vec3 d;              /* unit direction from marker 0 to marker 2 */
     bool used;              /* >= 2 used views and a valid initial pose */
@@ -34,6 +47,10 @@ struct km_wand_calibration {
     int view_count, view_capacity;
     wand_frame *frames;
     int frame_count, frame_capacity;
+    wand_blob *blobs;       /* spare blobs of all frames */
+    int blob_count, blob_capacity;
+    bool bounded;           /* wand_reserve was called: spare blobs that do not fit are
+                               dropped rather than allocated (they only feed statistics) */
     int frames_given;
     km_wand_camera_stats stats[KM_MAX_CAMERAS];
     double *length_error_mm;    /* result storage */
@@ -46,6 +63,8 @@ struct km_wand_calibration {
     void (*progress)(void *user, double fraction, const char *stage);
     void *progress_user;
     int round;              /* outlier round of the running solve (progress text) */
+    double sigma_px;        /* robust per-axis image noise of the last outlier round (0
+                               before): gates the spare blobs of the wand length figure */
     int iterations_done;    /* LM iterations of the running solve so far (progress) */
 };
 
@@ -59,8 +78,8 @@ static inline bool wand_cancelled(const km_wand_calibration *wc)
 void wand_report(const km_wand_calibration *wc, double fraction, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Preallocate room for `frames` stored frames and `views` identified views, so that
- * km_wand_calibration_add_frame does not allocate until they are full. */
+/* Preallocate room for `frames` stored frames and `views` identified views (and as many
+ * spare blobs), so that km_wand_calibration_add_frame does not allocate until they are full. */
 km_status wand_reserve(km_wand_calibration *wc, int frames, int views);
 /* Keep every other stored frame (the 1st, 3rd, ...) and their views, in place; the
  * per-camera view counts follow. For a bounded collection of a long wave. */

@@ -330,6 +330,23 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
  * more than one. `camera` gives the intrinsics for undistortion. */
 bool km_wand_identify(const km_wand_calibration *wc, int camera, const km_calib_blob *blobs,
                       int count, int index[3]);
+
+/* One frame of a wand wave measured against a calibrated rig. */
+typedef struct km_wand_measurement {
+    km_vec3 ends[2];            /* markers 0 and 2 (the wand's ends), world / rig frame */
+    double length_m;            /* their distance */
+    int views[2];               /* cameras each end was triangulated from */
+} km_wand_measurement;
+
+/* Measure the wand in one frame's blobs with `rig` (the solved rig, or a reference): the wand
+ * identified in each camera as add_frame does, each end triangulated from every camera that
+ * saw it (the views that gave the whole wand, plus, in the others, the one blob within
+ * gate_px of the end's projection; the solve's statistics use 4 sigma of the image noise).
+ * The per-frame wand length of the result's statistics. KM_ERR_NOT_FOUND when fewer than
+ * two cameras show the wand. */
+km_status km_wand_measure_frame(const km_wand_calibration *wc, const km_rig *rig,
+                                const km_calib_blob *blobs, int count, double gate_px,
+                                km_wand_measurement *out);
 /* Initialise and bundle-adjust. *rig gets the calibrated cameras (names and intrinsics
  * from the input, refined when asked) in a gauge where the root camera sits at the origin;
  * call km_wand_calibration_set_ground for the world frame. Progress via km_log (info: one

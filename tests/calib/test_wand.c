@@ -1,8 +1,10 @@
 /* Tests of the wand calibration (calib/wand.c + extrinsics_init.c + bundle.c + ground.c) on
  * the synthetic wand wave (capture/synthetic_wand.c: 0.15 px noise, ghost blobs, dropouts,
  * merged blobs): camera centres within 1 mm and rotations within 0.05 deg of the truth after
- * the L-frame alignment, wand length error below 0.5 mm RMS, world origin within 1 mm; the
- * identification of the wand among ghosts; and clear errors for degenerate input. */
+ * the L-frame alignment, wand length error below 0.5 mm RMS (6, 7 and 8 cameras; each end
+ * marker measured from every camera that saw it), world origin within 1 mm; the per-frame
+ * wand measurement; the identification of the wand among ghosts; and clear errors for
+ * degenerate input. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,15 +54,16 @@ static km_status calibrate(const km_synthetic_wand_config *scfg, const km_wand_c
     return st;
 }
 
-/* The wand's end-to-end length error over all frames of the wave, markers 0 and 2
- * identified with km_wand_identify and triangulated on their own (km_triangulate: DLT +
- * Gauss-Newton) with the solved rig and, from the same observations, with the true rig.
+/* The wand's end-to-end length error over all frames of the wave, measured by
+ * km_wand_measure_frame (the wand identified per camera, each end triangulated from every
+ * camera that saw it; blobs within 0.6 px, 4 sigma of the noise) with the solved rig and, from the same observations, with the true rig.
  * With the true rig it is the floor the 0.15 px noise alone gives; the frame-by-frame
  * difference of the two lengths is the error the calibration adds (the noise cancels). */
 typedef struct length_split {
     double solved_rms_mm;      /* length error RMS with the solved rig */
     double truth_rms_mm;       /* the same with the true rig: the noise floor */
     double calibration_rms_mm; /* RMS of (solved length - true-rig length) */
+    double mean_views;         /* cameras per end marker */
     int frames;
 } length_split;
 
@@ -70,45 +73,33 @@ static length_split length_errors(const km_synthetic_wand *w, const km_wand_cali
     const km_synthetic_wand_config *cfg = km_synthetic_wand_get_config(w);
     const double length = cfg->wand_marker_m[2] - cfg->wand_marker_m[0];
     km_synthetic_blob sb[64 * KM_MAX_CAMERAS];
-    double sq_s = 0.0, sq_t = 0.0, sq_d = 0.0;
+    km_calib_blob blobs[64 * KM_MAX_CAMERAS];
+    double sq_s = 0.0, sq_t = 0.0, sq_d = 0.0, views = 0.0;
     int n = 0;
     for (int f = 0; f < cfg->frame_count; f++) {
         int count = km_synthetic_wand_observe(w, f, sb, 64 * KM_MAX_CAMERAS);
-        int cams[KM_MAX_CAMERAS], m = 0;
-        double ua[KM_MAX_CAMERAS], va[KM_MAX_CAMERAS], uc[KM_MAX_CAMERAS], vc[KM_MAX_CAMERAS];
-        for (int c = 0; c < cfg->camera_count; c++) {
-            km_calib_blob view[64];
-            int k = 0, idx[3];
-            for (int i = 0; i < count && k < 64; i++)
-                if (sb[i].camera == c)
-                    view[k++] = (km_calib_blob){c, sb[i].x, sb[i].y};
-            if (!km_wand_identify(wc, c, view, k, idx))
-                continue;
-            cams[m] = c;
-            ua[m] = view[idx[0]].x_px, va[m] = view[idx[0]].y_px;
-            uc[m] = view[idx[2]].x_px, vc[m] = view[idx[2]].y_px;
-            m++;
-        }
-        km_vec3 A, C, At, Ct;
-        if (m < 2 || km_triangulate(rig, cams, ua, va, m, &A, NULL) != KM_OK ||
-            km_triangulate(rig, cams, uc, vc, m, &C, NULL) != KM_OK ||
-            km_triangulate(truth, cams, ua, va, m, &At, NULL) != KM_OK ||
-            km_triangulate(truth, cams, uc, vc, m, &Ct, NULL) != KM_OK)
+        for (int i = 0; i < count; i++)
+            blobs[i] = (km_calib_blob){sb[i].camera, sb[i].x, sb[i].y};
+        km_wand_measurement ms, mt;
+        if (km_wand_measure_frame(wc, rig, blobs, count, 0.6, &ms) != KM_OK ||
+            km_wand_measure_frame(wc, truth, blobs, count, 0.6, &mt) != KM_OK)
             continue;
-        double e = 1000.0 * (km_vec3_dist(A, C) - length);
-        double et = 1000.0 * (km_vec3_dist(At, Ct) - length);
+        double e = 1000.0 * (ms.length_m - length);
+        double et = 1000.0 * (mt.length_m - length);
         if (fabs(et) < 5.0) { /* a misidentified view would dominate: the solve drops those */
             sq_s += e * e;
             sq_t += et * et;
             sq_d += (e - et) * (e - et);
+            views += 0.5 * (mt.views[0] + mt.views[1]);
             n++;
         }
     }
-    length_split r = {INFINITY, INFINITY, INFINITY, n};
+    length_split r = {INFINITY, INFINITY, INFINITY, 0.0, n};
     if (n > 0) {
         r.solved_rms_mm = sqrt(sq_s / n);
         r.truth_rms_mm = sqrt(sq_t / n);
         r.calibration_rms_mm = sqrt(sq_d / n);
+        r.mean_views = views / n;
     }
     return r;
 }
@@ -149,20 +140,24 @@ static void accuracy(int cameras, int frames, uint64_t seed)
     assert_non_null(wc);
     length_split ls = length_errors(w, wc, &rig, truth);
     km_wand_calibration_destroy(wc);
-    printf("  wand length RMS with km_triangulate (%d frames): solved rig %.3f mm, true rig "
-           "%.3f mm (noise floor); solved - true, frame by frame: %.3f mm RMS (the "
-           "calibration's share)\n", ls.frames, ls.solved_rms_mm, ls.truth_rms_mm,
-           ls.calibration_rms_mm);
+    printf("  wand length RMS by km_wand_measure_frame (%d frames, %.2f cameras per end): "
+           "solved rig %.3f mm, true rig %.3f mm (noise floor); solved - true, frame by frame: "
+           "%.3f mm RMS (the calibration's share)\n", ls.frames, ls.mean_views,
+           ls.solved_rms_mm, ls.truth_rms_mm, ls.calibration_rms_mm);
     assert_true(r.has_ground);
     assert_true(a.centre_max_mm < 1.0);
     assert_true(a.rotation_max_deg < 0.05);
     assert_true(a.origin_mm < 1.0);
     assert_true(fabs(r.length_error_mean_mm) < 0.05);
-    /* Acceptance: the wand length error the calibration makes, below 0.5 mm RMS ... */
-    assert_true(ls.calibration_rms_mm < 0.5);
-    /* ... and the per-frame figure at its noise floor (the true rig's). */
+    /* Acceptance: the wand length error below 0.5 mm RMS, as the result reports it and as
+     * measured frame by frame ... */
+    assert_true(r.length_error_rms_mm < 0.5);
+    assert_true(ls.solved_rms_mm < 0.5);
+    /* ... which is the noise floor (the true rig's figure on the same observations: with 6
+     * cameras 0.47-0.49 mm by seed), the calibration's own share far below it. */
     assert_true(ls.solved_rms_mm < ls.truth_rms_mm * 1.03 + 0.005);
     assert_true(r.length_error_rms_mm < ls.truth_rms_mm * 1.03 + 0.005);
+    assert_true(ls.calibration_rms_mm < 0.05);
     /* The truth-free split: the noise estimate is the true rig's floor within 10%, and the
      * rest (the calibration's share) is small. */
     assert_true(fabs(r.pixel_noise_px - 0.15) < 0.015);
@@ -183,10 +178,95 @@ static void test_eight_cameras(void **state)
     accuracy(8, 3000, 1);
 }
 
+static void test_seven_cameras(void **state)
+{
+    (void)state;
+    accuracy(7, 3000, 3);
+}
+
 static void test_six_cameras(void **state)
 {
     (void)state;
     accuracy(6, 3000, 7);
+}
+
+/* km_wand_measure_frame: an end marker is taken from a camera whose view lost the middle
+ * marker (the wand not recognised there), at the blob nearest its projection; the length is
+ * the truth within the noise; too few cameras and bad arguments are errors. */
+static void test_measure_frame(void **state)
+{
+    (void)state;
+    km_synthetic_wand_config scfg = km_synthetic_wand_config_default();
+    scfg.frame_count = 200;
+    scfg.ghost_rate = 0.0;
+    scfg.dropout_rate = 0.0;
+    km_status st;
+    km_synthetic_wand *w = km_synthetic_wand_create(&scfg, &st);
+    assert_non_null(w);
+    const km_rig *truth = km_synthetic_wand_rig(w);
+    km_wand_config wcfg = km_wand_config_default();
+    km_wand_calibration *wc = km_wand_calibration_create(&wcfg, truth, &st);
+    assert_non_null(wc);
+    km_synthetic_blob sb[64 * 8];
+    km_calib_blob all[64 * 8], cut[64 * 8];
+    int frames = 0, completed = 0, hidden = 0;
+    double sq = 0.0;
+    for (int f = 0; f < scfg.frame_count; f++) {
+        int n = km_synthetic_wand_observe(w, f, sb, 64 * 8);
+        int m = 0, k = 0, hidden_camera = -1;
+        for (int i = 0; i < n; i++) {
+            all[m++] = (km_calib_blob){sb[i].camera, sb[i].x, sb[i].y};
+            /* camera 0 loses the middle marker */
+            if (sb[i].camera == 0 && sb[i].marker == 1)
+                hidden_camera = 0;
+            else
+                cut[k++] = all[m - 1];
+        }
+        km_wand_measurement full, part;
+        if (km_wand_measure_frame(wc, truth, all, m, 0.6, &full) != KM_OK)
+            continue;
+        assert_int_equal(km_wand_measure_frame(wc, truth, cut, k, 0.6, &part), KM_OK);
+        frames++;
+        if (hidden_camera == 0 && full.views[0] >= 3) {
+            /* Camera 0 still counts for both ends (unless its blob falls outside the gate),
+             * and then the ends are the same points. */
+            hidden++;
+            if (part.views[0] == full.views[0] && part.views[1] == full.views[1]) {
+                assert_true(km_vec3_dist(part.ends[0], full.ends[0]) < 1e-9);
+                assert_true(km_vec3_dist(part.ends[1], full.ends[1]) < 1e-9);
+                completed++;
+            } else {
+                assert_true(part.views[0] >= full.views[0] - 1);
+                assert_true(part.views[1] >= full.views[1] - 1);
+            }
+        }
+        double e = 1000.0 * (full.length_m - 0.5);
+        sq += e * e;
+    }
+    printf("  measured %d frames; camera 0's middle marker hidden: %d of %d still give both "
+           "ends; length RMS %.3f mm\n", frames, completed, hidden, sqrt(sq / frames));
+    assert_true(frames > 190);
+    assert_true(hidden > 100);
+    assert_true(completed > 0.97 * hidden);
+    assert_true(sqrt(sq / frames) < 0.5);
+
+    /* One camera only: not measurable. Bad arguments. */
+    km_calib_blob one[3];
+    int k = 0;
+    int n = km_synthetic_wand_observe(w, 0, sb, 64 * 8);
+    for (int i = 0; i < n && k < 3; i++)
+        if (sb[i].camera == 0)
+            one[k++] = (km_calib_blob){0, sb[i].x, sb[i].y};
+    km_wand_measurement ms;
+    assert_int_equal(km_wand_measure_frame(wc, truth, one, k, 0.6, &ms), KM_ERR_NOT_FOUND);
+    print_message("  one camera: %s\n", km_last_error());
+    assert_int_equal(km_wand_measure_frame(NULL, truth, one, k, 0.6, &ms), KM_ERR_INVALID_ARGUMENT);
+    assert_int_equal(km_wand_measure_frame(wc, truth, NULL, 3, 0.6, &ms), KM_ERR_INVALID_ARGUMENT);
+    km_rig small = *truth;
+    small.camera_count = 2;
+    assert_int_equal(km_wand_measure_frame(wc, &small, one, k, 0.6, &ms), KM_ERR_INVALID_ARGUMENT);
+    km_wand_calibration_destroy(wc);
+    km_synthetic_wand_destroy(w);
 }
 
 /* Identification: on every frame of a wave, the views the identifier accepts are the true
@@ -322,7 +402,9 @@ int main(void)
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eight_cameras),
+        cmocka_unit_test(test_seven_cameras),
         cmocka_unit_test(test_six_cameras),
+        cmocka_unit_test(test_measure_frame),
         cmocka_unit_test(test_identify),
         cmocka_unit_test(test_too_few_frames),
         cmocka_unit_test(test_camera_never_sees_wand),
