@@ -36,7 +36,8 @@ OBS2D = struct.Struct("<fffHH")
 # Rigid body, 40 bytes: id, flags (bit 0 tracked), markers_used, x y z, qx qy qz qw, error_m.
 RIGID = struct.Struct("<IHH3f4ff")
 # Skeleton, 944 bytes: person, flags (bit 0 tracked), joint_count, joint_size, joints_offset,
-# markers_used, residual_m; then joint_count joints of joint_size bytes from joints_offset.
+# markers_used, residual_m, (v1.3) joints_observed u32; then joint_count joints of joint_size
+# bytes from joints_offset.
 SKELETON = struct.Struct("<HHHHHHf")
 # Joint, 44 bytes: x y z, world qx qy qz qw, local qx qy qz qw.
 JOINT = struct.Struct("<3f4f4f")
@@ -96,11 +97,17 @@ def _decode_record(kind, buf, at, record_size):
         if (joint_size < JOINT.size or joints_offset < SKELETON.size or
                 joints_offset + joint_count * joint_size > record_size):
             raise WireError(f"offset {at}: inconsistent skeleton joint layout")
+        # v1.3 senders put the joints_observed mask after the header (joints_offset 20); a
+        # v1.2 sender's tracked pose has every joint observed.
+        if joints_offset >= SKELETON.size + 4:
+            observed = struct.unpack_from("<I", buf, at + SKELETON.size)[0]
+        else:
+            observed = (1 << len(JOINT_NAMES)) - 1 if flags & 1 else 0
         joints = []
         for j in range(min(joint_count, len(JOINT_NAMES))):
             v = JOINT.unpack_from(buf, at + joints_offset + j * joint_size)
             joints.append({"name": JOINT_NAMES[j], "pos": list(v[0:3]), "rot": list(v[3:7]),
-                           "local_rot": list(v[7:11])})
+                           "local_rot": list(v[7:11]), "observed": bool(observed >> j & 1)})
         return {"person": person, "tracked": bool(flags & 1), "markers_used": used,
                 "residual_m": residual, "joints": joints}
     if kind == SECTION_HAND_POSES:
@@ -275,9 +282,11 @@ def main():
                           f"pos {b['pos'][0]:+.4f} {b['pos'][1]:+.4f} {b['pos'][2]:+.4f} m")
                 for k in frame.get("skeletons", []):
                     hips = k["joints"][0]["pos"] if k["joints"] else [0, 0, 0]
+                    seen = sum(1 for j in k["joints"] if j["observed"])
                     print(f"  skeleton person {k['person']} "
                           f"{'tracked' if k['tracked'] else 'lost'} hips "
-                          f"{hips[0]:+.4f} {hips[1]:+.4f} {hips[2]:+.4f} m")
+                          f"{hips[0]:+.4f} {hips[1]:+.4f} {hips[2]:+.4f} m, "
+                          f"{seen}/{len(k['joints'])} joints observed")
                 for e in frame.get("events", []):
                     print(f"  event {e['type']} {e['name'] or e['target']} person {e['person']} "
                           f"{e['hand']} score {e['score']:.2f}")

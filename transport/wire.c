@@ -66,7 +66,8 @@ enum {
 };
 
 /* Skeleton record (v1.2): per-person fields, then joint_count joints of joint_size bytes
- * from joints_offset (each: pos, world rotation, local rotation). */
+ * from joints_offset (each: pos, world rotation, local rotation). v1.3 grew the header by
+ * the joints_observed mask (joints_offset 20; a v1.2 sender's 16 means no mask). */
 enum {
     SKEL_PERSON = 0,
     SKEL_FLAGS = 2,
@@ -75,6 +76,7 @@ enum {
     SKEL_JOINTS_OFFSET = 8,
     SKEL_MARKERS_USED = 10,
     SKEL_RESIDUAL = 12,
+    SKEL_JOINTS_OBSERVED = 16,
     JOINT_POS = 0,
     JOINT_ROT = 12,
     JOINT_LOCAL_ROT = 28,
@@ -405,6 +407,7 @@ static void write_records(int kind, const km_solved_frame *f, int count, uint8_t
             put_u16(r + SKEL_JOINTS_OFFSET, KM_WIRE_SKELETON_HEADER_SIZE);
             put_u16(r + SKEL_MARKERS_USED, clamp_u16(p->markers_used));
             put_f32(r + SKEL_RESIDUAL, p->residual_m);
+            put_u32(r + SKEL_JOINTS_OBSERVED, p->joints_observed & KM_SKELETON_ALL_JOINTS);
             uint8_t *j = r + KM_WIRE_SKELETON_HEADER_SIZE;
             for (int k = 0; k < KM_JOINT_COUNT; k++, j += KM_WIRE_SKELETON_JOINT_SIZE) {
                 put_vec3(j + JOINT_POS, p->joint_pos_m[k]);
@@ -584,9 +587,10 @@ static km_status check_skeleton(const uint8_t *r, size_t at, uint16_t record_siz
     if (joint_size < KM_WIRE_SKELETON_JOINT_SIZE)
         return km_error(KM_ERR_FORMAT, "wire: offset %zu: skeleton joint_size %u < %d",
                         at + SKEL_JOINT_SIZE, joint_size, KM_WIRE_SKELETON_JOINT_SIZE);
-    if (joints_offset < KM_WIRE_SKELETON_HEADER_SIZE)
+    if (joints_offset < KM_WIRE_SKELETON_V12_HEADER_SIZE)
         return km_error(KM_ERR_FORMAT, "wire: offset %zu: skeleton joints_offset %u < %d",
-                        at + SKEL_JOINTS_OFFSET, joints_offset, KM_WIRE_SKELETON_HEADER_SIZE);
+                        at + SKEL_JOINTS_OFFSET, joints_offset,
+                        KM_WIRE_SKELETON_V12_HEADER_SIZE);
     if ((uint32_t)joints_offset + (uint32_t)joint_count * joint_size > record_size)
         return km_error(KM_ERR_FORMAT, "wire: offset %zu: %u joints of %u bytes from %u run "
                         "past the %u-byte skeleton record", at + SKEL_JOINT_COUNT, joint_count,
@@ -646,9 +650,12 @@ static km_status read_records(int k, const uint8_t *buf, size_t offset, uint16_t
             km_skeleton_pose *p = &x->skeletons[i];
             p->person = get_u16(r + SKEL_PERSON);
             p->tracked = (get_u16(r + SKEL_FLAGS) & KM_WIRE_SKELETON_TRACKED) != 0;
-            /* the record does not carry the per-joint mask yet: a tracked pose's joints are
-             * taken as observed (what a sender without the mask meant) */
-            p->joints_observed = p->tracked ? KM_SKELETON_ALL_JOINTS : 0;
+            /* A v1.2 sender's header has no mask: its tracked pose's joints are taken as
+             * observed (what it meant). */
+            p->joints_observed =
+                get_u16(r + SKEL_JOINTS_OFFSET) >= SKEL_JOINTS_OBSERVED + 4
+                    ? get_u32(r + SKEL_JOINTS_OBSERVED) & KM_SKELETON_ALL_JOINTS
+                    : (p->tracked ? KM_SKELETON_ALL_JOINTS : 0);
             p->markers_used = get_u16(r + SKEL_MARKERS_USED);
             p->residual_m = get_f32(r + SKEL_RESIDUAL);
             int joints = get_u16(r + SKEL_JOINT_COUNT);

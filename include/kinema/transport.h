@@ -78,9 +78,11 @@ typedef struct km_solved_frame {
 /* Records of the v1.2 sections (docs/protocol.md has each byte table). Every record size is
  * a multiple of 8, so each section starts 8-byte aligned. */
 #define KM_WIRE_RIGID_RECORD_SIZE 40
-#define KM_WIRE_SKELETON_HEADER_SIZE 16  /* per-person fields before the joints */
+#define KM_WIRE_SKELETON_HEADER_SIZE 20  /* per-person fields before the joints (v1.3: with
+                                            the joints_observed mask at 16) */
+#define KM_WIRE_SKELETON_V12_HEADER_SIZE 16 /* a v1.2 sender's header: no mask */
 #define KM_WIRE_SKELETON_JOINT_SIZE 44   /* pos f32x3, world rot f32x4, local rot f32x4 */
-#define KM_WIRE_SKELETON_RECORD_SIZE 944 /* 16 + 21 x 44 = 940, padded to 8 */
+#define KM_WIRE_SKELETON_RECORD_SIZE 944 /* 20 + 21 x 44 = 944 (v1.2: 16 + 924, padded) */
 #define KM_WIRE_HAND_RECORD_SIZE 288
 #define KM_WIRE_EVENT_NAME_SIZE 64       /* = KM_GESTURE_NAME_MAX: names travel uncut */
 #define KM_WIRE_EVENT_RECORD_SIZE 176

@@ -196,6 +196,13 @@ assert ok >= 0.8 * 8 * n, "camera status"
 k = next(k for f in frames for k in f["skeletons"] if k["tracked"])
 names = [j["name"] for j in k["joints"]]
 assert names[0] == "Hips" and "LeftHand" in names and "RightUpperArm" in names, names
+# wire v1.3: the per-joint observed mask; the walking actor's hips always carry markers, and
+# most joints are supported in most frames
+tracked = [k for f in since for k in f["skeletons"] if k["tracked"]]
+observed = sum(j["observed"] for k in tracked for j in k["joints"]) / len(tracked)
+print(f"observed joints per tracked pose: {observed:.1f}/21")
+assert all(k["joints"][0]["observed"] for k in tracked), "hips not observed"
+assert observed >= 15, "observed mask"
 PY
 gestures=$(grep -c '"name":"pinch"' "$OUT/gesture.jsonl" || true)
 echo "gesture: $gestures pinch events on the gesture topic"

@@ -487,6 +487,10 @@ static void make_streams(streams_fixture *f)
         km_skeleton_pose *k = &f->skel[p];
         k->person = p;
         k->tracked = p != 1;
+        /* person 0: the left forearm and hand unsupported (occluded) */
+        k->joints_observed = p == 1 ? 0u
+                                    : KM_SKELETON_ALL_JOINTS & ~((1u << KM_JOINT_LEFT_LOWER_ARM) |
+                                                                 (1u << KM_JOINT_LEFT_HAND));
         k->residual_m = 0.0078125 * (p + 1);
         k->markers_used = 39 - p;
         for (int j = 0; j < KM_JOINT_COUNT; j++) {
@@ -625,6 +629,7 @@ static void test_streams_round_trip(void **state)
         const km_skeleton_pose *a = &d.skel[p], *b = &f.skel[p];
         assert_int_equal(a->person, b->person);
         assert_int_equal(a->tracked, b->tracked);
+        assert_int_equal(a->joints_observed, b->joints_observed);
         assert_int_equal(a->markers_used, b->markers_used);
         assert_true(a->residual_m == b->residual_m);
         for (int j = 0; j < KM_JOINT_COUNT; j++) {
@@ -725,16 +730,17 @@ static void test_streams_layout(void **state)
     assert_int_equal(rd16(r + 2), 0);       /* not tracked */
     assert_int_equal(rd16(r + 4), 21);
     assert_int_equal(rd16(r + 6), 44);
-    assert_int_equal(rd16(r + 8), 16);
+    assert_int_equal(rd16(r + 8), 20);      /* v1.3: the mask before the joints */
     assert_int_equal(rd16(r + 10), 38);
     assert_true(rdf(r + 12) == 0.015625f);
-    const uint8_t *j = r + 16 + 44 * 2;     /* joint 2 (Chest) */
+    assert_int_equal(rd32(r + 16), 0);      /* joints_observed: untracked */
+    const uint8_t *j = r + 20 + 44 * 2;     /* joint 2 (Chest) */
     assert_true(rdf(j) == 1.0f + 0.0625f);  /* x = person + 0.03125 * 2 */
     assert_true(rdf(j + 16) == 0.5f);       /* world qy = 0.25 * (2 % 3) */
     assert_true(rdf(j + 24) == 0.875f);     /* world qw */
     assert_true(rdf(j + 36) == -0.25f);     /* local qz */
-    for (int b = 940; b < 944; b++)
-        assert_int_equal(r[b], 0);
+    r -= 944;                               /* person 0: all but joints 7 and 8 */
+    assert_int_equal(rd32(r + 16), 0x1ffe7f);
 
     e = entry_of(m, KM_WIRE_SECTION_HAND_POSES);
     assert_int_equal(rd16(e + 2), 288);
@@ -849,9 +855,28 @@ static void test_streams_bad_records(void **state)
     assert_int_equal(decode_all(f.buf, f.length), KM_ERR_FORMAT);
     make_streams(&f);
     r = f.buf + rd32(entry_of(f.buf, KM_WIRE_SECTION_SKELETONS) + 8) + 944 * 2;
-    wr16(r + 4, 22); /* 16 + 22 * 44 = 984 > 944 */
+    wr16(r + 4, 22); /* 20 + 22 * 44 = 988 > 944 */
     assert_int_equal(decode_all(f.buf, f.length), KM_ERR_FORMAT);
     assert_non_null(strstr(km_last_error(), "joints"));
+    /* A v1.2 sender's record (16-byte header, no mask, 4 bytes of padding): the same joints,
+     * a tracked pose's joints all taken as observed. */
+    make_streams(&f);
+    r = f.buf + rd32(entry_of(f.buf, KM_WIRE_SECTION_SKELETONS) + 8);
+    memmove(r + 16, r + 20, 21 * 44);
+    memset(r + 940, 0, 4);
+    wr16(r + 8, 16);
+    {
+        static decoded d12;
+        decoded_init(&d12);
+        km_wire_frame w12;
+        assert_int_equal(km_wire_decode_streams(f.buf, f.length, &d12.storage, &d12.streams,
+                                                &w12),
+                         KM_OK);
+        assert_int_equal(d12.skel[0].joints_observed, KM_SKELETON_ALL_JOINTS);
+        assert_int_equal(d12.skel[1].joints_observed, 0); /* untracked */
+        for (int jn = 0; jn < KM_JOINT_COUNT; jn++)
+            assert_vec3_equal(d12.skel[0].joint_pos_m[jn], f.skel[0].joint_pos_m[jn]);
+    }
     /* Fewer joints than 21 (a shorter future layout): the rest at rest. */
     make_streams(&f);
     r = f.buf + rd32(entry_of(f.buf, KM_WIRE_SECTION_SKELETONS) + 8);
