@@ -64,9 +64,10 @@ SECTION_HAND_POSES = 4
 SECTION_EVENTS = 5
 SECTION_CAMERA_STATUS = 6
 SECTION_OBSERVATIONS_2D = 7
-# Topics whose payload is a wire message; "status" and "gesture" carry JSON text.
+# Topics whose payload is a wire message; "status", "gesture" (hand poses, gestures) and
+# "handeye" (gaze, reach, select) carry JSON text.
 WIRE_TOPICS = ("frame", "markers", "obs2d", "rigid", "skeleton", "hands")
-JSON_TOPICS = ("status", "gesture")
+JSON_TOPICS = ("status", "gesture", "handeye")
 MAX_CAMERAS = 64
 
 

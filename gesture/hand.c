@@ -149,6 +149,11 @@ static void put_number(json_out *o, const char *key, double v)
         put(o, ",\"%s\":%.6g", key, v);
 }
 
+bool km_gesture_event_is_handeye(km_gesture_event_type type)
+{
+    return type >= KM_EVENT_GAZE_ENTER && type <= KM_EVENT_SELECT;
+}
+
 size_t km_gesture_event_to_json(const km_gesture_event *e, char *out, size_t size)
 {
     json_out o = {out, size, 0};

@@ -517,5 +517,8 @@ km_status km_publisher_send_gesture(km_publisher *pub, const km_gesture_event *e
                         sizeof line);
     if (!pub->zmq)
         return KM_OK;
-    return km_zmq_pub_send_text(pub->zmq, KM_WIRE_TOPIC_GESTURE, line, length);
+    return km_zmq_pub_send_text(pub->zmq,
+                                km_gesture_event_is_handeye(event->type) ? KM_WIRE_TOPIC_HANDEYE
+                                                                         : KM_WIRE_TOPIC_GESTURE,
+                                line, length);
 }

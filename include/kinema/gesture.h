@@ -363,6 +363,9 @@ typedef struct km_gesture_event {
 /* "pose_start", "pose_hold", "pose_end", "gesture", "gaze_enter", "gaze_leave", "reach",
  * "hand_leave", "select". */
 const char *km_gesture_event_type_name(km_gesture_event_type type);
+/* true for the hand-eye events (gaze enter/leave, reach, hand leave, select): JSON type
+ * "hand_eye", ZeroMQ topic `handeye`; the others are poses and gestures (`gesture`). */
+bool km_gesture_event_is_handeye(km_gesture_event_type type);
 /* One JSON Lines object (docs/formats.md "Events"), without the newline:
  *   {"t_ns":..,"type":"gesture","name":"swipe_left","person":0,"hand":"right","score":0.93,
  *    "t_start_ns":..,"t_end_ns":..}

@@ -110,13 +110,13 @@ typedef enum km_wire_section_type {
 #define KM_WIRE_TOPIC_MARKERS "markers"   /* wire message: header + MARKERS */
 #define KM_WIRE_TOPIC_OBS2D "obs2d"       /* wire message: header + OBSERVATIONS_2D */
 #define KM_WIRE_TOPIC_STATUS "status"     /* JSON object, once per status interval */
-#define KM_WIRE_TOPIC_GESTURE "gesture"   /* JSON Lines event (formats.md), one per event */
+#define KM_WIRE_TOPIC_GESTURE "gesture"   /* JSON Lines event (formats.md), one per hand pose
+                                             or gesture event */
+#define KM_WIRE_TOPIC_HANDEYE "handeye"   /* JSON Lines event, one per hand-eye event */
 /* Since v1.2: wire message with header + that one section, when the frame has the array. */
 #define KM_WIRE_TOPIC_RIGID "rigid"       /* RIGID_BODIES */
 #define KM_WIRE_TOPIC_SKELETON "skeleton" /* SKELETONS */
 #define KM_WIRE_TOPIC_HANDS "hands"       /* HAND_POSES */
-/* Reserved (not sent yet). */
-#define KM_WIRE_TOPIC_HANDEYE "handeye"
 
 /* Which sections a message carries (km_wire_encode). */
 #define KM_WIRE_WITH_MARKERS 0x1u
@@ -471,8 +471,9 @@ void km_event_sender_destroy(km_event_sender *sender);
 km_status km_event_send_gesture(km_event_sender *sender, const km_gesture_event *event);
 void km_event_sender_stats(const km_event_sender *sender, km_osc_sender_stats *out);
 
-/* The same event on the ZeroMQ `gesture` topic (its JSON line), when subscribed. Call from
- * the thread that calls km_publisher_send. KM_ERR_INVALID_ARGUMENT for an invalid event. */
+/* The same event as its JSON line on ZeroMQ, when subscribed: hand poses and gestures on
+ * the `gesture` topic, hand-eye events (gaze, reach, select) on `handeye`. Call from the
+ * thread that calls km_publisher_send. KM_ERR_INVALID_ARGUMENT for an invalid event. */
 km_status km_publisher_send_gesture(km_publisher *pub, const km_gesture_event *event);
 
 /* ------------------------------------------------------------ control socket */

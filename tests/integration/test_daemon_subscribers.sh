@@ -28,9 +28,11 @@ fail() { echo "FAIL: $*"; echo "--- kinemad log"; cat "$OUT/kinemad.log"; echo "
 
 oscdump "$OSC_PORT" >"$OUT/osc.txt" 2>&1 &
 oscdump "$VMC_PORT" >"$OUT/vmc.txt" 2>&1 &
-# Gesture events as JSON lines on the `gesture` topic.
+# Gesture events as JSON lines on the `gesture` topic, hand-eye events on `handeye`.
 "$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --topic gesture \
   --timeout 150 >"$OUT/gesture.jsonl" 2>"$OUT/gesture.err" &
+"$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --topic handeye \
+  --timeout 150 >"$OUT/handeye.jsonl" 2>"$OUT/handeye.err" &
 "$PY" "$SRC/examples/kinema_subscribe.py" --endpoint "tcp://127.0.0.1:$ZMQ_PORT" --json \
   --count "$COUNT" --timeout 140 >"$OUT/zmq.jsonl" 2>"$OUT/zmq.err" &
 SUB=$!
@@ -48,6 +50,10 @@ if [ "$SANITIZE" != "none" ]; then DURATION=8; RATE=30; BOOT_US=0; STEPS=4; RETR
 cat >"$OUT/live.yaml" <<YAML
 synthetic: {rate_hz: $RATE}
 skeleton: {boot_budget_us: $BOOT_US, boot_steps: $STEPS, boot_retry_frames: $RETRY}
+gesture:
+  handeye:
+    targets:
+      ball: {shape: sphere, centre: [0.0, 1.6, 3.0], radius: 0.2}
 transport:
   vmc: {enabled: true, destinations: [{host: 127.0.0.1, port: $VMC_PORT}]}
   events: {enabled: true, destinations: [{host: 127.0.0.1, port: $OSC_PORT}]}
@@ -100,7 +106,8 @@ print("control: status, list_cameras answered; 3 malformed requests refused with
 PY
 cat "$OUT/control.txt"
 # An outside hand tracker pinches (thumb tip on the index tip) for 0.6 s over the input
-# socket: the gesture stage must report the pinch.
+# socket while an eye tracker says person 0 looks at the ball: the gesture stage must report
+# the pinch (`gesture`) and the look-and-pinch selection of the ball (`handeye`).
 "$PY" - "$INPUT_PORT" <<'PY' >"$OUT/input.txt" 2>&1 || { cat "$OUT/input.txt"; fail "hand input"; }
 import json, sys, time, zmq
 s = zmq.Context().socket(zmq.DEALER)
@@ -119,10 +126,19 @@ thumb.append((index_tip[0] - 0.005, index_tip[1], index_tip[2]))
 pts += thumb + fingers
 msg = json.dumps({"type": "hand", "person": 0, "hand": "left", "confidence": 1.0,
                   "landmarks": [list(p) for p in pts]}).encode()
+open_hand = json.dumps({"type": "hand", "person": 0, "hand": "left", "confidence": 1.0,
+                        "landmarks": [list(p) for p in [pts[0]] + [(x - 0.08, y, z) for x, y, z in pts[1:5]] + pts[5:]]}).encode()
+gaze = json.dumps({"type": "gaze", "person": 0, "t_ns": 0, "origin": [0.0, 1.6, 0.0],
+                   "direction": [0.0, 0.0, 1.0], "confidence": 1.0}).encode()
+# look at the ball with an open hand first (the gaze dwells), then pinch
+t_look = time.time() + 0.4
+while time.time() < t_look:
+    s.send(gaze); s.send(open_hand)
+    time.sleep(0.01)
 t_end = time.time() + 0.6
 n = 0
 while time.time() < t_end:
-    s.send(msg); n += 1
+    s.send(gaze); s.send(msg); n += 1
     time.sleep(0.01)
 s.send(b'{"type":"hand","landmarks":[[1,2]]}')  # malformed: refused, nothing changes
 print(f"input: {n} pinching hand messages sent")
@@ -209,6 +225,12 @@ echo "gesture: $gestures pinch events on the gesture topic"
 grep -m2 '"pinch"' "$OUT/gesture.jsonl" || true
 [ "$gestures" -ge 1 ] || { cat "$OUT/gesture.err"; fail "no pinch event on the gesture topic"; }
 grep -q '/kinema/gesture sisf "pinch"\|/kinema/gesture sisf pinch' "$OUT/osc.txt" || fail "no /kinema/gesture pinch OSC message"
+selects=$(grep -c '"event":"select"' "$OUT/handeye.jsonl" || true)
+echo "handeye: $selects select events on the handeye topic"
+grep -m3 '"hand_eye"' "$OUT/handeye.jsonl" || true
+[ "$selects" -ge 1 ] || { cat "$OUT/handeye.err"; fail "no look-and-pinch select on the handeye topic"; }
+grep -q '"target":"ball"' "$OUT/handeye.jsonl" || fail "the select is not of the ball"
+if grep -q '"hand_eye"' "$OUT/gesture.jsonl"; then fail "hand-eye events on the gesture topic"; fi
 bones=$(grep -c "/VMC/Ext/Bone/Pos sfffffff" "$OUT/vmc.txt" || true)
 echo "vmc: oscdump received $bones /VMC/Ext/Bone/Pos messages"
 grep -q '/VMC/Ext/Bone/Pos sfffffff "Hips"\|/VMC/Ext/Bone/Pos sfffffff Hips' "$OUT/vmc.txt" || { head "$OUT/vmc.txt"; fail "no Hips bone over VMC"; }

@@ -164,6 +164,40 @@ static void test_zmq_topic(void **state)
     assert_string_equal(text, expected);
     e.score = 2.0;
     assert_int_equal(km_publisher_send_gesture(pub, &e), KM_ERR_INVALID_ARGUMENT);
+
+    /* A hand-eye event goes to `handeye`, not to `gesture`: a subscriber to both gets each
+     * event once, on its own topic. */
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "handeye", 7);
+    km_gesture_event h = make_event();
+    h.type = KM_EVENT_SELECT;
+    h.name[0] = '\0';
+    snprintf(h.target, sizeof h.target, "panel-3");
+    int handeye = 0, gesture = 0;
+    for (int i = 0; i < 500 && handeye == 0; i++) {
+        assert_int_equal(km_publisher_send_gesture(pub, &h), KM_OK);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        while (zmq_poll(&item, 1, 10) == 1) {
+            int n = zmq_recv(sub, topic, sizeof topic - 1, 0);
+            assert_true(n > 0);
+            topic[n] = '\0';
+            length = zmq_recv(sub, text, sizeof text - 1, 0);
+            assert_true(length > 0);
+            text[length] = '\0';
+            handeye += strcmp(topic, "handeye") == 0;
+            gesture += strcmp(topic, "gesture") == 0;
+            if (strcmp(topic, "handeye") == 0) {
+                assert_non_null(strstr(text, "\"type\":\"hand_eye\""));
+                assert_non_null(strstr(text, "\"event\":\"select\""));
+                assert_non_null(strstr(text, "\"target\":\"panel-3\""));
+            }
+        }
+    }
+    assert_true(handeye >= 1);
+    assert_int_equal(gesture, 0);
+    assert_true(km_gesture_event_is_handeye(KM_EVENT_GAZE_ENTER));
+    assert_true(km_gesture_event_is_handeye(KM_EVENT_HAND_REACH));
+    assert_false(km_gesture_event_is_handeye(KM_EVENT_GESTURE));
+    assert_false(km_gesture_event_is_handeye(KM_EVENT_POSE_START));
     zmq_close(sub);
     zmq_ctx_term(ctx);
     km_publisher_destroy(pub);
