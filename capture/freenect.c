@@ -553,6 +553,14 @@ static void fn_close(void *self)
     free(s);
 }
 
+/* libfreenect has no hot-plug: once its event processing fails the devices are gone until
+ * the context is made again (kinemad restarted), so this stays false. */
+static bool fn_connected(void *self)
+{
+    fn_source *s = self;
+    return !atomic_load(&s->ctx->failed);
+}
+
 static const km_source_vtable fn_vtable = {
     .backend = "freenect",
     .start = fn_start,
@@ -560,6 +568,7 @@ static const km_source_vtable fn_vtable = {
     .stop = fn_stop,
     .close = fn_close,
     .describe = fn_describe,
+    .connected = fn_connected,
 };
 
 km_source *km_freenect_source_create(km_freenect_context *ctx, const km_freenect_config *cfg,

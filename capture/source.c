@@ -94,3 +94,8 @@ void km_source_describe(km_source *source, km_source_info *info)
         return;
     source->vtable->describe(source->self, info);
 }
+
+bool km_source_connected(km_source *source)
+{
+    return source && (!source->vtable->connected || source->vtable->connected(source->self));
+}

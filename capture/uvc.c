@@ -1343,6 +1343,15 @@ static void uvc_close(void *self)
     camera_free(self);
 }
 
+static bool uvc_connected(void *self)
+{
+    km_uvc_camera *cam = self;
+    pthread_mutex_lock(&cam->lock);
+    bool connected = !cam->gone;
+    pthread_mutex_unlock(&cam->lock);
+    return connected;
+}
+
 static const km_source_vtable uvc_vtable = {
     .backend = "uvc",
     .start = uvc_start,
@@ -1350,6 +1359,7 @@ static const km_source_vtable uvc_vtable = {
     .stop = uvc_stop,
     .close = uvc_close,
     .describe = uvc_describe,
+    .connected = uvc_connected,
 };
 
 km_uvc_config km_uvc_config_default(void)

@@ -54,7 +54,8 @@ struct km_pipeline {
     km_uvc_context *uvc;
     km_freenect_context *freenect;
     km_source *device_sources[KM_MAX_CAMERAS];
-    km_uvc_camera *uvc_cameras[KM_MAX_CAMERAS]; /* for the camera state (connected) */
+    km_source *sources[KM_MAX_CAMERAS]; /* borrowed from the captures (which own them until
+                                            destroy): whether each camera's device is there */
     km_rig rig;                         /* what reconstruction solves with */
     int camera_count;
     km_capture *captures[KM_MAX_CAMERAS];
@@ -508,7 +509,7 @@ static km_status open_devices(km_pipeline *p)
         km_source *src;
         if (d->kind == KM_PIPELINE_DEVICE_UVC) {
             if (!p->uvc && !(p->uvc = km_uvc_context_create(&st))) return st;
-            src = km_uvc_source_create(p->uvc, &d->uvc, &p->uvc_cameras[c], &st);
+            src = km_uvc_source_create(p->uvc, &d->uvc, NULL, &st);
         } else {
             if (!p->freenect && !(p->freenect = km_freenect_context_create(&st))) return st;
             src = km_freenect_source_create(p->freenect, &d->freenect, &st);
@@ -1113,6 +1114,7 @@ static km_status start_captures(km_pipeline *p)
         if (!src) goto fail;
         p->captures[c] = km_capture_create(src, p->cfg.pool_frames, &st);
         if (!p->captures[c]) goto fail;
+        p->sources[c] = src;
         km_capture_set_lossless(p->captures[c], !p->cfg.realtime);
         km_capture_set_processor(p->captures[c], detect_on_capture_thread, &p->detection[c]);
     }
@@ -1207,11 +1209,8 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
             cs->errors = st.errors;
         }
         if (p->active[c]) cs->state = set->frames[c] ? KM_CAMERA_STATE_OK : KM_CAMERA_STATE_MISSING;
-        if (p->uvc_cameras[c] && !set->frames[c]) {
-            km_uvc_stats us;
-            km_uvc_camera_stats(p->uvc_cameras[c], &us);
-            if (!us.connected) cs->state = KM_CAMERA_STATE_DISCONNECTED;
-        }
+        if (p->sources[c] && !set->frames[c] && !km_source_connected(p->sources[c]))
+            cs->state = KM_CAMERA_STATE_DISCONNECTED;
         km_frame *f = set->frames[c];
         if (!f) continue;
         if (!have_frame) {

@@ -41,6 +41,9 @@ typedef struct km_source_vtable {
     km_status (*stop)(void *self);
     void (*close)(void *self);
     void (*describe)(void *self, km_source_info *info);
+    /* Optional (NULL: always connected): false once the backend knows its device is gone
+     * (unplugged, stopped answering). Called from other threads than next_frame's. */
+    bool (*connected)(void *self);
 } km_source_vtable;
 
 /* Wrap a backend. Takes ownership of `self` (closed by km_source_destroy, or at once through
@@ -51,6 +54,10 @@ km_status km_source_start(km_source *source);
 km_status km_source_next_frame(km_source *source, km_frame *frame, uint64_t timeout_ns);
 km_status km_source_stop(km_source *source);
 void km_source_describe(km_source *source, km_source_info *info);
+/* false when the source's device is known to be gone (a UVC camera unplugged, a Kinect whose
+ * USB events fail); true otherwise, and for sources without a device. Thread-safe: the
+ * pipeline asks from its solver thread to report the camera DISCONNECTED, not just MISSING. */
+bool km_source_connected(km_source *source);
 
 /* ------------------------------------------------------------- synthetic */
 

@@ -557,7 +557,9 @@ static void test_watchdog_and_failure(void **state)
     a->stall = false;
     pthread_mutex_unlock(&fk.lock);
     assert_int_equal(next(src, &f, 640 * 480 * 2), KM_OK);
-    /* the event loop fails (Kinect unplugged): KM_ERR_DEVICE, no crash */
+    assert_true(km_source_connected(src));
+    /* the event loop fails (Kinect unplugged): KM_ERR_DEVICE, no crash, and the source says
+     * its device is gone (the pipeline reports the camera DISCONNECTED) */
     pthread_mutex_lock(&fk.lock);
     fk.fail_events = true;
     pthread_mutex_unlock(&fk.lock);
@@ -570,6 +572,7 @@ static void test_watchdog_and_failure(void **state)
         r = km_source_next_frame(src, &f, 20000000ull);
     }
     assert_int_equal(r, KM_ERR_DEVICE);
+    assert_false(km_source_connected(src));
     km_source_destroy(src);
     km_freenect_context_destroy(ctx);
 }

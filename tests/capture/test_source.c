@@ -53,7 +53,7 @@ static void mock_describe(void *self, km_source_info *info)
 }
 
 static const km_source_vtable mock_vtable = {
-    "mock", mock_start, mock_next, mock_stop, mock_close, mock_describe,
+    "mock", mock_start, mock_next, mock_stop, mock_close, mock_describe, NULL,
 };
 
 static void test_lifecycle(void **state)
@@ -84,6 +84,9 @@ static void test_lifecycle(void **state)
     assert_int_equal(info.width, 7);
     km_source_describe(NULL, &info);
     assert_int_equal(info.camera, -1);
+    /* A backend without a connected() query has no device to lose. */
+    assert_true(km_source_connected(s));
+    assert_false(km_source_connected(NULL));
     km_source_destroy(s); /* stops (started) and closes */
     assert_int_equal(m.stops, 1);
     assert_int_equal(m.closes, 1);

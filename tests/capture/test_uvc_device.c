@@ -500,6 +500,8 @@ static void test_disconnect_and_reattach(void **state)
         km_uvc_camera_stats(cam_a, &s);
     } while (s.connected && now_ns() < end);
     assert_false(s.connected);
+    assert_false(km_source_connected(sa)); /* what the pipeline asks (any backend) */
+    assert_true(km_source_connected(sb));
     /* A's runner reports the error; B keeps delivering meanwhile */
     km_capture_stats cs;
     end = now_ns() + 2000000000ull;
@@ -543,6 +545,7 @@ static void test_disconnect_and_reattach(void **state)
     assert_true(a_after >= 10);
     km_uvc_camera_stats(cam_a, &s);
     assert_true(s.connected);
+    assert_true(km_source_connected(sa));
     assert_int_equal(s.reattaches, 1);
     assert_true(count_log(0x21, KM_UVC_SET_CUR, 0x0100) > probes_before); /* renegotiated */
     assert_int_equal(a->alt, 2);
