@@ -293,6 +293,22 @@ void wand_report(const km_wand_calibration *wc, double fraction, const char *fmt
     wc->progress(wc->progress_user, fraction, text);
 }
 
+/* The blobs of camera `camera` among a frame's, at most cfg.max_blobs_per_view of them, into
+ * view; *seen = how many the camera had (more than were kept: a cluttered view). */
+static int view_blobs(const km_wand_calibration *wc, const km_calib_blob *blobs, int count,
+                      int camera, km_calib_blob *view, int *seen)
+{
+    int n = 0;
+    *seen = 0;
+    for (int i = 0; i < count; i++)
+        if (blobs[i].camera == camera) {
+            (*seen)++;
+            if (n < wc->cfg.max_blobs_per_view)
+                view[n++] = blobs[i];
+        }
+    return n;
+}
+
 km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
                                         const km_calib_blob *blobs, int count)
 {
@@ -310,18 +326,10 @@ km_status km_wand_calibration_add_frame(km_wand_calibration *wc, uint64_t frame,
     wand_blob spare[KM_MAX_CAMERAS * WAND_SPARE_BLOBS_PER_VIEW];
     int found_count = 0, spare_count = 0;
     for (int c = 0; c < ncam; c++) {
-        int n = 0;
-        bool cluttered = false;
-        for (int i = 0; i < count; i++) {
-            if (blobs[i].camera != c)
-                continue;
-            wc->stats[c].blob_count++;
-            if (n < wc->cfg.max_blobs_per_view)
-                view[n++] = blobs[i];
-            else
-                cluttered = true;
-        }
-        if (cluttered)
+        int seen = 0;
+        int n = view_blobs(wc, blobs, count, c, view, &seen);
+        wc->stats[c].blob_count += seen;
+        if (n < seen) /* cluttered */
             continue;
         int index[3];
         int candidates = n < 3 ? 0 : identify(wc, c, view, n, index);
@@ -578,17 +586,10 @@ km_status km_wand_measure_frame(const km_wand_calibration *wc, const km_rig *rig
     int spare_count = 0;
     km_calib_blob view[256];
     for (int c = 0; c < rig->camera_count; c++) {
-        int n = 0;
-        bool cluttered = false;
-        for (int i = 0; i < count; i++)
-            if (blobs[i].camera == c) {
-                if (n < wc->cfg.max_blobs_per_view)
-                    view[n++] = blobs[i];
-                else
-                    cluttered = true;
-            }
+        int seen = 0;
+        int n = view_blobs(wc, blobs, count, c, view, &seen);
         int index[3];
-        if (cluttered)
+        if (n < seen) /* cluttered */
             continue;
         if (n >= 3 && identify(wc, c, view, n, index) == 1) {
             for (int k = 0; k < 2; k++) {

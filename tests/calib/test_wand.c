@@ -77,9 +77,8 @@ static length_split length_errors(const km_synthetic_wand *w, const km_wand_cali
     double sq_s = 0.0, sq_t = 0.0, sq_d = 0.0, views = 0.0;
     int n = 0;
     for (int f = 0; f < cfg->frame_count; f++) {
-        int count = km_synthetic_wand_observe(w, f, sb, 64 * KM_MAX_CAMERAS);
-        for (int i = 0; i < count; i++)
-            blobs[i] = (km_calib_blob){sb[i].camera, sb[i].x, sb[i].y};
+        int count = wand_fixture_blobs(sb, km_synthetic_wand_observe(w, f, sb, 64 * KM_MAX_CAMERAS),
+                                       -1, blobs);
         km_wand_measurement ms, mt;
         if (km_wand_measure_frame(wc, rig, blobs, count, 0.6, &ms) != KM_OK ||
             km_wand_measure_frame(wc, truth, blobs, count, 0.6, &mt) != KM_OK)
@@ -213,14 +212,13 @@ static void test_measure_frame(void **state)
     double sq = 0.0;
     for (int f = 0; f < scfg.frame_count; f++) {
         int n = km_synthetic_wand_observe(w, f, sb, 64 * 8);
-        int m = 0, k = 0, hidden_camera = -1;
+        int m = wand_fixture_blobs(sb, n, -1, all), k = 0, hidden_camera = -1;
         for (int i = 0; i < n; i++) {
-            all[m++] = (km_calib_blob){sb[i].camera, sb[i].x, sb[i].y};
             /* camera 0 loses the middle marker */
             if (sb[i].camera == 0 && sb[i].marker == 1)
                 hidden_camera = 0;
             else
-                cut[k++] = all[m - 1];
+                cut[k++] = all[i];
         }
         km_wand_measurement full, part;
         if (km_wand_measure_frame(wc, truth, all, m, 0.6, &full) != KM_OK)
