@@ -964,32 +964,6 @@ static bool ray_midpoint(km_vec3 ca, km_vec3 da, km_vec3 cb, km_vec3 db, km_vec3
     return true;
 }
 
-/* Solve the 3x3 SPD system H d = g by Cholesky; false when not positive definite. */
-static bool solve3_spd(const double *H, const double *g, double *d)
-{
-    const double l00sq = H[0];
-    if (!(l00sq > 0.0))
-        return false;
-    const double l00 = sqrt(l00sq);
-    const double l10 = H[3] / l00, l20 = H[6] / l00;
-    const double l11sq = H[4] - l10 * l10;
-    if (!(l11sq > 1e-12 * H[4]))
-        return false;
-    const double l11 = sqrt(l11sq);
-    const double l21 = (H[7] - l20 * l10) / l11;
-    const double l22sq = H[8] - l20 * l20 - l21 * l21;
-    if (!(l22sq > 1e-12 * H[8]))
-        return false;
-    const double l22 = sqrt(l22sq);
-    const double y0 = g[0] / l00;
-    const double y1 = (g[1] - l10 * y0) / l11;
-    const double y2 = (g[2] - l20 * y0 - l21 * y1) / l22;
-    d[2] = y2 / l22;
-    d[1] = (y1 - l21 * d[2]) / l11;
-    d[0] = (y0 - l10 * d[1] - l20 * d[2]) / l00;
-    return true;
-}
-
 /* Reprojection error of observation k at X in raw pixels (M applied to the normalised
  * difference); INFINITY behind the camera. */
 static inline double view_error_px(const km_reconstructor *rec, int k, km_vec3 X)
@@ -1055,7 +1029,7 @@ static bool solve_views(const km_reconstructor *rec, rec_view *views, int n, km_
     b[1] = b1;
     b[2] = b2;
     double x[3];
-    if (!solve3_spd(A, b, x))
+    if (!km_tri_solve3_spd(A, b, x))
         return false;
     const km_vec3 P = km_vec3_make(x[0], x[1], x[2]);
     double sum = 0.0;
@@ -1242,7 +1216,7 @@ static int reject_outliers(const km_reconstructor *rec, rec_view *views, int n,
         const double bo[3] = {b[0] - w->b[0], b[1] - w->b[1], b[2] - w->b[2]};
         double y[3];
         *threshold_px = NAN;
-        if (!solve3_spd(Ao, bo, y))
+        if (!km_tri_solve3_spd(Ao, bo, y))
             return n; /* the others alone are degenerate: keep the view */
         const km_vec3 Y = km_vec3_make(y[0], y[1], y[2]);
         const double loo = view_error_px(rec, w->obs, Y);
