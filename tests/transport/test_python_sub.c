@@ -49,6 +49,9 @@ static void add_streams(km_solved_frame *frame)
     for (int p = 0; p < 2; p++) {
         skel[p].person = p;
         skel[p].tracked = p == 1;
+        /* person 1: the right toes unsupported (wire v1.3 mask) */
+        skel[p].joints_observed = p == 1 ? KM_SKELETON_ALL_JOINTS & ~(1u << KM_JOINT_RIGHT_TOES)
+                                         : 0u;
         skel[p].residual_m = 0.0078125;
         skel[p].markers_used = 30;
         for (int j = 0; j < KM_JOINT_COUNT; j++) {
@@ -178,10 +181,13 @@ static void check_python_streams(const char *line)
         "\"error_m\": 0.0009765625}]",
         "\"skeletons\": [{\"person\": 0, \"tracked\": false, \"markers_used\": 30, "
         "\"residual_m\": 0.0078125, \"joints\": [{\"name\": \"Hips\", \"pos\": [0.0, 1.0, "
-        "-0.5], \"rot\": [0.0, 0.5, 0.0, 0.75], \"local_rot\": [0.0, 0.0, 0.0, 1.0]}",
+        "-0.5], \"rot\": [0.0, 0.5, 0.0, 0.75], \"local_rot\": [0.0, 0.0, 0.0, 1.0], "
+        "\"observed\": false}",
         "{\"person\": 1, \"tracked\": true,",
+        "{\"name\": \"RightFoot\", \"pos\": [1.59375, 1.0, -0.5], \"rot\": [0.0, 0.5, 0.0, "
+        "0.75], \"local_rot\": [0.0, 0.0, 0.0, 1.0], \"observed\": true}",
         "{\"name\": \"RightToes\", \"pos\": [1.625, 1.0, -0.5], \"rot\": [0.0, 0.5, 0.0, "
-        "0.75], \"local_rot\": [0.0, 0.0, 0.0, 1.0]}]}]",
+        "0.75], \"local_rot\": [0.0, 0.0, 0.0, 1.0], \"observed\": false}]}]",
         "\"hands\": [{\"person\": 0, \"side\": \"left\", \"time_ns\": 123456789, "
         "\"confidence\": 0.5, \"centre\": [0.25, 1.0, 0.125], \"landmark_valid\": 3, "
         "\"landmarks\": [[0.0, 1.0, 0.0], [0.5, 1.0, 0.0], null, null,",
