@@ -504,7 +504,6 @@ km_control *km_control_create(const km_control_config *cfg, km_status *err)
     memset(&keys, 0, sizeof keys);
     int linger = 0;
     int64_t max_message = CONTROL_MAX_MESSAGE_BYTES;
-    size_t size = sizeof ctl->endpoint;
     if (cfg->curve_secret_key_file[0] &&
         (st = km_zmq_curve_load(cfg->curve_secret_key_file, &keys)))
         goto fail;
@@ -519,10 +518,9 @@ km_control *km_control_create(const km_control_config *cfg, km_status *err)
         st = km_error(KM_ERR_IO, "control: zmq_setsockopt: %s", zmq_strerror(errno));
         goto fail;
     }
-    if ((st = km_zmq_bind_secure(ctl->socket, cfg->endpoint, &keys, "control socket")))
+    if ((st = km_zmq_bind_secure(ctl->socket, cfg->endpoint, &keys, "control socket",
+                                 ctl->endpoint, sizeof ctl->endpoint)))
         goto fail;
-    if (zmq_getsockopt(ctl->socket, ZMQ_LAST_ENDPOINT, ctl->endpoint, &size) != 0)
-        snprintf(ctl->endpoint, sizeof ctl->endpoint, "%s", cfg->endpoint);
     km_log(KM_LOG_INFO, "transport", "control socket (REP, JSON) on %s", ctl->endpoint);
     if (err)
         *err = KM_OK;

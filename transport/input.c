@@ -462,11 +462,9 @@ km_input_receiver *km_input_receiver_create(const km_input_config *cfg, km_statu
             st = km_error(KM_ERR_IO, "input: zmq socket: %s", zmq_strerror(errno));
             goto fail;
         }
-        if ((st = km_zmq_bind_secure(r->router, cfg->zmq_endpoint, &keys, "input socket")))
+        if ((st = km_zmq_bind_secure(r->router, cfg->zmq_endpoint, &keys, "input socket",
+                                     r->endpoint, sizeof r->endpoint)))
             goto fail;
-        size_t size = sizeof r->endpoint;
-        if (zmq_getsockopt(r->router, ZMQ_LAST_ENDPOINT, r->endpoint, &size) != 0)
-            snprintf(r->endpoint, sizeof r->endpoint, "%s", cfg->zmq_endpoint);
     }
     km_log(KM_LOG_INFO, "transport", "input: OSC udp port %d, ZeroMQ %s", r->osc_port,
            r->endpoint[0] ? r->endpoint : "off");

@@ -24,9 +24,10 @@ km_status km_zmq_curve_load(const char *secret_key_file, km_zmq_curve_keys *out)
 /* ipc://, inproc://, or tcp:// on 127.0.0.0/8, [::1] or localhost. */
 bool km_zmq_endpoint_is_local(const char *endpoint);
 /* Bind `socket` (as a CurveZMQ server when keys->enabled). Without keys a non-local
- * endpoint is refused with KM_ERR_INVALID_ARGUMENT; `what` names the socket in messages. */
+ * endpoint is refused with KM_ERR_INVALID_ARGUMENT; `what` names the socket in messages.
+ * `bound` receives the endpoint as bound (a wildcard port resolved: tcp://127.0.0.1:*). */
 km_status km_zmq_bind_secure(void *socket, const char *endpoint, const km_zmq_curve_keys *keys,
-                             const char *what);
+                             const char *what, char *bound, size_t bound_size);
 
 /* ------------------------------------------------------------------ zmq_pub.c */
 

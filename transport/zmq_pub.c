@@ -113,13 +113,7 @@ static km_status open_socket(km_zmq_pub *zp, int type, const char *endpoint, int
     if (zmq_setsockopt(socket, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
         zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof linger) != 0)
         return km_error(KM_ERR_IO, "zmq_setsockopt: %s", zmq_strerror(errno));
-    km_status st = km_zmq_bind_secure(socket, endpoint, curve, "zmq publisher");
-    if (st)
-        return st;
-    size_t size = bound_size;
-    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, bound, &size) != 0)
-        snprintf(bound, bound_size, "%s", endpoint);
-    return KM_OK;
+    return km_zmq_bind_secure(socket, endpoint, curve, "zmq publisher", bound, bound_size);
 }
 
 km_zmq_pub *km_zmq_pub_open(const km_zmq_pub_options *o, km_status *err)

@@ -115,7 +115,7 @@ km_status km_zmq_curve_load(const char *secret_key_file, km_zmq_curve_keys *out)
 }
 
 km_status km_zmq_bind_secure(void *socket, const char *endpoint, const km_zmq_curve_keys *keys,
-                             const char *what)
+                             const char *what, char *bound, size_t bound_size)
 {
     bool curve = keys && keys->enabled;
     if (!curve && !km_zmq_endpoint_is_local(endpoint))
@@ -131,6 +131,9 @@ km_status km_zmq_bind_secure(void *socket, const char *endpoint, const km_zmq_cu
     }
     if (zmq_bind(socket, endpoint) != 0)
         return km_error(KM_ERR_IO, "zmq_bind(%s): %s", endpoint, zmq_strerror(errno));
+    size_t size = bound_size;
+    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, bound, &size) != 0)
+        snprintf(bound, bound_size, "%s", endpoint);
     if (curve)
         km_log(KM_LOG_INFO, "transport", "%s: CurveZMQ server on %s, public key %s", what,
                endpoint, keys->public_key);
