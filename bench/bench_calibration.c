@@ -11,6 +11,7 @@
 #include "kinema/calib.h"
 #include "kinema/capture.h"
 #include "wand_fixture.h"
+#include "bench_help.h"
 
 static double now_s(void)
 {
@@ -69,6 +70,8 @@ static int run(int cameras, int frames, bool refine)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_calibration [cameras] [frames...]   (default 8 cameras, 1500 3000 6000)\n\nWand calibration of the synthetic rig (0.15 px noise, ghosts, dropouts): the solve time beside\nthe identification pass over the input (ratio), the L-frame solve, and the accuracy against\nthe truth (camera centres, rotations, wand length error, world origin).\n");
     km_log_set_level(KM_LOG_WARN);
     int cameras = argc > 1 ? atoi(argv[1]) : 8;
     int defaults[] = {1500, 3000, 6000};

@@ -11,6 +11,7 @@
 
 #include "kinema/gesture.h"
 #include "synth_stream.h"
+#include "bench_help.h"
 
 #define TEMPLATES 50
 #define CLASSES 10
@@ -104,6 +105,8 @@ static int bench_spotting(void)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_gesture [queries]   (default 2000)\n\nGesture classification time with 50 templates beside the $1 recognizer, and the per-frame\ncost of online spotting beside classifying a 1 s window every frame.\n");
     int queries = argc > 1 ? atoi(argv[1]) : 2000;
     if (queries < 1)
         queries = 1;

@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "kinema/transport.h"
+#include "bench_help.h"
 
 #define MARKERS 49
 #define CAMERAS 8
@@ -184,6 +185,8 @@ static void summarise(int p, double *p50, double *p99, double *max, int *n)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_latency [frames >= 100] [messages_per_s]   (default 10000, 2000)\n\nCapture timestamp -> subscriber receipt on loopback (p50/p99/max) for ZeroMQ and OSC, each\nbeside its floor: a raw zmq_send / sendto() / liblo send of the same bytes.\n");
     int frames = argc > 1 ? atoi(argv[1]) : 10000;
     double rate_hz = argc > 2 ? atof(argv[2]) : 2000.0;
     if (frames < 100 || rate_hz <= 0) {

@@ -22,6 +22,7 @@
 
 #include "kinema/transport.h"
 #include "transport_internal.h"
+#include "bench_help.h"
 
 #define MARKERS 49
 #define CAMERAS 8
@@ -187,6 +188,8 @@ static void bench_streams(int n)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_publish [frames] [--wire-only]   (default 100000)\n\nCost of publishing one solved frame (ZeroMQ, OSC, wire encode/decode) beside raw libzmq and\nliblo sends of the same bytes; a 3-person skeleton frame's size and encode/decode times.\n");
     int n = argc > 1 ? atoi(argv[1]) : 100000;
     if (n < 100)
         n = 100;

@@ -12,6 +12,7 @@
 
 #include "kinema/tracking.h"
 #include "fixture_scene.h"
+#include "bench_help.h"
 
 #define ROUNDS 3
 
@@ -107,6 +108,8 @@ static void run(int cameras, int markers, int frames)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_reconstruct [frames [cameras markers]]   (default 200 frames, 8/24 x 50/200)\n\nReconstruction (2D observations -> 3D markers) per frame beside the floor of reading the\nobservations, with recall, ghosts and RMS error against the truth.\n");
     int frames = argc > 1 ? atoi(argv[1]) : 200;
     if (frames < 10)
         frames = 10;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kinema/recording.h"
+#include "bench_help.h"
 
 #define W 1280
 #define H 1024
@@ -79,8 +80,10 @@ static double run_plain(const char *path, const uint8_t *images, size_t bytes, i
     return now_s() - t0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_recording   (KINEMA_BENCH_DIR, default /tmp; KINEMA_BENCH_FRAMES, default 300)\n\nRecording throughput beside a plain write() of the same bytes, and replay per frame beside a\nmemcpy of the frame.\n");
     km_log_set_level(KM_LOG_WARN);
     const char *dir = getenv("KINEMA_BENCH_DIR") ? getenv("KINEMA_BENCH_DIR") : "/tmp";
     int frames = getenv("KINEMA_BENCH_FRAMES") ? atoi(getenv("KINEMA_BENCH_FRAMES")) : 300;

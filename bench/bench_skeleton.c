@@ -18,6 +18,7 @@
 #include "bvh_actor.h"
 #include "thread_time.h"
 #include "kinema/tracking.h"
+#include "bench_help.h"
 
 static double gauss(unsigned *seed)
 {
@@ -42,6 +43,8 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_skeleton [frames] [boot_budget_us]   (default 600, the solver's budget)\n\nSkeleton solve time per person per frame (CMU 01_01 from KINEMA_DATA, 1, 2 and 4 people)\nbeside the reconstruction + tracking time of the same frames; the worst boot call.\n");
     int frames = argc > 1 ? atoi(argv[1]) : 600;
     km_skeleton_solver_config scfg = km_skeleton_solver_config_default();
     if (argc > 2)

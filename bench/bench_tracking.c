@@ -16,6 +16,7 @@
 
 #include "kinema/tracking.h"
 #include "fixture_scene.h"
+#include "bench_help.h"
 
 #define ROUNDS 3
 
@@ -138,6 +139,8 @@ static void run(int cameras, int markers, int frames, bool use_prior)
 
 int main(int argc, char **argv)
 {
+    bench_help(argc, argv,
+               "usage: bench_tracking [--no-prior] [frames [cameras markers]]   (default 200, 8/24 x 50/200)\n\nReconstruction + marker tracking per frame (the tracker's predictions as the prior) beside\nthe floor of reading the observations.\n");
     bool use_prior = true;
     if (argc > 1 && strcmp(argv[1], "--no-prior") == 0) {
         use_prior = false;

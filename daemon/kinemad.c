@@ -40,7 +40,7 @@ static void usage(FILE *out)
         "solved frame over ZeroMQ and OSC (and, when configured, VMC avatars and OSC events).\n"
         "Without --config it runs the embedded default: a synthetic 8-camera rig (1280x1024,\n"
         "120 Hz) watching a walking actor with a head band and a hand-held prop, publishing on\n"
-        "tcp://127.0.0.1:5555 (ZeroMQ PUB, wire v1.2, docs/protocol.md) and\n"
+        "tcp://127.0.0.1:5555 (ZeroMQ PUB, wire v1.3, docs/protocol.md) and\n"
         "osc.udp://127.0.0.1:9000 (OSC, /kinema/...). Sources: synthetic, replay (a recording),\n"
         "devices (UVC cameras and Kinects over USB; docs/capture.md).\n"
         "\n"
@@ -261,7 +261,8 @@ int main(int argc, char **argv)
                "solver connects", pcfg.node_publish);
     if (pcfg.publish_enabled && pcfg.publish.zmq_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
         km_log(KM_LOG_INFO, "kinemad", "publishing ZeroMQ PUB on %s (topics frame, markers, "
-               "obs2d, rigid, skeleton, hands, gesture, status; wire v1.2, docs/protocol.md)",
+               "obs2d, rigid, skeleton, hands, gesture, handeye, status; wire v1.3, "
+               "docs/protocol.md)",
                pcfg.publish.zmq_endpoint);
     if (pcfg.publish_enabled && pcfg.publish.osc_enabled && pcfg.role != KM_PIPELINE_ROLE_NODE)
         km_log(KM_LOG_INFO, "kinemad", "publishing OSC to osc.udp://%s:%s (/kinema/frame, "

@@ -87,6 +87,14 @@ static void draw_path(const km_vec3 *p, size_t n, int panel, int ax, int ay, dou
 int main(int argc, char **argv)
 {
     const char *model = NULL, *traj = NULL, *sample = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: gesture_debug_view --model M --traj T.csv --sample ID --out V.png\n\n"
+                   "Draws a trajectory of traj.csv over its best template of the model, in three "
+                   "views,\nwith the score, as a PNG (why a gesture was or was not "
+                   "recognised).\n");
+            return 0;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model"))
             model = argv[i + 1];

@@ -1,14 +1,18 @@
 /* gesture_monitor: prints the gesture, hand-pose and hand-eye events of a running kinemad
  * live, one line each: the receive time, how long the event took from its sample to here
  * (same host: both clocks are CLOCK_MONOTONIC), and the JSON Lines object as sent
- * (docs/formats.md "Events", docs/protocol.md topic `gesture`).
+ * (docs/formats.md "Events", docs/protocol.md topics `gesture` and `handeye`).
  *
- *   gesture_monitor [--endpoint tcp://127.0.0.1:5555] [--topic gesture] [--count N]
- *                   [--timeout-s S]
+ *   gesture_monitor [--endpoint tcp://127.0.0.1:5555] [--topic gesture --topic handeye]
+ *                   [--count N] [--timeout-s S]
+ *
+ * Without --topic both event topics are followed: `gesture` (hand poses, gestures) and
+ * `handeye` (gaze, reach, look-and-pinch select); each --topic replaces that default.
  *
  * Plain libzmq, no Kinema library: copy it into any project. Exit 0 after N events (or
  * when the timeout passes with none), 1 on a socket error. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,33 +35,53 @@ static uint64_t event_time(const char *json)
 
 int main(int argc, char **argv)
 {
-    const char *endpoint = "tcp://127.0.0.1:5555", *topic = "gesture";
+    const char *endpoint = "tcp://127.0.0.1:5555";
+    const char *topics[8] = {"gesture", "handeye"};
+    int topic_count = 2;
+    bool topics_given = false;
     long count = -1;
     double timeout_s = -1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: gesture_monitor [--endpoint tcp://127.0.0.1:5555] [--topic T]... "
+                   "[--count N] [--timeout-s S]\n\nPrints kinemad's gesture, hand-pose and "
+                   "hand-eye events as they arrive (default\ntopics: gesture handeye), with "
+                   "their age since the sample.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc)
             endpoint = argv[++i];
-        else if (!strcmp(argv[i], "--topic") && i + 1 < argc)
-            topic = argv[++i];
+        else if (!strcmp(argv[i], "--topic") && i + 1 < argc) {
+            if (!topics_given)
+                topic_count = 0;
+            topics_given = true;
+            if (topic_count == 8) {
+                fprintf(stderr, "gesture_monitor: at most 8 topics\n");
+                return 2;
+            }
+            topics[topic_count++] = argv[++i];
+        }
         else if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = atol(argv[++i]);
         else if (!strcmp(argv[i], "--timeout-s") && i + 1 < argc)
             timeout_s = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: gesture_monitor [--endpoint E] [--topic T] [--count N] "
-                            "[--timeout-s S]\n");
+            fprintf(stderr, "usage: gesture_monitor [--endpoint E] [--topic T]... [--count N] "
+                            "[--timeout-s S]\n(default topics: gesture handeye)\n");
             return 2;
         }
     }
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000) : -1;
-    if (!sub || zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) ||
-        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) || zmq_connect(sub, endpoint)) {
+    bool ok = sub && zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) == 0;
+    for (int t = 0; ok && t < topic_count; t++)
+        ok = zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topics[t], strlen(topics[t])) == 0;
+    if (!ok || zmq_connect(sub, endpoint)) {
         fprintf(stderr, "gesture_monitor: %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
         return 1;
     }
-    fprintf(stderr, "gesture_monitor: listening on %s, topic '%s'\n", endpoint, topic);
+    for (int t = 0; t < topic_count; t++)
+        fprintf(stderr, "gesture_monitor: listening on %s, topic '%s'\n", endpoint, topics[t]);
     long seen = 0;
     while (count < 0 || seen < count) {
         char name[64], payload[4096];
@@ -79,7 +103,8 @@ int main(int argc, char **argv)
         payload[n < (int)sizeof payload - 1 ? n : (int)sizeof payload - 1] = '\0';
         uint64_t t = now_ns(), sent = event_time(payload);
         double age_ms = sent && sent <= t ? (double)(t - sent) / 1e6 : -1.0;
-        printf("%.3f  +%6.1f ms  %s\n", (double)t / 1e9, age_ms, payload);
+        name[n < (int)sizeof name - 1 ? n : (int)sizeof name - 1] = '\0';
+        printf("%.3f  +%6.1f ms  %-8s %s\n", (double)t / 1e9, age_ms, name, payload);
         fflush(stdout);
         seen++;
     }

@@ -25,7 +25,14 @@ int main(int argc, char **argv)
     long reps = 5;
     double rest_ms = 300, rest_speed = 0.1, min_length = 0.1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--label") && i + 1 < argc)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: gesture_recorder --label NAME --out traj.csv [--reps 5] [--rest-ms 300] "
+                   "[--rest-speed 0.1]\n                        [--min-length 0.1] < t_ns,x,y,z "
+                   "lines\n\nCuts repetitions of one gesture at rests out of a tracked point's "
+                   "stream and writes\ntraj.csv for `kinema gesture train` "
+                   "(docs/gestures.md).\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--label") && i + 1 < argc)
             label = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];

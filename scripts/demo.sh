@@ -67,8 +67,9 @@ for k in f.get("skeletons", []):
     if not k["tracked"]:
         print("    skeleton person %d: not found yet" % k["person"]); continue
     j = {x["name"]: x for x in k["joints"]}
-    print("    skeleton person %d: %d joints (Unity HumanBodyBones), %d markers, residual %.2f mm" % (
-        k["person"], len(k["joints"]), k["markers_used"], k["residual_m"] * 1e3))
+    print("    skeleton person %d: %d joints (Unity HumanBodyBones, %d observed), %d markers, residual %.2f mm" % (
+        k["person"], len(k["joints"]), sum(x["observed"] for x in k["joints"]), k["markers_used"],
+        k["residual_m"] * 1e3))
     for n in ("Hips", "Head", "LeftHand", "RightHand"):
         print("      %-9s pos %+.3f %+.3f %+.3f m  rot %+.3f %+.3f %+.3f %+.3f" % (n, *j[n]["pos"], *j[n]["rot"]))
 hands = f.get("hands", [])
@@ -84,6 +85,7 @@ grep -m 2 "/kinema/skeleton\|/kinema/rigid" "$OUT/osc.txt" | sed 's/^/  /' || tr
 vmc_bones=$(grep -c "/VMC/Ext/Bone/Pos" "$OUT/vmc.txt" || true)
 echo "demo: a VMC receiver on udp 127.0.0.1:$VMC_PORT got $vmc_bones /VMC/Ext/Bone/Pos messages (the actor's skeleton as an avatar), e.g.:"
 grep -m 2 "/VMC/Ext/Bone/Pos" "$OUT/vmc.txt" | sed 's/^/  /' || true
-echo "demo: gesture events (hand poses, swipes, waves, look-and-select) are on the ZeroMQ topic \"gesture\":"
+echo "demo: gesture events (hand poses, swipes, waves) are on the ZeroMQ topic \"gesture\", hand-eye events"
+echo "      (gaze, reach, look-and-select) on \"handeye\":"
 echo "      /usr/bin/python3 examples/kinema_subscribe.py --topic gesture   (the walking actor makes none;"
 echo "      send hand landmarks to transport.input, docs/protocol.md \"Input\", or run examples/gesture_monitor)"
