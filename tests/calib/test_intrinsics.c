@@ -396,6 +396,107 @@ static void test_chessboard_documented_reference(void **state)
 }
 
 /* A 9x6 board described as 6x9 is the same board turned by 90 degrees: same camera. */
+/* A second real camera: Pose2Sim's demo, 7 phone-camera photos (1088x1920 portrait) of a
+ * hand-held 4x7 (inner corners) checkerboard with 60 mm squares. Our workflow against
+ * cv::calibrateCamera on the same images (the acceptance: RMS <= 5% above, fx fy cx cy within
+ * 0.5%): with the same corners and views, and OpenCV's sample pipeline on all 7 images
+ * (the blurry one included). Also printed beside the Qualisys system's
+ * calibration of that camera (Calib_qualisys.toml cam_01: another procedure, not a
+ * reference to match). */
+#define P2S_IMAGES 7
+#define P2S_CORNERS 28
+
+static void test_pose2sim_phone_camera(void **state)
+{
+    (void)state;
+    const char *d = data_dir();
+    char dir[600], probe[700];
+    snprintf(dir, sizeof dir, "%s/multicam/pose2sim_demo/calibration/intrinsics/int_cam1_img",
+             d ? d : "/nonexistent");
+    snprintf(probe, sizeof probe, "%s/cam01_01_int.jpg", dir);
+    if (d == NULL || access(probe, R_OK) != 0) {
+        print_message("skipped: no multicam/pose2sim_demo calibration images in KINEMA_DATA\n");
+        skip();
+    }
+    char pattern[700];
+    snprintf(pattern, sizeof pattern, "%s/*.jpg", dir);
+    km_intrinsics_result res;
+    km_status st;
+    km_intrinsics *ki = calibrate_glob(pattern, "chessboard:4x7:0.06", 0, &res, &st);
+    assert_int_equal(st, KM_OK);
+    assert_int_equal(res.image_count, P2S_IMAGES);
+    assert_int_equal(res.detected_count, P2S_IMAGES);
+    for (int i = 0; i < res.view_count; i++)
+        print_message("  view %d %s: %s, sharpness %.3f, error %.3f px\n", i,
+                      strrchr(res.views[i].name, '/') + 1,
+                      km_view_status_name(res.views[i].status), res.views[i].sharpness,
+                      res.views[i].error_px);
+    print_camera("kinema (default):", &res.camera, res.rms_px);
+    assert_true(res.used_count >= 5);
+
+    /* The same images through the wrapper: our corners, and the sample's. */
+    km_board board;
+    assert_int_equal(km_board_parse("chessboard:4x7:0.06", &board), KM_OK);
+    static km_board_corner ours[P2S_IMAGES][P2S_CORNERS], sample[P2S_IMAGES][P2S_CORNERS];
+    km_cv_calibration_view vo[P2S_IMAGES], vs[P2S_IMAGES], vu[P2S_IMAGES];
+    int used = 0;
+    for (int i = 0; i < P2S_IMAGES; i++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/cam01_%02d_int.jpg", dir, i + 1);
+        uint8_t *px = NULL;
+        int w = 0, h = 0, n1 = 0, n2 = 0;
+        assert_int_equal(km_cv_read_gray(path, &px, &w, &h), KM_OK);
+        assert_int_equal(w, 1088);
+        assert_int_equal(h, 1920);
+        assert_int_equal(km_cv_detect_board(&board, KM_CV_CORNERS_ADAPTIVE, px, w, h, w, ours[i],
+                                            P2S_CORNERS, &n1, NULL),
+                         KM_OK);
+        assert_int_equal(km_cv_detect_board(&board, KM_CV_CORNERS_CLASSIC, px, w, h, w,
+                                            sample[i], P2S_CORNERS, &n2, NULL),
+                         KM_OK);
+        free(px);
+        assert_int_equal(n1, P2S_CORNERS);
+        assert_int_equal(n2, P2S_CORNERS);
+        vo[i] = (km_cv_calibration_view){ours[i], P2S_CORNERS};
+        vs[i] = (km_cv_calibration_view){sample[i], P2S_CORNERS};
+        if (res.views[i].status == KM_VIEW_USED)
+            vu[used++] = vo[i];
+    }
+    assert_int_equal(used, res.used_count);
+    double K[9], dist[5], rms, sd[9];
+    assert_int_equal(km_cv_calibrate_camera(vu, used, 1088, 1920, 0, K, dist, &rms, NULL, NULL,
+                                            sd),
+                     KM_OK);
+    print_deltas("vs opencv, same corners, kinema's views:", &res, K, rms);
+    assert_matches(&res, K, rms);
+
+    km_camera all = res.camera;
+    double rms_all, sd_all[9];
+    assert_int_equal(km_cv_calibrate_camera(vs, P2S_IMAGES, 1088, 1920, 0, all.K, all.dist,
+                                            &rms_all, NULL, NULL, sd_all),
+                     KM_OK);
+    print_camera("opencv sample pipeline, all 7 views:", &all, rms_all);
+    print_message("opencv one-sigma: fx %.2f fy %.2f cx %.2f cy %.2f px\n", sd_all[0],
+                  sd_all[1], sd_all[2], sd_all[3]);
+    print_deltas("vs opencv sample pipeline, all 7:", &res, all.K, rms_all);
+    /* Here the sample's 11 px window displaces no corner (the squares are ~80 px): the
+     * acceptance holds against OpenCV's own pipeline on all its views too. */
+    assert_matches(&res, all.K, rms_all);
+
+    /* The Qualisys calibration of the same camera (Calib_qualisys.toml, cam_01). */
+    const double qualisys[4] = {1681.244873046875, 1681.075439453125, 532.97369384375,
+                                948.137390140625};
+    print_message("qualisys cam_01 (other procedure):           fx %.3f fy %.3f cx %.3f cy %.3f;"
+                  " kinema - qualisys: fx %+.2f%% fy %+.2f%% cx %+.1f px cy %+.1f px\n",
+                  qualisys[0], qualisys[1], qualisys[2], qualisys[3],
+                  100 * (res.camera.K[0] - qualisys[0]) / qualisys[0],
+                  100 * (res.camera.K[4] - qualisys[1]) / qualisys[1],
+                  res.camera.K[2] - qualisys[2], res.camera.K[5] - qualisys[3]);
+    /* a focal length within 1% of the other system's */
+    assert_true(rel(res.camera.K[0], qualisys[0]) < 0.01);
+    km_intrinsics_destroy(ki);
+}
+
 static void test_chessboard_swapped_size_is_same_board(void **state)
 {
     (void)state;
@@ -801,6 +902,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chessboard_matches_opencv),
         cmocka_unit_test(test_chessboard_documented_reference),
+        cmocka_unit_test(test_pose2sim_phone_camera),
         cmocka_unit_test(test_chessboard_swapped_size_is_same_board),
         cmocka_unit_test(test_error_empty_glob),
         cmocka_unit_test(test_error_no_board_anywhere),
