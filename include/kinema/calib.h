@@ -65,6 +65,22 @@ km_status km_rig_parse(const char *text, size_t length, const char *name, km_rig
  * at top level (e.g. "rms_reprojection_error_px: 0.31\n"). */
 km_status km_rig_save(const char *path, const km_rig *rig, const char *extra);
 
+/* ------------------------------------------------ import: anipose / Pose2Sim TOML
+ * (calib/rig_anipose.c.) Multi-camera calibrations written by anipose, aniposelib,
+ * Pose2Sim and freemocap: one TOML table per camera ([cam_0], any name but [metadata]) with
+ * name, size = [w, h], matrix = 3x3 K, distortions = [k1, k2, p1, p2(, k3)], rotation =
+ * Rodrigues vector (world -> camera, cv::Rodrigues) and translation (x_cam = R X + t).
+ * Cameras come in file order, has_pose true; translation is copied in the file's length
+ * unit (Pose2Sim: metres; some anipose rigs: millimetres) and the world axes are the
+ * source's (often Z up: see km_rig_transform and `kinema calibrate import --z-up`).
+ * The rig's name is the file's base name without extension. Errors: KM_ERR_PARSE
+ * "file:line: what" (syntax outside the supported TOML subset, a camera missing size,
+ * matrix, rotation or translation, wrong array shapes, non-finite numbers, fx/fy <= 0, more
+ * than KM_MAX_CAMERAS cameras); KM_ERR_UNSUPPORTED naming the camera for fisheye = true. On
+ * failure *out is zeroed. docs/calibration.md, "Importing a calibration". */
+km_status km_rig_parse_anipose(const char *text, size_t length, const char *name, km_rig *out);
+km_status km_rig_load_anipose(const char *path, km_rig *out);
+
 
 /* ===================================================== intrinsics calibration ============
  * (calib/intrinsics.c; added by the intrinsics work of issue 4, separate from the above.)
