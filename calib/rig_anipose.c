@@ -301,8 +301,8 @@ static km_status array_separator(cursor *c, int open_line)
     char buf[16];
     if (at_end(c))
         return fail(c, c->line, "unterminated array (opened on line %d)", open_line);
-    return fail(c, c->line, "expected ',' or ']' in the array opened on line %d, found %s",
-                open_line, describe_here(c, buf));
+    return fail(c, c->line, "expected ',' or ']' in the array opened on line %d, found %s "
+                "(is its ']' missing?)", open_line, describe_here(c, buf));
 }
 
 /* An array item must be a number (or a nested array, checked by the caller): anything else
