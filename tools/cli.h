@@ -33,6 +33,8 @@ int kinema_cmd_calibrate(int argc, char **argv);
 /* tools/cmd_calibrate_wand.c: `kinema calibrate wand` and `kinema calibrate check`. */
 int kinema_calibrate_wand(int argc, char **argv);
 int kinema_calibrate_check(int argc, char **argv);
+/* tools/cmd_calibrate_import.c: `kinema calibrate import` (anipose / Pose2Sim TOML). */
+int kinema_calibrate_import(int argc, char **argv);
 int kinema_cmd_synth_wand(int argc, char **argv);
 int kinema_cmd_gesture(int argc, char **argv);
 

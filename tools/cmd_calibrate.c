@@ -164,6 +164,7 @@ static const calibrate_subcommand SUBCOMMANDS[] = {
     {"intrinsics", calibrate_intrinsics, "one camera from chessboard/ChArUco images -> cam.yaml"},
     {"wand", kinema_calibrate_wand, "all cameras' poses from a wand wave (+ L-frame) -> rig.yaml"},
     {"check", kinema_calibrate_check, "reprojection errors of a recording against a rig"},
+    {"import", kinema_calibrate_import, "a rig from another tool (anipose / Pose2Sim TOML) -> rig.yaml"},
 };
 #define SUBCOMMAND_COUNT (sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0])
 

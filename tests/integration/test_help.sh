@@ -20,7 +20,7 @@ for c in detect reconstruct synth-obs rigid skeleton calibrate synth-wand record
          export gesture; do
   check "$B/tools/kinema" "$c"
 done
-for c in intrinsics wand check; do check "$B/tools/kinema" calibrate "$c"; done
+for c in intrinsics wand check import; do check "$B/tools/kinema" calibrate "$c"; done
 for c in train classify record; do check "$B/tools/kinema" gesture "$c"; done
 n=0
 for f in "$B"/examples/* "$B"/bench/bench_*; do
