@@ -35,6 +35,9 @@
 #define ANIPOSE_ARRAY_CAPACITY 16
 /* Longest table name and string value read. */
 #define ANIPOSE_TEXT_MAX 128
+/* Rodrigues vectors longer than this (radians) are refused: cv::Rodrigues gives at most pi,
+ * optimisers that do not wrap the angle drift a few turns at most. */
+#define ANIPOSE_MAX_ROTATION_RAD 100.0
 /* A calibration file is a few KB; refuse to read something absurd into memory. */
 #define ANIPOSE_MAX_FILE_BYTES (16u << 20)
 
@@ -529,7 +532,15 @@ static km_status camera_key(parser *ps, const char *key, const value *v)
     } else if (strcmp(key, "rotation") == 0) {
         if ((st = want_vector(ps, key, v, 3)) != KM_OK)
             return st;
-        cam->R = km_mat3_from_rodrigues(km_vec3_make(v->data[0], v->data[1], v->data[2]));
+        /* A rotation angle is at most pi (cv::Rodrigues); a huge vector is garbage whose
+         * norm could overflow and make the matrix NaN. */
+        km_vec3 r = km_vec3_make(v->data[0], v->data[1], v->data[2]);
+        double angle = km_vec3_norm(r);
+        if (!(angle <= ANIPOSE_MAX_ROTATION_RAD))
+            return fail(&ps->c, v->line, "%s: rotation: |r| = %g rad is not a rotation "
+                        "vector (expected at most %g)", camera_label(ps, label, sizeof label),
+                        angle, ANIPOSE_MAX_ROTATION_RAD);
+        cam->R = km_mat3_from_rodrigues(r);
         cs->has_rotation = true;
     } else if (strcmp(key, "translation") == 0) {
         if ((st = want_vector(ps, key, v, 3)) != KM_OK)

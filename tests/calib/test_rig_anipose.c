@@ -615,6 +615,8 @@ static void test_malformed(void **state)
     expect("", KM_ERR_PARSE, "t.toml:1: no camera table");
     expect("[cam_0]\nsize = [640, 480.5]\n", KM_ERR_PARSE, "t.toml:2: [cam_0]: size: 480.5");
     expect("[cam_0]\nname\n", KM_ERR_PARSE, "t.toml:2: expected '=' after 'name'");
+    expect("[cam_0]\nrotation = [1e300, 1e300, 0]\n", KM_ERR_PARSE,
+           "t.toml:2: [cam_0]: rotation: |r| = inf rad is not a rotation vector");
 
     /* 64 cameras are accepted, the 65th is refused at its header (line 65 * 9 + 1). */
     size_t cap = 66 * 400;
