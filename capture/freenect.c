@@ -26,6 +26,11 @@
 #include "uvc.h"
 
 #define KINECT_CLOCK_HZ 60000000.0
+/* Once the Kinects are gone, next_frame says so (KM_ERR_DEVICE) this often, and waits out its
+ * timeout with KM_ERR_AGAIN in between, as a UVC camera that is away does (uvc.c): the capture
+ * runner logs every error, and a failure answered at once would be logged ~100 times a second
+ * per Kinect. */
+#define FAILURE_REPORT_INTERVAL_NS 5000000000ull
 
 static const char *const stream_names[KM_FREENECT_STREAM_COUNT] = {
     "depth11", "depth_registered", "depth_mm", "ir8", "ir10", "rgb"};
@@ -190,6 +195,8 @@ struct fn_source {
     uint64_t last_frame_ns;
     uint64_t frames, dropped, restarts;
     km_uvc_clock clock;
+    bool failure_reported;       /* KM_ERR_DEVICE given since the context failed */
+    uint64_t failure_report_ns;  /* when */
 };
 
 static uint64_t frame_time(fn_source *s, uint32_t timestamp, uint64_t now)
@@ -469,9 +476,25 @@ static bool wait_until(fn_source *s, uint64_t deadline_ns)
 static km_status fn_next_frame(void *self, km_frame *frame, uint64_t timeout_ns)
 {
     fn_source *s = self;
-    if (atomic_load(&s->ctx->failed))
-        return km_error(KM_ERR_DEVICE, "freenect %s: the device stopped answering",
-                        s->device->serial);
+    if (atomic_load(&s->ctx->failed)) {
+        uint64_t now = km_time_now_ns(), deadline = now + timeout_ns;
+        pthread_mutex_lock(&s->lock);
+        bool report = !s->failure_reported ||
+                      now - s->failure_report_ns >= FAILURE_REPORT_INTERVAL_NS;
+        if (report) {
+            s->failure_reported = true;
+            s->failure_report_ns = now;
+        } else {
+            /* nothing signals the condition now: this sleeps until the deadline */
+            while (wait_until(s, deadline))
+                ;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (report)
+            return km_error(KM_ERR_DEVICE, "freenect %s: the device stopped answering",
+                            s->device->serial);
+        return KM_ERR_AGAIN;
+    }
     if (frame->capacity < s->frame_bytes)
         return km_error(KM_ERR_INVALID_ARGUMENT, "freenect: frame of %zu bytes, the stream "
                         "needs %zu", frame->capacity, s->frame_bytes);
