@@ -1187,6 +1187,22 @@ static void release_frame(km_pipeline *p, km_frame *frame)
 static km_status solve_observations(km_pipeline *p, km_solved_frame *out_frame,
                                     km_status result, uint64_t set_time_ns);
 
+/* Camera c's counters from its capture runner, and DISCONNECTED when it has no frame now
+ * and its device is gone. */
+static void camera_status_refresh(km_pipeline *p, int c, bool has_frame)
+{
+    km_camera_status *cs = &p->camera_status[c];
+    if (p->captures[c]) {
+        km_capture_stats st;
+        km_capture_stats_get(p->captures[c], &st);
+        cs->frames = st.frames;
+        cs->dropped = st.dropped_pool + st.dropped_ring;
+        cs->errors = st.errors;
+    }
+    if (p->sources[c] && !has_frame && !km_source_connected(p->sources[c]))
+        cs->state = KM_CAMERA_STATE_DISCONNECTED;
+}
+
 /* Detect in every frame of the set, give the frames back, reconstruct, publish. */
 static km_status solve_set(km_pipeline *p, km_frameset *set)
 {
@@ -1201,16 +1217,8 @@ static km_status solve_set(km_pipeline *p, km_frameset *set)
     bool have_frame = false;
     for (int c = 0; c < p->camera_count; c++) {
         km_camera_status *cs = &p->camera_status[c];
-        if (p->captures[c]) {
-            km_capture_stats st;
-            km_capture_stats_get(p->captures[c], &st);
-            cs->frames = st.frames;
-            cs->dropped = st.dropped_pool + st.dropped_ring;
-            cs->errors = st.errors;
-        }
         if (p->active[c]) cs->state = set->frames[c] ? KM_CAMERA_STATE_OK : KM_CAMERA_STATE_MISSING;
-        if (p->sources[c] && !set->frames[c] && !km_source_connected(p->sources[c]))
-            cs->state = KM_CAMERA_STATE_DISCONNECTED;
+        camera_status_refresh(p, c, set->frames[c] != NULL);
         km_frame *f = set->frames[c];
         if (!f) continue;
         if (!have_frame) {
@@ -1459,12 +1467,24 @@ km_status km_pipeline_step(km_pipeline *p, uint64_t timeout_ns, int *solved)
         }
         if (*solved) return result;
         if (all_finished) return KM_ERR_END_OF_STREAM;
-        if (now >= deadline) return KM_ERR_AGAIN;
+        if (now >= deadline) {
+            /* No set: with every camera unplugged none comes, so no solved frame would say
+             * so; km_pipeline_camera_status does. */
+            for (int c = 0; c < p->camera_count; c++) camera_status_refresh(p, c, false);
+            return KM_ERR_AGAIN;
+        }
         /* Poll: a quarter of a millisecond keeps the added latency small (frames are ~8 ms
          * apart at 120 Hz) without spinning a core. */
         struct timespec ts = {0, 250000};
         nanosleep(&ts, NULL);
     }
+}
+
+int km_pipeline_camera_status(const km_pipeline *p, km_camera_status *out, int capacity)
+{
+    if (!p) return 0;
+    for (int c = 0; c < p->camera_count && c < capacity && out; c++) out[c] = p->camera_status[c];
+    return p->camera_count;
 }
 
 void km_pipeline_stop(km_pipeline *p)

@@ -153,6 +153,12 @@ km_status km_pipeline_start(km_pipeline *p);
  * *solved is the number of frame sets solved and published in this call. Returns
  * KM_ERR_END_OF_STREAM once every finite source is done and drained. Allocates nothing. */
 km_status km_pipeline_step(km_pipeline *p, uint64_t timeout_ns, int *solved);
+/* Each rig camera's state (OK, MISSING, DISCONNECTED, INACTIVE) and counters, as the last
+ * solved frame's camera_status, kept current by km_pipeline_step when no frame set comes:
+ * with every camera unplugged nothing is solved, yet here they turn DISCONNECTED. Copies up
+ * to `capacity` entries to out; returns the number of cameras. Call from the thread that
+ * calls km_pipeline_step. */
+int km_pipeline_camera_status(const km_pipeline *p, km_camera_status *out, int capacity);
 void km_pipeline_stop(km_pipeline *p);
 void km_pipeline_stats_get(const km_pipeline *p, km_pipeline_stats *out);
 
