@@ -557,9 +557,11 @@ static km_status control_list_cameras(void *user, const km_control_request *requ
         km_json_escape(name, sizeof name, p->rig.cameras[c].name);
         len += (size_t)snprintf(json + len, sizeof json - len,
                                 "%s{\"index\":%d,\"name\":\"%s\",\"backend\":\"%s\","
-                                "\"width\":%d,\"height\":%d,\"rate_hz\":%.3f,"
-                                "\"frames\":%llu,\"dropped\":%llu,\"errors\":%llu}",
+                                "\"state\":\"%s\",\"width\":%d,\"height\":%d,"
+                                "\"rate_hz\":%.3f,\"frames\":%llu,\"dropped\":%llu,"
+                                "\"errors\":%llu}",
                                 c ? "," : "", c, name, info.backend[0] ? info.backend : "none",
+                                km_camera_state_name(p->camera_status[c].state),
                                 p->rig.cameras[c].width, p->rig.cameras[c].height,
                                 info.rate_hz, (unsigned long long)cs.frames,
                                 (unsigned long long)(cs.dropped_pool + cs.dropped_ring),

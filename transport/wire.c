@@ -906,3 +906,9 @@ km_status km_wire_decode_streams(const uint8_t *buf, size_t length,
     }
     return KM_OK;
 }
+
+const char *km_camera_state_name(km_camera_state state)
+{
+    static const char *const names[] = {"ok", "missing", "disconnected", "inactive"};
+    return (unsigned)state < sizeof names / sizeof names[0] ? names[state] : "unknown";
+}

@@ -28,6 +28,10 @@ typedef enum km_camera_state {
     KM_CAMERA_STATE_INACTIVE = 3,     /* not run by this process */
 } km_camera_state;
 
+/* "ok", "missing", "disconnected", "inactive" (the names of docs/protocol.md); "unknown"
+ * for other values. */
+const char *km_camera_state_name(km_camera_state state);
+
 typedef struct km_camera_status {
     km_camera_state state;
     uint64_t frames;              /* frames delivered since start */

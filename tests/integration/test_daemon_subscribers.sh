@@ -97,6 +97,7 @@ while True:
 assert r["ok"] and r["status"]["camera_count"] == 8, r
 r = ask(b'{"cmd":"list_cameras"}')
 assert r["ok"] and len(r["cameras"]) == 8 and r["cameras"][0]["backend"] == "synthetic", r
+assert all(c["state"] in ("ok", "missing") for c in r["cameras"]), r
 for bad in (b'{not json', b'{"cmd":"format_disk"}', b'{"cmd":"reload_calibration","path":"/nonexistent.yaml"}'):
     r = ask(bad)
     assert r["ok"] is False and r["error"], r

@@ -723,6 +723,10 @@ static void test_streams_layout(void **state)
     assert_true(rdf(r + 20) == 0.5f && rdf(r + 24) == -0.5f && rdf(r + 32) == 0.5f);
     assert_true(rdf(r + 36) == 0.001953125f);
 
+    assert_string_equal(km_camera_state_name(KM_CAMERA_STATE_DISCONNECTED), "disconnected");
+    assert_string_equal(km_camera_state_name(KM_CAMERA_STATE_OK), "ok");
+    assert_string_equal(km_camera_state_name((km_camera_state)9), "unknown");
+
     e = entry_of(m, KM_WIRE_SECTION_SKELETONS);
     assert_int_equal(rd16(e + 2), 944);
     r = m + rd32(e + 8) + 944; /* person 1 */
