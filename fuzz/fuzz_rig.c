@@ -7,29 +7,9 @@
 #include <string.h>
 
 #include "kinema/calib.h"
+#include "rig_invariants.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_camera(const km_camera *c)
-{
-    if (c->width < 1 || c->height < 1 || memchr(c->name, '\0', KM_NAME_MAX) == NULL)
-        abort();
-    if (!(c->K[0] > 0.0) || !(c->K[4] > 0.0) || c->K[8] != 1.0)
-        abort();
-    for (int i = 0; i < 5; i++)
-        if (!isfinite(c->dist[i]))
-            abort();
-    if (c->has_pose) {
-        km_mat3 RRt = km_mat3_mul(c->R, km_mat3_transpose(c->R));
-        for (int i = 0; i < 9; i++)
-            if (!(fabs(RRt.m[i] - (i % 4 == 0 ? 1.0 : 0.0)) < 1e-9))
-                abort();
-    }
-    /* The model must not crash on whatever coefficients loaded. */
-    double u, v, x, y;
-    km_camera_undistort_point(c, 0.0, 0.0, &x, &y);
-    km_camera_project(c, km_vec3_make(0.1, 0.2, 3.0), &u, &v);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rig->camera_count < 1 || rig->camera_count > KM_MAX_CAMERAS)
             abort();
         for (int i = 0; i < rig->camera_count; i++)
-            check_camera(&rig->cameras[i]);
+            fuzz_check_camera(&rig->cameras[i], false);
     } else if (st != KM_ERR_PARSE || km_last_error()[0] == '\0') {
         abort(); /* bad text is a parse error, and it must say why */
     }
