@@ -215,6 +215,15 @@ static km_status read_string(cursor *c, value *v)
 
 /* A TOML decimal number: [+-] digits [. digits] [e [+-] digits]. inf/nan and numbers that
  * overflow a double are refused as non-finite; hex/octal/binary and '_' are not supported. */
+/* Move *q past a run of decimal digits; how many there were. */
+static size_t skip_digits(const char **q)
+{
+    const char *start = *q;
+    while (**q >= '0' && **q <= '9')
+        (*q)++;
+    return (size_t)(*q - start);
+}
+
 static km_status read_number(cursor *c, double *out)
 {
     const char *start = c->p;
@@ -236,36 +245,18 @@ static km_status read_number(cursor *c, double *out)
         return fail(c, c->line, "non-finite number '%s'", tok);
     /* Validate the grammar ourselves: strtod also takes hex, "infinity", leading '.'. */
     const char *q = s;
-    size_t digits = 0;
-    while (*q >= '0' && *q <= '9') {
+    bool ok = skip_digits(&q) > 0;
+    if (ok && *q == '.') {
         q++;
-        digits++;
+        ok = skip_digits(&q) > 0;
     }
-    if (digits == 0)
-        return fail(c, c->line, "bad number '%s'", tok);
-    if (*q == '.') {
-        q++;
-        size_t frac = 0;
-        while (*q >= '0' && *q <= '9') {
-            q++;
-            frac++;
-        }
-        if (frac == 0)
-            return fail(c, c->line, "bad number '%s'", tok);
-    }
-    if (*q == 'e' || *q == 'E') {
+    if (ok && (*q == 'e' || *q == 'E')) {
         q++;
         if (*q == '+' || *q == '-')
             q++;
-        size_t exp = 0;
-        while (*q >= '0' && *q <= '9') {
-            q++;
-            exp++;
-        }
-        if (exp == 0)
-            return fail(c, c->line, "bad number '%s'", tok);
+        ok = skip_digits(&q) > 0;
     }
-    if (*q != '\0')
+    if (!ok || *q != '\0')
         return fail(c, c->line, "bad number '%s'", tok);
     errno = 0;
     double d = strtod(tok, NULL);
