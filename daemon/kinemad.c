@@ -68,8 +68,25 @@ static void usage(FILE *out)
         "Exit status: 0 on clean shutdown, 1 on a runtime error, 2 on bad arguments or config.\n");
 }
 
-static void print_status(const km_pipeline_stats *now, const km_pipeline_stats *before,
-                         double seconds)
+/* "8 ok" or "6 ok, 2 disconnected": the cameras by state (read on the stepping thread). */
+static void camera_summary(const km_pipeline *pipeline, char *out, size_t size)
+{
+    km_camera_status cs[KM_MAX_CAMERAS];
+    int n = km_pipeline_camera_status(pipeline, cs, KM_MAX_CAMERAS);
+    if (n > KM_MAX_CAMERAS) n = KM_MAX_CAMERAS;
+    int count[KM_CAMERA_STATE_INACTIVE + 1] = {0};
+    for (int c = 0; c < n; c++)
+        if ((unsigned)cs[c].state <= KM_CAMERA_STATE_INACTIVE) count[cs[c].state]++;
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = 0; k <= KM_CAMERA_STATE_INACTIVE && len < size; k++)
+        if (count[k])
+            len += (size_t)snprintf(out + len, size - len, "%s%d %s", len ? ", " : "", count[k],
+                                    km_camera_state_name((km_camera_state)k));
+}
+
+static void print_status(const km_pipeline *pipeline, const km_pipeline_stats *now,
+                         const km_pipeline_stats *before, double seconds)
 {
     uint64_t sets = now->framesets - before->framesets;
     double fps = seconds > 0 ? (double)sets / seconds : 0.0;
@@ -88,15 +105,18 @@ static void print_status(const km_pipeline_stats *now, const km_pipeline_stats *
     double stage_ms = sets ? (double)(now->stage_time_ns_sum - before->stage_time_ns_sum) /
                                  (double)sets / 1e6
                            : 0.0;
+    char cameras[160];
+    camera_summary(pipeline, cameras, sizeof cameras);
     km_log(KM_LOG_INFO, "kinemad",
            "%.1f fps | %.1f markers/frame | %.1f rigid, %.1f skeletons tracked | %llu events |"
            " %.1f blobs/camera | dropped %llu | incomplete %llu | latency %.2f ms mean, %.2f ms"
-           " max (rigid..gestures %.2f ms) | zmq %llu sent (%llu dropped) | osc %llu sent",
+           " max (rigid..gestures %.2f ms) | zmq %llu sent (%llu dropped) | osc %llu sent |"
+           " cameras %s",
            fps, markers, rigid, people, (unsigned long long)(now->events - before->events),
            blobs, (unsigned long long)now->dropped_frames,
            (unsigned long long)now->incomplete_framesets, lat_ms,
            (double)now->latency_ns_max / 1e6, stage_ms, (unsigned long long)now->zmq_sent,
-           (unsigned long long)now->zmq_dropped, (unsigned long long)now->osc_sent);
+           (unsigned long long)now->zmq_dropped, (unsigned long long)now->osc_sent, cameras);
 }
 
 static int split_host_port(const char *arg, km_publisher_config *pub)
@@ -301,7 +321,7 @@ int main(int argc, char **argv)
         uint64_t t = km_time_now_ns();
         if (t - last_status_ns >= 1000000000ull) {
             km_pipeline_stats_get(pipeline, &now);
-            print_status(&now, &before, (double)(t - last_status_ns) / 1e9);
+            print_status(pipeline, &now, &before, (double)(t - last_status_ns) / 1e9);
             before = now;
             last_status_ns = t;
         }
