@@ -472,7 +472,7 @@ static km_status camera_key(parser *ps, const char *key, const value *v)
         if (v->string[0] == '\0' || !name_is_plain(v->string))
             return fail(&ps->c, v->line, "[%s]: name: empty or with '\"', '\\' or control "
                         "characters", cs->table);
-        snprintf(cam->name, KM_NAME_MAX, "%s", v->string);
+        memcpy(cam->name, v->string, strlen(v->string) + 1); /* fits: checked above */
         cs->has_name = true;
     } else if (strcmp(key, "size") == 0) {
         if ((st = want_vector(ps, key, v, 2)) != KM_OK)
