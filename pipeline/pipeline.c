@@ -539,6 +539,26 @@ static km_status open_devices(km_pipeline *p)
  * They run on the solver thread (km_control_poll is called from km_pipeline_step), so they
  * may touch the pipeline without locks. */
 
+/* The pipeline's part of the `status` message: each camera's state (current even when no
+ * frame is solved, e.g. every camera unplugged: the status still ticks), then a solver's node
+ * table. Runs on the stepping thread, like the state updates. snprintf's contract: the length
+ * the text needs. */
+static size_t pipeline_status_json(void *user, char *out, size_t size)
+{
+    const km_pipeline *p = user;
+    size_t len = 0;
+    len += (size_t)snprintf(out, size, ",\"camera_states\":[");
+    for (int c = 0; c < p->camera_count; c++)
+        len += (size_t)snprintf(len < size ? out + len : NULL, len < size ? size - len : 0,
+                                "%s\"%s\"", c ? "," : "",
+                                km_camera_state_name(p->camera_status[c].state));
+    len += (size_t)snprintf(len < size ? out + len : NULL, len < size ? size - len : 0, "]");
+    if (p->solver)
+        len += km_node_solver_status_json(p->solver, len < size ? out + len : NULL,
+                                          len < size ? size - len : 0);
+    return len;
+}
+
 static km_status control_list_cameras(void *user, const km_control_request *request,
                                       km_control_reply *reply)
 {
@@ -1029,8 +1049,7 @@ km_pipeline *km_pipeline_create(const km_pipeline_config *cfg, km_status *err)
         }
         p->publisher = km_publisher_create(&pc, &st);
         if (!p->publisher) goto fail;
-        if (p->solver)
-            km_publisher_set_status_fn(p->publisher, km_node_solver_status_json, p->solver);
+        km_publisher_set_status_fn(p->publisher, pipeline_status_json, p);
         if (cfg->control.enabled) {
             p->control = km_control_create(&cfg->control, &st);
             if (!p->control) goto fail;

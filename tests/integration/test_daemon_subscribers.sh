@@ -95,6 +95,7 @@ while True:
         break
     time.sleep(0.2)
 assert r["ok"] and r["status"]["camera_count"] == 8, r
+assert len(r["status"]["camera_states"]) == 8 and set(r["status"]["camera_states"]) <= {"ok", "missing"}, r
 r = ask(b'{"cmd":"list_cameras"}')
 assert r["ok"] and len(r["cameras"]) == 8 and r["cameras"][0]["backend"] == "synthetic", r
 assert all(c["state"] in ("ok", "missing") for c in r["cameras"]), r
