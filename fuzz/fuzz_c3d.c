@@ -64,18 +64,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t k = 0; k < n * 3; k++)
             if (!isfinite(c.pos[k]) || fabs(c.pos[k]) > 1e30)
                 c.pos[k] = 0;
-        if (km_c3d_write_memory(&c, &out, &out_size) != KM_OK)
-            abort();
-        km_c3d back;
-        if (km_c3d_parse(out, out_size, "back.c3d", &back) != KM_OK)
-            abort();
-        if (back.point_count != c.point_count || back.frame_count != c.frame_count)
-            abort();
-        for (size_t k = 0; k < n; k++)
-            if ((back.residual[k] < 0) != (c.residual[k] < 0 || !isfinite(c.residual[k])))
+        if (km_c3d_write_memory(&c, &out, &out_size) != KM_OK) {
+            /* The one refusal a parsed file may get: a file can declare thousands of points
+             * without labels, and the labels the writer gives them do not fit C3D's parameter
+             * section (255 blocks of 512 bytes: its size is one header byte). */
+            if (strstr(km_last_error(), "parameter section too large") == NULL)
                 abort();
-        km_c3d_free(&back);
-        free(out);
+        } else {
+            km_c3d back;
+            if (km_c3d_parse(out, out_size, "back.c3d", &back) != KM_OK)
+                abort();
+            if (back.point_count != c.point_count || back.frame_count != c.frame_count)
+                abort();
+            for (size_t k = 0; k < n; k++)
+                if ((back.residual[k] < 0) != (c.residual[k] < 0 || !isfinite(c.residual[k])))
+                    abort();
+            km_c3d_free(&back);
+            free(out);
+        }
     }
     km_c3d_free(&c);
     return 0;
