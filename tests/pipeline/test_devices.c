@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "kinema/pipeline.h"
+#include "marker_images.h"
 #include "fake_usb.h"
 
 #define CAMERAS 2
@@ -140,21 +141,6 @@ static bool reattached(const seen *s)
 /* A disk of radius 2.5 px at (u, v), its edge anti-aliased (4x4 samples a pixel) as a lens
  * blurs it, so that the centroid is subpixel-true (pixel (0,0) is the centre of the top-left
  * pixel). */
-static void draw_disk(uint8_t *img, double u, double v)
-{
-    for (int y = 0; y < FRAME_H; y++)
-        for (int x = 0; x < FRAME_W; x++) {
-            int inside = 0;
-            for (int sy = 0; sy < 4; sy++)
-                for (int sx = 0; sx < 4; sx++) {
-                    double dx = x - 0.375 + 0.25 * sx - u, dy = y - 0.375 + 0.25 * sy - v;
-                    inside += dx * dx + dy * dy <= 2.5 * 2.5;
-                }
-            int value = img[y * FRAME_W + x] + inside * 240 / 16;
-            img[y * FRAME_W + x] = (uint8_t)(value > 255 ? 255 : value);
-        }
-}
-
 static uint8_t images[CAMERAS][FRAME_BYTES];
 
 static void test_two_uvc_cameras_unplug_replug(void **state)
@@ -170,21 +156,10 @@ static void test_two_uvc_cameras_unplug_replug(void **state)
                       km_vec3_make(-0.6, 0.3, 3.0), km_vec3_make(0, 0, 0));
     km_camera_look_at(&rig.cameras[1], "right", FRAME_W, FRAME_H, 40.0 * M_PI / 180.0,
                       km_vec3_make(0.6, 0.1, 3.0), km_vec3_make(0, 0, 0));
-    for (int c = 0; c < CAMERAS; c++) {
-        memset(images[c], 12, FRAME_BYTES);
-        for (int m = 0; m < MARKERS; m++) {
-            double u, v;
-            assert_true(km_camera_project(&rig.cameras[c], truth[m], &u, &v));
-            /* whole disks, away from the border */
-            assert_true(u > 4 && u < FRAME_W - 5 && v > 4 && v < FRAME_H - 5);
-            draw_disk(images[c], u, v);
-        }
-    }
+    for (int c = 0; c < CAMERAS; c++) /* whole disks, away from the border */
+        marker_images_render(&rig.cameras[c], truth, MARKERS, 2.5, 4, images[c]);
     char rig_path[] = "/tmp/kinema-test-devices-rig-XXXXXX";
-    int fd = mkstemp(rig_path);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(km_rig_save(rig_path, &rig, NULL), KM_OK);
+    marker_images_save_rig(&rig, rig_path);
 
     /* Two cameras on one hub of bus 1, in the order opposite to the rig's, found by serial. */
     fake_dev *cam[CAMERAS];

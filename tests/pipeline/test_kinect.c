@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kinema/pipeline.h"
+#include "marker_images.h"
 #include "fake_freenect.h"
 
 #define CAMERAS 2
@@ -106,24 +107,6 @@ static void on_frame(void *user, const km_solved_frame *f)
 /* A disk of radius 3 px at (u, v), its edge anti-aliased (4x4 samples a pixel) as a lens
  * blurs it, so that the centroid is subpixel-true (pixel (0,0) is the centre of the top-left
  * pixel). Only the pixels around it are visited. */
-static void draw_disk(uint8_t *img, double u, double v)
-{
-    const double r = 3.0;
-    int x0 = (int)floor(u - r - 1), x1 = (int)ceil(u + r + 1);
-    int y0 = (int)floor(v - r - 1), y1 = (int)ceil(v + r + 1);
-    for (int y = y0; y <= y1; y++)
-        for (int x = x0; x <= x1; x++) {
-            int inside = 0;
-            for (int sy = 0; sy < 4; sy++)
-                for (int sx = 0; sx < 4; sx++) {
-                    double dx = x - 0.375 + 0.25 * sx - u, dy = y - 0.375 + 0.25 * sy - v;
-                    inside += dx * dx + dy * dy <= r * r;
-                }
-            int value = img[y * IR_W + x] + inside * 240 / 16;
-            img[y * IR_W + x] = (uint8_t)(value > 255 ? 255 : value);
-        }
-}
-
 static uint8_t images[CAMERAS][IR_W * IR_H];
 
 static void test_two_kinects_ir_unplug(void **state)
@@ -139,21 +122,10 @@ static void test_two_kinects_ir_unplug(void **state)
                       km_vec3_make(-0.5, 0.3, 2.0), km_vec3_make(0, 0, 0));
     km_camera_look_at(&rig.cameras[1], "kinect-right", IR_W, IR_H, 58.5 * M_PI / 180.0,
                       km_vec3_make(0.5, 0.1, 2.0), km_vec3_make(0, 0, 0));
-    for (int c = 0; c < CAMERAS; c++) {
-        memset(images[c], 12, sizeof images[c]);
-        for (int m = 0; m < MARKERS; m++) {
-            double u, v;
-            assert_true(km_camera_project(&rig.cameras[c], truth[m], &u, &v));
-            /* whole disks, away from the border */
-            assert_true(u > 10 && u < IR_W - 11 && v > 10 && v < IR_H - 11);
-            draw_disk(images[c], u, v);
-        }
-    }
+    for (int c = 0; c < CAMERAS; c++) /* whole disks, away from the border */
+        marker_images_render(&rig.cameras[c], truth, MARKERS, 3.0, 10, images[c]);
     char rig_path[] = "/tmp/kinema-test-kinect-rig-XXXXXX";
-    int fd = mkstemp(rig_path);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(km_rig_save(rig_path, &rig, NULL), KM_OK);
+    marker_images_save_rig(&rig, rig_path);
 
     /* Two Kinects, plugged in the order opposite to the rig's, found by serial. */
     fake_kinect *kinect[CAMERAS];
